@@ -1,0 +1,106 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/segments"
+)
+
+type createGameRequest struct {
+	ID            string               `json:"id"`
+	Name          string               `json:"name"`
+	DefaultLocale string               `json:"default_locale"`
+	Tags          map[string]games.Tag `json:"tags"`
+}
+
+func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
+	var req createGameRequest
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
+	if err := g.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.Games.Create(r.Context(), g)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/games/"+created.ID)
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, more, err := s.Games.List(r.Context(), cursor, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
+}
+
+func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
+	g, err := s.Games.Get(r.Context(), chi.URLParam(r, "game"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// updateGameRequest holds the fields a PATCH may change; absent fields stay.
+// Tags, when present, replace the whole schema.
+type updateGameRequest struct {
+	Name          *string               `json:"name"`
+	DefaultLocale *string               `json:"default_locale"`
+	Tags          *map[string]games.Tag `json:"tags"`
+}
+
+func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
+	var req updateGameRequest
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	change := func(g *games.Game) {
+		if req.Name != nil {
+			g.Name = *req.Name
+		}
+		if req.DefaultLocale != nil {
+			g.DefaultLocale = *req.DefaultLocale
+		}
+		if req.Tags != nil {
+			g.Tags = *req.Tags
+		}
+	}
+	var check func(context.Context, pgx.Tx, games.Game) error
+	if req.Tags != nil {
+		check = segments.CheckSchema // a new schema must keep every segment valid
+	}
+	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, check)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// requireGame loads the game named in the path, so that routes under an unknown
+// game answer 404 before looking at anything else.
+func (s *Server) requireGame(r *http.Request) (games.Game, error) {
+	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
+}
+

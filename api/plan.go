@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/topics"
+)
+
+type planRequest struct {
+	SegmentID *uuid.UUID     `json:"segment_id"`
+	Rule      *segments.Rule `json:"rule"`
+}
+
+// planResponse is a delivery plan as operators read it: full topic bases.
+type planResponse struct {
+	Exact   bool         `json:"exact"`
+	Topics  int64        `json:"topics"`
+	Players int64        `json:"players"`
+	Targets []planTarget `json:"targets"`
+}
+
+// planTarget is one topic base with the filter clients there evaluate. A member
+// target stands for one player topic per member; its topic shows "{member}".
+type planTarget struct {
+	Topic   string         `json:"topic"`
+	Members bool           `json:"members,omitempty"`
+	Filter  *segments.Rule `json:"filter,omitempty"`
+}
+
+// previewPlan resolves a segment or an inline rule into its delivery plan without
+// sending anything.
+func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
+	var req planRequest
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if (req.SegmentID == nil) == (req.Rule == nil) {
+		s.writeError(w, r, fielderr.List{
+			{Field: "segment_id", Message: "give exactly one of segment_id and rule"},
+			{Field: "rule", Message: "give exactly one of segment_id and rule"},
+		})
+		return
+	}
+	g, err := s.requireGame(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var rule segments.Rule
+	var members int64
+	if req.SegmentID != nil {
+		seg, err := s.Segments.Get(r.Context(), g.ID, *req.SegmentID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rule, members = seg.Rule, seg.MemberCount
+	} else {
+		rule = *req.Rule
+		if err := rule.Validate("rule", g.Tags); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if rule.UsesMembers() {
+			s.writeError(w, r, fielderr.New("rule", "members refers to a segment's uploaded list; preview that segment by segment_id"))
+			return
+		}
+	}
+	plan, err := segments.Resolve(rule, g.Tags, members)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := planResponse{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, Targets: make([]planTarget, len(plan.Targets))}
+	for i, t := range plan.Targets {
+		keys := t.Keys
+		if t.Members {
+			keys = []string{"{member}"}
+		}
+		resp.Targets[i] = planTarget{Topic: topics.Base(s.TopicPrefix, g.ID, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/segments"
+)
+
+// Problem is an RFC 9457 problem details object. Errors lists the offending
+// fields of bad input.
+type Problem struct {
+	Type   string          `json:"type"`
+	Title  string          `json:"title"`
+	Status int             `json:"status"`
+	Detail string          `json:"detail"`
+	Errors []fielderr.Error `json:"errors,omitempty"`
+}
+
+// httpError is an error that already knows its status and what to tell the
+// caller; handlers return it for refusals that are not domain errors.
+type httpError struct {
+	status int
+	detail string
+	fields fielderr.List
+}
+
+func (e *httpError) Error() string { return e.detail }
+
+func badRequest(detail string, fields fielderr.List) error {
+	return &httpError{status: http.StatusBadRequest, detail: detail, fields: fields}
+}
+
+// writeError is the one way a handler reports failure. Domain errors map to their
+// status; anything unknown is a 500 whose text is logged, never sent.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := Problem{Type: "about:blank"}
+	var he *httpError
+	var tooBig *http.MaxBytesError
+	fields, isFields := fielderr.As(err)
+	switch {
+	case errors.As(err, &he):
+		p.Status, p.Detail, p.Errors = he.status, he.detail, he.fields
+	case errors.As(err, &tooBig):
+		p.Status = http.StatusRequestEntityTooLarge
+		p.Detail = "the request body is larger than the limit of this endpoint"
+		p.Errors = []fielderr.Error{{Field: "body", Message: "too large"}}
+	case isFields:
+		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, "the request is invalid: "+fields.Error(), fields
+	case errors.Is(err, games.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "no such game"
+	case errors.Is(err, segments.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "no such segment in this game"
+	case errors.Is(err, games.ErrExists):
+		p.Status, p.Detail = http.StatusConflict, "a game with this id already exists"
+		p.Errors = []fielderr.Error{{Field: "id", Message: "already taken"}}
+	case errors.Is(err, segments.ErrTooComplex):
+		p.Status, p.Detail = http.StatusUnprocessableEntity, err.Error()
+		p.Errors = []fielderr.Error{{Field: "rule", Message: err.Error()}}
+	case r.Context().Err() != nil:
+		// The caller went away (or the server is shutting down); nobody reads this.
+		p.Status, p.Detail = 499, "request canceled"
+		s.log.InfoContext(r.Context(), "request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
+	default:
+		p.Status, p.Detail = http.StatusInternalServerError, "internal error; the server log has the details"
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p.Title = http.StatusText(p.Status)
+	if p.Title == "" {
+		p.Title = "Client Closed Request"
+	}
+	writeJSONType(w, p.Status, "application/problem+json", p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONType(w, status, "application/json", v)
+}
+
+func writeJSONType(w http.ResponseWriter, status int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the status is sent; a failed write means the client left
+}
+
+// writeProblem sends a problem with the given status and detail.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	writeJSONType(w, status, "application/problem+json", Problem{
+		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail,
+	})
+}
+
+// notFound and methodNotAllowed give chi's own refusals the problem shape.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+}

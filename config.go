@@ -1,0 +1,111 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/topics"
+)
+
+// config is everything `herald serve` can be told. Each field has a flag and a
+// HERALD_* environment variable; a flag given on the command line wins.
+type config struct {
+	HTTPAddr     string
+	DatabaseURL  string
+	MQTTURL      string
+	MQTTUsername string
+	MQTTPassword string
+	TopicPrefix  string
+	Migrate      bool
+	LogLevel     slog.Level
+}
+
+const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
+
+// bindDatabase registers the database flag shared by serve and migrate.
+func bindDatabase(fs *flag.FlagSet, getenv func(string) string, dst *string) {
+	fs.StringVar(dst, "database-url", envOr(getenv, "HERALD_DATABASE_URL", defaultDatabaseURL),
+		"Postgres connection URL (HERALD_DATABASE_URL)")
+}
+
+// bindServe registers serve's flags, with defaults taken from the environment.
+func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", envOr(getenv, "HERALD_HTTP_ADDR", "127.0.0.1:8080"),
+		"address the HTTP API listens on (HERALD_HTTP_ADDR)")
+	bindDatabase(fs, getenv, &c.DatabaseURL)
+	fs.StringVar(&c.MQTTURL, "mqtt-url", envOr(getenv, "HERALD_MQTT_URL", "tcp://127.0.0.1:1883"),
+		"MQTT broker URL: tcp://, ssl:// or mqtts:// (HERALD_MQTT_URL)")
+	fs.StringVar(&c.MQTTUsername, "mqtt-username", getenv("HERALD_MQTT_USERNAME"),
+		"MQTT user name (HERALD_MQTT_USERNAME)")
+	fs.StringVar(&c.MQTTPassword, "mqtt-password", getenv("HERALD_MQTT_PASSWORD"),
+		"MQTT password; prefer the environment variable, flags show in ps (HERALD_MQTT_PASSWORD)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", envOr(getenv, "HERALD_TOPIC_PREFIX", "herald"),
+		"first topic level(s) of every topic Herald publishes (HERALD_TOPIC_PREFIX)")
+	migrate, _ := strconv.ParseBool(envOr(getenv, "HERALD_MIGRATE", "true"))
+	fs.BoolVar(&c.Migrate, "migrate", migrate,
+		"apply pending database migrations at start (HERALD_MIGRATE)")
+	c.LogLevel = slog.LevelInfo
+	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
+}
+
+// validate refuses a configuration Herald cannot run with, naming the setting.
+func (c *config) validate() error {
+	var errs fielderr.List
+	if _, err := url.Parse(c.DatabaseURL); err != nil || c.DatabaseURL == "" {
+		errs.Add("database-url", "must be a postgres:// URL")
+	}
+	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {
+		errs.Add("mqtt-url", "must be a URL such as tcp://127.0.0.1:1883")
+	} else if !validMQTTScheme(u.Scheme) {
+		errs.Add("mqtt-url", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
+	}
+	for _, level := range strings.Split(c.TopicPrefix, "/") {
+		if err := topics.CheckID(level); err != nil {
+			errs.Add("topic-prefix", "each level %v", err)
+			break
+		}
+	}
+	return errs.Err()
+}
+
+func validMQTTScheme(s string) bool {
+	switch s {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts":
+		return true
+	}
+	return false
+}
+
+// logValue shows the configuration with its secrets masked.
+func (c *config) logValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("mqtt_url", redactURL(c.MQTTURL)),
+		slog.String("mqtt_username", c.MQTTUsername),
+		slog.Bool("mqtt_password_set", c.MQTTPassword != ""),
+		slog.String("topic_prefix", c.TopicPrefix),
+		slog.Bool("migrate", c.Migrate),
+	)
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+

@@ -1,0 +1,130 @@
+package games
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Errors returned by Store methods.
+var (
+	ErrNotFound = errors.New("game not found")
+	ErrExists   = errors.New("game already exists")
+)
+
+// Store keeps games in Postgres.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{db: db}
+}
+
+const gameColumns = `id, name, default_locale, tags, created_at, updated_at`
+
+// Create stores a new, validated game. It returns ErrExists when the id is taken.
+func (s *Store) Create(ctx context.Context, g Game) (Game, error) {
+	rows, _ := s.db.Query(ctx, `
+		INSERT INTO games (id, name, default_locale, tags)
+		VALUES ($1, $2, $3, $4)
+		RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
+	created, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return Game{}, ErrExists
+	}
+	if err != nil {
+		return Game{}, fmt.Errorf("insert game %s: %w", g.ID, err)
+	}
+	return created, nil
+}
+
+// Get returns the game with id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Game, error) {
+	return get(ctx, s.db, id, "")
+}
+
+// List returns up to limit games ordered by id, starting after the id after
+// (empty: from the first). more reports whether further games follow.
+func (s *Store) List(ctx context.Context, after string, limit int) (games []Game, more bool, err error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT `+gameColumns+` FROM games WHERE id > $1 ORDER BY id LIMIT $2`, after, limit+1)
+	games, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Game])
+	if err != nil {
+		return nil, false, fmt.Errorf("list games: %w", err)
+	}
+	if len(games) > limit {
+		return games[:limit], true, nil
+	}
+	return games, false, nil
+}
+
+// Update loads the game with id under a row lock, lets change modify it, validates
+// the result, lets check veto it (segments use this to refuse a tag schema that
+// their rules no longer fit) and stores it, all in one transaction. It returns
+// ErrNotFound, the validation error, or check's error.
+func (s *Store) Update(ctx context.Context, id string, change func(*Game), check func(context.Context, pgx.Tx, Game) error) (Game, error) {
+	var updated Game
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		g, err := get(ctx, tx, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		change(&g)
+		if err := g.Validate(); err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(ctx, tx, g); err != nil {
+				return err
+			}
+		}
+		rows, _ := tx.Query(ctx, `
+			UPDATE games SET name = $2, default_locale = $3, tags = $4, updated_at = now()
+			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
+		updated, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
+		if err != nil {
+			return fmt.Errorf("update game %s: %w", id, err)
+		}
+		return nil
+	})
+	return updated, err
+}
+
+// querier is what get needs from a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func get(ctx context.Context, q querier, id, lock string) (Game, error) {
+	rows, _ := q.Query(ctx, `SELECT `+gameColumns+` FROM games WHERE id = $1 `+lock, id)
+	g, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Game{}, ErrNotFound
+	}
+	if err != nil {
+		return Game{}, fmt.Errorf("load game %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// tagsOrEmpty stores a game without tags as {} rather than null.
+func tagsOrEmpty(tags map[string]Tag) map[string]Tag {
+	if tags == nil {
+		return map[string]Tag{}
+	}
+	return tags
+}
+
+// GetShared loads the game with id inside tx and holds a share lock on it until tx
+// ends, so that its tag schema cannot change while a segment is being checked
+// against it. It returns ErrNotFound.
+func GetShared(ctx context.Context, tx pgx.Tx, id string) (Game, error) {
+	return get(ctx, tx, id, "FOR SHARE")
+}

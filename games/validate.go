@@ -1,0 +1,126 @@
+package games
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/topics"
+)
+
+// Limits on what one game may declare. They keep a tag schema small enough to be
+// checked on every rule and shown in full by GET /v1/games/{game}.
+const (
+	MaxNameLen      = 200
+	MaxTags         = 64
+	MaxTagValues    = 1000
+	MaxTagBands     = 1000
+	maxLocaleLength = 35
+)
+
+// locale is a BCP 47 language tag in the shape clients send: "en", "zh-CN",
+// "zh-Hant-TW". It keys localized text in message content.
+var locale = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+// Validate checks a game before it is stored and returns a fielderr.List naming
+// every offending field.
+func (g *Game) Validate() error {
+	var errs fielderr.List
+	if err := topics.CheckID(g.ID); err != nil {
+		errs.Add("id", "%v", err)
+	}
+	checkName(&errs, g.Name)
+	if !ValidLocale(g.DefaultLocale) {
+		errs.Add("default_locale", "must be a language tag such as en or zh-CN")
+	}
+	checkTags(&errs, g.Tags)
+	return errs.Err()
+}
+
+// ValidLocale reports whether s is a language tag Herald accepts as a locale key.
+func ValidLocale(s string) bool {
+	return len(s) <= maxLocaleLength && locale.MatchString(s)
+}
+
+func checkName(errs *fielderr.List, name string) {
+	switch {
+	case name == "":
+		errs.Add("name", "is required")
+	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen:
+		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	}
+}
+
+func checkTags(errs *fielderr.List, tags map[string]Tag) {
+	if len(tags) > MaxTags {
+		errs.Add("tags", "at most %d tags", MaxTags)
+		return
+	}
+	names := make([]string, 0, len(tags))
+	for name := range tags {
+		names = append(names, name)
+	}
+	sort.Strings(names) // errors in a stable order
+	for _, name := range names {
+		path := fielderr.Join("tags", name)
+		if err := topics.CheckID(name); err != nil {
+			errs.Add(path, "tag name %v", err)
+			continue
+		}
+		checkTag(errs, path, tags[name])
+	}
+}
+
+func checkTag(errs *fielderr.List, path string, t Tag) {
+	switch {
+	case len(t.Values) > 0 && len(t.Bands) > 0:
+		errs.Add(path, "declare either values or bands, not both")
+	case len(t.Values) > 0:
+		checkValues(errs, fielderr.Join(path, "values"), t.Values)
+	case len(t.Bands) > 0:
+		checkBands(errs, fielderr.Join(path, "bands"), t.Bands)
+	default:
+		errs.Add(path, "declare a non-empty list of values or of bands")
+	}
+}
+
+func checkValues(errs *fielderr.List, path string, values []string) {
+	if len(values) > MaxTagValues {
+		errs.Add(path, "at most %d values", MaxTagValues)
+		return
+	}
+	seen := make(map[string]bool, len(values))
+	for i, v := range values {
+		if err := topics.CheckID(v); err != nil {
+			errs.Add(fielderr.Index(path, i), "value %v", err)
+		} else if seen[v] {
+			errs.Add(fielderr.Index(path, i), "duplicate value %q", v)
+		}
+		seen[v] = true
+	}
+}
+
+func checkBands(errs *fielderr.List, path string, bands []Band) {
+	if len(bands) > MaxTagBands {
+		errs.Add(path, "at most %d bands", MaxTagBands)
+		return
+	}
+	order := make([]int, 0, len(bands))
+	for i, b := range bands {
+		if b.Lo() > b.Hi() {
+			errs.Add(fielderr.Index(path, i), "band [%d, %d] ends before it starts", b.Lo(), b.Hi())
+			continue
+		}
+		order = append(order, i)
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(bands[a].Lo(), bands[b].Lo()) })
+	for k := 1; k < len(order); k++ {
+		prev, cur := bands[order[k-1]], bands[order[k]]
+		if cur.Lo() <= prev.Hi() {
+			errs.Add(fielderr.Index(path, order[k]), "band %s overlaps band %s", cur.Name(), prev.Name())
+		}
+	}
+}

@@ -1,0 +1,49 @@
+// Package segments owns audiences: named rules over a game's players, their
+// uploaded member lists, and the resolution of a rule into a delivery plan of
+// MQTT topics (DESIGN section 5).
+package segments
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/games"
+)
+
+// Segment is a named audience rule of one game, with an optional uploaded member
+// list that rules reach through {"members": true}.
+type Segment struct {
+	ID          uuid.UUID `json:"id"`
+	GameID      string    `json:"game"`
+	Name        string    `json:"name"`
+	Rule        Rule      `json:"rule"`
+	MemberCount int64     `json:"member_count"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// MaxNameLen is the longest segment name, in characters.
+const MaxNameLen = 200
+
+// Validate checks the segment against its game's tag schema and returns a
+// fielderr.List naming each offending field.
+func (s *Segment) Validate(tags map[string]games.Tag) error {
+	var errs fielderr.List
+	switch {
+	case s.Name == "":
+		errs.Add("name", "is required")
+	case !utf8.ValidString(s.Name) || utf8.RuneCountInString(s.Name) > MaxNameLen:
+		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	}
+	if err := s.Rule.Validate("rule", tags); err != nil {
+		if l, ok := fielderr.As(err); ok {
+			errs = append(errs, l...)
+		} else {
+			return err
+		}
+	}
+	return errs.Err()
+}

@@ -1,0 +1,160 @@
+package segments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/games"
+)
+
+// ErrNotFound is returned when a segment does not exist in the given game.
+var ErrNotFound = errors.New("segment not found")
+
+// Store keeps segments and their member lists in Postgres.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{db: db}
+}
+
+const segmentColumns = `id, game_id, name, rule, member_count, created_at, updated_at`
+
+// Create validates seg against its game's tag schema and stores it with a new id.
+// It returns games.ErrNotFound or the validation error.
+func (s *Store) Create(ctx context.Context, seg Segment) (Segment, error) {
+	var created Segment
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		g, err := games.GetShared(ctx, tx, seg.GameID)
+		if err != nil {
+			return err
+		}
+		if err := seg.Validate(g.Tags); err != nil {
+			return err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new segment id: %w", err)
+		}
+		rows, _ := tx.Query(ctx, `
+			INSERT INTO segments (id, game_id, name, rule) VALUES ($1, $2, $3, $4)
+			RETURNING `+segmentColumns, id, seg.GameID, seg.Name, seg.Rule)
+		created, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Segment])
+		if err != nil {
+			return fmt.Errorf("insert segment: %w", err)
+		}
+		return nil
+	})
+	return created, err
+}
+
+// Get returns the segment id of game, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Segment, error) {
+	return get(ctx, s.db, game, id, "")
+}
+
+// List returns up to limit segments of game in creation order, starting after
+// the segment after (uuid.Nil: from the first). more reports whether others follow.
+func (s *Store) List(ctx context.Context, game string, after uuid.UUID, limit int) (segs []Segment, more bool, err error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT `+segmentColumns+` FROM segments
+		WHERE game_id = $1 AND id > $2 ORDER BY id LIMIT $3`, game, after, limit+1)
+	segs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Segment])
+	if err != nil {
+		return nil, false, fmt.Errorf("list segments of %s: %w", game, err)
+	}
+	if len(segs) > limit {
+		return segs[:limit], true, nil
+	}
+	return segs, false, nil
+}
+
+// Update applies change to the segment id of game, validates the result against
+// the game's tag schema and stores it. It returns ErrNotFound or the validation
+// error.
+func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Segment)) (Segment, error) {
+	var updated Segment
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		g, err := games.GetShared(ctx, tx, game)
+		if err != nil {
+			return err
+		}
+		seg, err := get(ctx, tx, game, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		change(&seg)
+		if err := seg.Validate(g.Tags); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `
+			UPDATE segments SET name = $2, rule = $3, updated_at = now()
+			WHERE id = $1 RETURNING `+segmentColumns, id, seg.Name, seg.Rule)
+		updated, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Segment])
+		if err != nil {
+			return fmt.Errorf("update segment %s: %w", id, err)
+		}
+		return nil
+	})
+	return updated, err
+}
+
+// Delete removes the segment id of game and its member list. It returns
+// ErrNotFound.
+func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// The segment points at its current list and every list points at its
+		// segment: clear the pointer, then the lists cascade with the segment.
+		tag, err := tx.Exec(ctx, `UPDATE segments SET member_list_id = NULL WHERE game_id = $1 AND id = $2`, game, id)
+		if err != nil {
+			return fmt.Errorf("delete segment %s: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete segment %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// CheckSchema verifies, inside the transaction that changes a game's tag schema,
+// that every segment of the game still fits the new schema. It returns a
+// fielderr.List on field "tags" naming each segment that would break.
+func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	rows, _ := tx.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 ORDER BY id`, g.ID)
+	segs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Segment])
+	if err != nil {
+		return fmt.Errorf("load segments of %s: %w", g.ID, err)
+	}
+	var errs fielderr.List
+	for _, seg := range segs {
+		if err := seg.Rule.Validate("rule", g.Tags); err != nil {
+			errs.Add("tags", "segment %s (%s) would no longer be valid: %v", seg.ID, seg.Name, err)
+		}
+	}
+	return errs.Err()
+}
+
+func get(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, game string, id uuid.UUID, lock string) (Segment, error) {
+	rows, _ := q.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 AND id = $2 `+lock, game, id)
+	seg, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Segment])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Segment{}, ErrNotFound
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("load segment %s: %w", id, err)
+	}
+	return seg, nil
+}
