@@ -103,4 +103,3 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
 }
-

@@ -13,10 +13,10 @@ import (
 // Problem is an RFC 9457 problem details object. Errors lists the offending
 // fields of bad input.
 type Problem struct {
-	Type   string          `json:"type"`
-	Title  string          `json:"title"`
-	Status int             `json:"status"`
-	Detail string          `json:"detail"`
+	Type   string           `json:"type"`
+	Title  string           `json:"title"`
+	Status int              `json:"status"`
+	Detail string           `json:"detail"`
 	Errors []fielderr.Error `json:"errors,omitempty"`
 }
 

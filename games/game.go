@@ -5,6 +5,8 @@
 package games
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -25,6 +27,35 @@ type Game struct {
 type Tag struct {
 	Values []string `json:"values,omitempty"`
 	Bands  []Band   `json:"bands,omitempty"`
+
+	// notPairs lists the bands that were not written as [lo, hi] in the JSON this
+	// Tag was read from, so that Validate can name them with their full path.
+	notPairs []int
+}
+
+// UnmarshalJSON reads a tag declaration, refusing unknown members and keeping
+// note of bands that are not pairs (encoding/json would silently drop a third
+// element or zero a missing second one).
+func (t *Tag) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Values []string  `json:"values"`
+		Bands  [][]int64 `json:"bands"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*t = Tag{Values: raw.Values}
+	for i, b := range raw.Bands {
+		if len(b) != 2 {
+			t.notPairs = append(t.notPairs, i)
+			t.Bands = append(t.Bands, Band{})
+			continue
+		}
+		t.Bands = append(t.Bands, Band{b[0], b[1]})
+	}
+	return nil
 }
 
 // Band is an inclusive numeric range [Lo, Hi] of a banded tag, written in JSON as

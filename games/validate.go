@@ -80,6 +80,10 @@ func checkTag(errs *fielderr.List, path string, t Tag) {
 		errs.Add(path, "declare either values or bands, not both")
 	case len(t.Values) > 0:
 		checkValues(errs, fielderr.Join(path, "values"), t.Values)
+	case len(t.notPairs) > 0:
+		for _, i := range t.notPairs {
+			errs.Add(fielderr.Index(fielderr.Join(path, "bands"), i), "must be a pair [lo, hi] of integers")
+		}
 	case len(t.Bands) > 0:
 		checkBands(errs, fielderr.Join(path, "bands"), t.Bands)
 	default:
