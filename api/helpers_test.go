@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/api"
@@ -32,6 +34,7 @@ func brokerURL() string {
 type testServer struct {
 	t   *testing.T
 	url string
+	db  *pgxpool.Pool // for checks no endpoint shows, such as stored member ids
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -53,7 +56,7 @@ func newTestServerWithBroker(t *testing.T, broker string) *testServer {
 		TopicPrefix: "herald", OpenAPI: spec,
 	}).Handler())
 	t.Cleanup(srv.Close)
-	return &testServer{t: t, url: srv.URL}
+	return &testServer{t: t, url: srv.URL, db: pool}
 }
 
 // do sends a request with a JSON (or raw string) body and returns the status and
@@ -120,4 +123,14 @@ func (s *testServer) createGame(id string) {
 			"level":  map[string]any{"bands": [][2]int{{1, 9}, {10, 19}, {20, 29}, {30, 39}}},
 		},
 	})
+}
+
+// freeAddr returns a loopback address on which nothing listens.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
 }

@@ -11,7 +11,7 @@ import (
 )
 
 type planRequest struct {
-	SegmentID *uuid.UUID     `json:"segment_id"`
+	SegmentID *string        `json:"segment_id"`
 	Rule      *segments.Rule `json:"rule"`
 }
 
@@ -54,7 +54,12 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 	var rule segments.Rule
 	var members int64
 	if req.SegmentID != nil {
-		seg, err := s.Segments.Get(r.Context(), g.ID, *req.SegmentID)
+		id, err := uuid.Parse(*req.SegmentID)
+		if err != nil {
+			s.writeError(w, r, fielderr.New("segment_id", "is not a segment id"))
+			return
+		}
+		seg, err := s.Segments.Get(r.Context(), g.ID, id)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -1,0 +1,129 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// storedMembers reads a segment's current member list straight from Postgres.
+func (s *testServer) storedMembers(segment string) []string {
+	s.t.Helper()
+	rows, _ := s.db.Query(context.Background(), `
+		SELECT m.player_id FROM segments s JOIN segment_members m ON m.list_id = s.member_list_id
+		WHERE s.id = $1 ORDER BY m.player_id`, segment)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(s.t, err)
+	return ids
+}
+
+func (s *testServer) newMemberSegment(game string) string {
+	s.t.Helper()
+	seg := s.must(http.StatusCreated, "POST", "/v1/games/"+game+"/segments", map[string]any{"name": "list", "rule": map[string]any{"members": true}})
+	return seg["id"].(string)
+}
+
+func TestMemberUploadReplacesTheList(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createGame("g1")
+	id := s.newMemberSegment("g1")
+	path := "/v1/games/g1/segments/" + id + "/members"
+
+	got := s.must(http.StatusOK, "PUT", path, "p3\r\np1\n\np2\np1\n")
+	require.EqualValues(t, 3, got["member_count"], "CRLF endings, blank lines and duplicates are handled")
+	require.Equal(t, []string{"p1", "p2", "p3"}, s.storedMembers(id))
+
+	got = s.must(http.StatusOK, "PUT", path, "q1\nq2") // no final newline
+	require.EqualValues(t, 2, got["member_count"])
+	require.Equal(t, []string{"q1", "q2"}, s.storedMembers(id), "the old list is gone")
+
+	var leftover int
+	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM segment_members`).Scan(&leftover))
+	require.Equal(t, 2, leftover, "replaced lists leave no rows behind")
+
+	got = s.must(http.StatusOK, "PUT", path, "")
+	require.EqualValues(t, 0, got["member_count"], "an empty body empties the list")
+	s.must(http.StatusNotFound, "PUT", "/v1/games/g1/segments/01a214d1-eb0d-78a0-a273-2ad44985fccd/members", "p1\n")
+}
+
+func TestMemberUploadRefusesAnInvalidLineAndKeepsTheOldList(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createGame("g1")
+	id := s.newMemberSegment("g1")
+	path := "/v1/games/g1/segments/" + id + "/members"
+	s.must(http.StatusOK, "PUT", path, "a\nb\n")
+
+	for _, c := range []struct{ body, line string }{
+		{"x1\nx2\nbad/id\nx4\n", "line 3"},
+		{"x1\n\n x2\n", "line 3"}, // blank lines still count
+		{"x1\n" + strings.Repeat("y", 129) + "\n", "line 2"},
+		{strings.Repeat("z", 100<<10) + "\n", "line 1"},
+		{"x1\n$SYS\n", "line 2"},
+	} {
+		problem := s.must(http.StatusUnprocessableEntity, "PUT", path, c.body)
+		require.Equal(t, []string{"body"}, fields(problem))
+		require.Contains(t, problem["errors"].([]any)[0].(map[string]any)["message"], c.line+":")
+		require.Equal(t, []string{"a", "b"}, s.storedMembers(id), "a refused upload leaves the previous list")
+	}
+	got := s.must(http.StatusOK, "GET", "/v1/games/g1/segments/"+id, nil)
+	require.EqualValues(t, 2, got["member_count"])
+}
+
+func TestInterruptedMemberUploadKeepsTheOldList(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createGame("g1")
+	id := s.newMemberSegment("g1")
+	path := "/v1/games/g1/segments/" + id + "/members"
+	s.must(http.StatusOK, "PUT", path, "a\nb\n")
+
+	// Stream 50,000 good lines, then break the connection mid-body.
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 50_000 {
+			if _, err := fmt.Fprintf(pw, "player-%d\n", i); err != nil {
+				return
+			}
+		}
+		pw.CloseWithError(errors.New("client gave up"))
+	}()
+	req, err := http.NewRequest("PUT", s.url+path, pr)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	require.Error(t, err, "the client aborted its own request")
+
+	// The upload holds the segment's row lock until it commits or rolls back:
+	// wait until the lock is free, then look at what stayed.
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.segmentUnlocked(id) {
+		require.True(t, time.Now().Before(deadline), "the interrupted upload never ended")
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, []string{"a", "b"}, s.storedMembers(id))
+	got := s.must(http.StatusOK, "GET", "/v1/games/g1/segments/"+id, nil)
+	require.EqualValues(t, 2, got["member_count"])
+}
+
+// segmentUnlocked reports whether no transaction holds the segment's row lock.
+func (s *testServer) segmentUnlocked(id string) bool {
+	s.t.Helper()
+	ctx := context.Background()
+	tx, err := s.db.Begin(ctx)
+	require.NoError(s.t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only probe
+	_, err = tx.Exec(ctx, `SELECT 1 FROM segments WHERE id = $1 FOR UPDATE NOWAIT`, id)
+	return err == nil
+}
