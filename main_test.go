@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/internal/dbtest"
+)
+
+// env returns a getenv that sees only vars, as a deployment would set them.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func mqttURL() string {
+	if v := os.Getenv("HERALD_MQTT_URL"); v != "" {
+		return v
+	}
+	return "tcp://127.0.0.1:1883"
+}
+
+// TestServeEndToEnd starts the real program on a free port, migrates an empty
+// database, serves a request, and shuts down cleanly when its context ends.
+func TestServeEndToEnd(t *testing.T) {
+	dbURL := dbtest.New(t) // already migrated: serve must accept that
+	ctx, cancel := context.WithCancel(context.Background())
+	logs, logw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0"}, env(map[string]string{
+			"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": mqttURL(), "HERALD_MQTT_PASSWORD": "s3cret-pw",
+		}), io.Discard, logw)
+		logw.Close()
+	}()
+
+	// The JSON log says where it listens; every line must be JSON and free of secrets.
+	addr := make(chan string, 1)
+	logText := make(chan string, 1)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
+				addr <- line["addr"].(string)
+			}
+		}
+		logText <- all.String()
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve stopped early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve never said where it listens")
+	}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	resp, err := http.Post(base+"/v1/games", "application/json", strings.NewReader(`{"id":"g1","name":"G","default_locale":"en"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a graceful shutdown is not an error")
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	text := <-logText
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		require.True(t, json.Valid([]byte(line)), "log line is JSON: %s", line)
+	}
+	require.NotContains(t, text, "s3cret-pw")
+	require.NotContains(t, text, "herald:herald@", "the database password is masked")
+	require.Contains(t, text, `"msg":"stopped"`)
+}
+
+func TestMigrateCommands(t *testing.T) {
+	dbURL := dbtest.New(t)
+	vars := env(map[string]string{"HERALD_DATABASE_URL": dbURL})
+	version := func() string {
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"migrate", "version"}, vars, &out, io.Discard))
+		return strings.TrimSpace(out.String())
+	}
+	top := version()
+	require.NotEqual(t, "0", top)
+	require.NoError(t, run(context.Background(), []string{"migrate", "down"}, vars, io.Discard, io.Discard))
+	require.NotEqual(t, top, version(), "down reverts one migration")
+	require.NoError(t, run(context.Background(), []string{"migrate", "up"}, vars, io.Discard, io.Discard))
+	require.Equal(t, top, version())
+	require.NoError(t, run(context.Background(), []string{"migrate", "up"}, vars, io.Discard, io.Discard), "up when current is fine")
+	require.Error(t, run(context.Background(), []string{"migrate", "sideways"}, vars, io.Discard, io.Discard))
+}
+
+func TestCommandLine(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"version"}, env(nil), &out, io.Discard))
+	require.True(t, strings.HasPrefix(out.String(), "herald "))
+	require.Error(t, run(context.Background(), nil, env(nil), io.Discard, io.Discard))
+	require.Error(t, run(context.Background(), []string{"frobnicate"}, env(nil), io.Discard, io.Discard))
+
+	err := run(context.Background(), []string{"serve"}, env(map[string]string{"HERALD_TOPIC_PREFIX": "a/+/b"}), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "topic-prefix")
+	err = run(context.Background(), []string{"serve", "--mqtt-url", "http://x:1"}, env(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "mqtt-url")
+}
