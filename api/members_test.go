@@ -52,6 +52,11 @@ func TestMemberUploadReplacesTheList(t *testing.T) {
 
 	got = s.must(http.StatusOK, "PUT", path, "")
 	require.EqualValues(t, 0, got["member_count"], "an empty body empties the list")
+
+	s.must(http.StatusOK, "PUT", path, "r1\nr2\n")
+	s.must(http.StatusNoContent, "DELETE", "/v1/games/g1/segments/"+id, nil)
+	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM segment_members`).Scan(&leftover))
+	require.Zero(t, leftover, "deleting a segment deletes its members")
 	s.must(http.StatusNotFound, "PUT", "/v1/games/g1/segments/01a214d1-eb0d-78a0-a273-2ad44985fccd/members", "p1\n")
 }
 

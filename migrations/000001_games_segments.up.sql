@@ -34,9 +34,11 @@ ALTER TABLE segments
     ADD CONSTRAINT segments_member_list_fk FOREIGN KEY (member_list_id) REFERENCES member_lists (id);
 
 -- One row per member, keyed so that a fan-out can stream a list in player-id order
--- and resume after the last player it reached.
+-- and resume after the last player it reached. list_id has no foreign key on
+-- purpose: checking one per row would slow a 10-million-row upload several-fold;
+-- the segments store deletes a list's rows whenever it deletes the list.
 CREATE TABLE segment_members (
-    list_id   bigint NOT NULL REFERENCES member_lists (id) ON DELETE CASCADE,
+    list_id   bigint NOT NULL,
     player_id text NOT NULL,
     PRIMARY KEY (list_id, player_id)
 );

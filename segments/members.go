@@ -40,8 +40,8 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 		if err := tx.QueryRow(ctx, `INSERT INTO member_lists (segment_id) VALUES ($1) RETURNING id`, id).Scan(&newList); err != nil {
 			return fmt.Errorf("new member list for %s: %w", id, err)
 		}
-		// COPY into an unindexed temporary table first: it is not WAL-logged, takes
-		// duplicates, and lets the final insert write the list in player-id order.
+		// COPY into an unindexed temporary table first: it is not WAL-logged and
+		// takes duplicates, which the insert into the keyed table then drops.
 		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE member_upload (player_id text NOT NULL) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create upload table: %w", err)
 		}
@@ -54,7 +54,7 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO segment_members (list_id, player_id)
-			SELECT DISTINCT $1::bigint, player_id FROM member_upload ORDER BY 2`, newList)
+			SELECT $1::bigint, player_id FROM member_upload ON CONFLICT DO NOTHING`, newList)
 		if err != nil {
 			return fmt.Errorf("store members of %s: %w", id, err)
 		}

@@ -112,13 +112,18 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// The segment points at its current list and every list points at its
-		// segment: clear the pointer, then the lists cascade with the segment.
+		// segment: clear the pointer, delete the members (they have no foreign key,
+		// see the migration), then the lists cascade with the segment.
 		tag, err := tx.Exec(ctx, `UPDATE segments SET member_list_id = NULL WHERE game_id = $1 AND id = $2`, game, id)
 		if err != nil {
 			return fmt.Errorf("delete segment %s: %w", id, err)
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM segment_members WHERE list_id IN (SELECT id FROM member_lists WHERE segment_id = $1)`, id); err != nil {
+			return fmt.Errorf("delete members of segment %s: %w", id, err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("delete segment %s: %w", id, err)
