@@ -32,16 +32,16 @@ func brokerURL() string {
 
 // testServer is the real API on its own database, served over real HTTP.
 type testServer struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	db  *pgxpool.Pool // for checks no endpoint shows, such as stored member ids
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	return newTestServerWithBroker(t, brokerURL())
 }
 
-func newTestServerWithBroker(t *testing.T, broker string) *testServer {
+func newTestServerWithBroker(t testing.TB, broker string) *testServer {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
