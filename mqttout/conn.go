@@ -1,18 +1,33 @@
 // Package mqttout owns how a message reaches the MQTT broker: Herald's one
-// long-lived connection, its reconnects, and (with campaigns) QoS 1 publishing.
-// It knows topics and payloads, never campaigns or segments.
+// long-lived connection, its reconnects, and reliable QoS 1 publishing
+// (PublishAll). It knows topics and payloads, never campaigns or segments.
 package mqttout
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
+
+// Defaults for the publishing fields of Config.
+const (
+	DefaultMaxInFlight    = 1024
+	DefaultPublishTimeout = 10 * time.Second
+	// maxInFlightLimit stays well under paho's 65,535 message ids, which it shares
+	// with re-sends of its own after a reconnect (DESIGN 10).
+	maxInFlightLimit = 16384
+)
+
+// ErrClosed is returned by PublishAll once Close has been called.
+var ErrClosed = errors.New("mqttout: connection closed")
 
 // Config says where the broker is and who Herald is to it.
 type Config struct {
@@ -22,18 +37,43 @@ type Config struct {
 	// ClientID defaults to herald-{hostname}-{random}: unique per replica, since a
 	// broker disconnects the older of two clients with the same id.
 	ClientID string
-	Log      *slog.Logger
+	Log      *slog.Logger // defaults to slog.Default()
+	// MaxInFlight bounds the QoS 1 publishes awaiting their PUBACK, over all
+	// callers of PublishAll together (default 1024, at most 16384).
+	MaxInFlight int
+	// PublishTimeout is how long a publish may wait for its PUBACK before it is
+	// sent again (default 10 s). It is also paho's write timeout.
+	PublishTimeout time.Duration
 }
 
 // Conn is Herald's connection to the broker. It connects in the background and
 // reconnects on its own, so Herald starts and serves while the broker is down.
 type Conn struct {
-	client mqtt.Client
-	log    *slog.Logger
+	client         mqtt.Client
+	log            *slog.Logger
+	publishTimeout time.Duration
+
+	// slots is the in-flight window shared by every PublishAll call: a publish
+	// holds one slot from just before it is sent until its outcome is known.
+	slots chan struct{}
+
+	// epoch changes whenever the connection may have been broken or replaced
+	// (see epochStore and the handlers in Dial). A publish whose token completes
+	// in another epoch than the one it was sent in is unconfirmed (DESIGN 10).
+	epoch atomic.Uint64
+
+	mu sync.Mutex
+	up chan struct{} // closed and replaced each time the connection comes up
+
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	acked, retried, failed atomic.Int64
+	inFlight               atomic.Int64
 }
 
 // Dial starts connecting to the broker and returns at once; Connected tells when
-// the connection is up.
+// the connection is up. It returns an error only for an invalid Config.
 func Dial(cfg Config) (*Conn, error) {
 	if cfg.ClientID == "" {
 		id, err := defaultClientID()
@@ -42,7 +82,28 @@ func Dial(cfg Config) (*Conn, error) {
 		}
 		cfg.ClientID = id
 	}
-	c := &Conn{log: cfg.Log}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	switch {
+	case cfg.MaxInFlight == 0:
+		cfg.MaxInFlight = DefaultMaxInFlight
+	case cfg.MaxInFlight < 0 || cfg.MaxInFlight > maxInFlightLimit:
+		return nil, fmt.Errorf("mqttout: MaxInFlight %d is outside 1..%d", cfg.MaxInFlight, maxInFlightLimit)
+	}
+	switch {
+	case cfg.PublishTimeout == 0:
+		cfg.PublishTimeout = DefaultPublishTimeout
+	case cfg.PublishTimeout < 0:
+		return nil, fmt.Errorf("mqttout: negative PublishTimeout %s", cfg.PublishTimeout)
+	}
+	c := &Conn{
+		log:            cfg.Log,
+		publishTimeout: cfg.PublishTimeout,
+		slots:          make(chan struct{}, cfg.MaxInFlight),
+		up:             make(chan struct{}),
+		closed:         make(chan struct{}),
+	}
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.URL).
 		SetClientID(cfg.ClientID).
@@ -55,11 +116,19 @@ func Dial(cfg Config) (*Conn, error) {
 		SetMaxReconnectInterval(10 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
+		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish blocked on a dead connection
 		SetOrderMatters(false).
+		SetStore(&epochStore{Store: mqtt.NewMemoryStore(), epoch: &c.epoch}).
 		SetOnConnectHandler(func(mqtt.Client) {
+			c.epoch.Add(1)
 			c.log.Info("broker connected", "url", cfg.URL, "client_id", cfg.ClientID)
+			c.mu.Lock()
+			close(c.up)
+			c.up = make(chan struct{})
+			c.mu.Unlock()
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.epoch.Add(1)
 			c.log.Warn("broker connection lost", "url", cfg.URL, "err", err)
 		}).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
@@ -77,9 +146,33 @@ func (c *Conn) Connected() bool {
 	return c.client.IsConnectionOpen()
 }
 
-// Close disconnects, giving in-flight work up to a second to finish.
+// Close disconnects, giving in-flight work up to a second to finish; PublishAll
+// calls still running then return ErrClosed. Close may be called more than once.
 func (c *Conn) Close() {
-	c.client.Disconnect(1000)
+	c.closeOnce.Do(func() {
+		c.client.Disconnect(1000)
+		close(c.closed)
+	})
+}
+
+// epochStore is paho's memory store with one addition: All, which paho calls
+// (with a clean session) only to list the stored publishes it is about to
+// re-send after a reconnect (resume), advances the connection epoch. paho then
+// completes the tokens of those publishes without a PUBACK (messageIds.claimID),
+// while the OnConnect handler runs in its own goroutine, possibly later. The
+// epoch advances after the list is taken and before any of those tokens
+// completes, and PublishAll reads the epoch before handing a publish to paho
+// (which stores it): so a publish whose token resume completes always sees the
+// epoch change between its send and its completion.
+type epochStore struct {
+	mqtt.Store
+	epoch *atomic.Uint64
+}
+
+func (s *epochStore) All() []string {
+	keys := s.Store.All()
+	s.epoch.Add(1)
+	return keys
 }
 
 func defaultClientID() (string, error) {
