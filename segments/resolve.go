@@ -101,8 +101,10 @@ func Resolve(r Rule, tags map[string]games.Tag, memberCount int64) (Plan, error)
 	for _, c := range conjuncts {
 		// Literals in rule order, so that filters read like the rule.
 		slices.SortStableFunc(c, func(a, b *literal) int { return cmp.Compare(a.pos, b.pos) })
-		if err := m.add(cover(c, tags)); err != nil {
-			return Plan{}, err
+		for _, cv := range cover(c, tags) {
+			if err := m.add(cv); err != nil {
+				return Plan{}, err
+			}
 		}
 	}
 	targets, err := m.targets(r)
@@ -373,10 +375,12 @@ type coverage struct {
 }
 
 // cover chooses the topics of one conjunct, in the order of DESIGN section 5.
-func cover(c []*literal, tags map[string]games.Tag) coverage {
+// It returns one coverage, or two when a range covers some bands whole (no filter
+// needed for them) and others only partly (the range stays in their filter).
+func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	for i, l := range c {
 		if !l.neg && l.form == formMembers {
-			return coverage{scope: topics.ScopePlayer, members: true, rest: residual{c, i}}
+			return []coverage{{scope: topics.ScopePlayer, members: true, rest: residual{c, i}}}
 		}
 	}
 	for _, f := range []form{formPlayers, formServer} {
@@ -391,27 +395,31 @@ func cover(c []*literal, tags map[string]games.Tag) coverage {
 			if f == formServer {
 				scope = topics.ScopeServer
 			}
-			return coverage{scope: scope, keys: c[best].list(), rest: residual{c, best}}
+			return []coverage{{scope: scope, keys: c[best].list(), rest: residual{c, best}}}
 		}
 	}
 	if tc, ok := bestTag(c, tags); ok {
-		skip := tc.i
-		if !tc.exact {
-			skip = -1 // a partly covered range stays in the filter
+		var out []coverage
+		if len(tc.inside) > 0 {
+			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.inside, rest: residual{c, tc.i}})
 		}
-		return coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.values, rest: residual{c, skip}}
+		if len(tc.partly) > 0 { // a partly covered band keeps the range in its filter
+			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.partly, rest: residual{c, -1}})
+		}
+		return out
 	}
-	return coverage{scope: topics.ScopeAll, rest: residual{c, -1}}
+	return []coverage{{scope: topics.ScopeAll, rest: residual{c, -1}}}
 }
 
 // tagCover is a candidate cover among the tag literals of a conjunct: literal i,
-// reaching num of the den declared values or bands of its tag, through values.
+// reaching num of the den declared values or bands of its tag, through the topics
+// of inside (values, or bands wholly inside the range) and partly (bands the
+// range covers only in part).
 type tagCover struct {
-	i        int
-	num, den int64
-	values   []string
-	exact    bool
-	tag      string
+	i              int
+	num, den       int64
+	inside, partly []string
+	tag            string
 }
 
 // better orders candidates: smaller share of the tag's domain, then fewer topics,
@@ -419,7 +427,7 @@ type tagCover struct {
 func (a tagCover) better(b tagCover) bool {
 	return cmp.Or(
 		cmp.Compare(a.num*b.den, b.num*a.den),
-		cmp.Compare(len(a.values), len(b.values)),
+		cmp.Compare(len(a.inside)+len(a.partly), len(b.inside)+len(b.partly)),
 		cmp.Compare(a.tag, b.tag),
 		cmp.Compare(a.i, b.i),
 	) < 0
@@ -435,13 +443,13 @@ func bestTag(c []*literal, tags map[string]games.Tag) (tagCover, bool) {
 		if l.neg || !known {
 			continue
 		}
-		tc := tagCover{i: i, tag: l.atom.Tag, exact: true}
+		tc := tagCover{i: i, tag: l.atom.Tag}
 		switch l.form {
 		case formIn:
 			if len(t.Values) == 0 || len(t.Bands) > 0 {
 				continue
 			}
-			tc.num, tc.den, tc.values = int64(len(l.atom.In)), int64(len(t.Values)), l.atom.In
+			tc.num, tc.den, tc.inside = int64(len(l.atom.In)), int64(len(t.Values)), l.atom.In
 		case formBetween:
 			bands := overlapping(t.Bands, *l.atom.Between)
 			if len(bands) == 0 {
@@ -449,8 +457,11 @@ func bestTag(c []*literal, tags map[string]games.Tag) (tagCover, bool) {
 			}
 			tc.num, tc.den = int64(len(bands)), int64(len(t.Bands))
 			for _, b := range bands {
-				tc.values = append(tc.values, b.Name())
-				tc.exact = tc.exact && l.atom.Between[0] <= b.Lo() && b.Hi() <= l.atom.Between[1]
+				if l.atom.Between[0] <= b.Lo() && b.Hi() <= l.atom.Between[1] {
+					tc.inside = append(tc.inside, b.Name())
+				} else {
+					tc.partly = append(tc.partly, b.Name())
+				}
 			}
 		default:
 			continue
