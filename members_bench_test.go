@@ -88,7 +88,7 @@ func memberIDs(n int) io.Reader {
 	go func() {
 		w := bufio.NewWriterSize(pw, 64<<10)
 		for i := range n {
-			fmt.Fprintf(w, "player-%09d\n", i)
+			fmt.Fprintf(w, "player-%09d\n", (i*7919)%n)
 		}
 		pw.CloseWithError(w.Flush())
 	}()

@@ -52,9 +52,14 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 			}
 			return fmt.Errorf("copy members of %s: %w", id, err)
 		}
+		// Sorted, the rows reach the key's btree in order, which for a list in random
+		// order is about twice as fast; the sort gets the memory to do it mostly in RAM.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return fmt.Errorf("size sort memory: %w", err)
+		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO segment_members (list_id, player_id)
-			SELECT $1::bigint, player_id FROM member_upload ON CONFLICT DO NOTHING`, newList)
+			SELECT DISTINCT $1::bigint, player_id FROM member_upload ORDER BY 2`, newList)
 		if err != nil {
 			return fmt.Errorf("store members of %s: %w", id, err)
 		}
