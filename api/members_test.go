@@ -46,17 +46,18 @@ func TestMemberUploadReplacesTheList(t *testing.T) {
 	require.EqualValues(t, 2, got["member_count"])
 	require.Equal(t, []string{"q1", "q2"}, s.storedMembers(id), "the old list is gone")
 
-	var leftover int
-	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM segment_members`).Scan(&leftover))
-	require.Equal(t, 2, leftover, "replaced lists leave no rows behind")
+	var current int
+	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM member_lists WHERE retired_at IS NULL`).Scan(&current))
+	require.Equal(t, 1, current, "one current list; replaced ones are retired")
 
 	got = s.must(http.StatusOK, "PUT", path, "")
 	require.EqualValues(t, 0, got["member_count"], "an empty body empties the list")
 
 	s.must(http.StatusOK, "PUT", path, "r1\nr2\n")
 	s.must(http.StatusNoContent, "DELETE", "/v1/games/g1/segments/"+id, nil)
+	var leftover int
 	require.NoError(t, s.db.QueryRow(context.Background(), `SELECT count(*) FROM segment_members`).Scan(&leftover))
-	require.Zero(t, leftover, "deleting a segment deletes its members")
+	require.Zero(t, leftover, "deleting a segment deletes all its lists, retired ones too")
 	s.must(http.StatusNotFound, "PUT", "/v1/games/g1/segments/01a214d1-eb0d-78a0-a273-2ad44985fccd/members", "p1\n")
 }
 

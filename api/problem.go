@@ -54,6 +54,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusNotFound, "no such game"
 	case errors.Is(err, segments.ErrNotFound):
 		p.Status, p.Detail = http.StatusNotFound, "no such segment in this game"
+	case errors.Is(err, segments.ErrInUse):
+		p.Status, p.Detail = http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first"
 	case errors.Is(err, games.ErrExists):
 		p.Status, p.Detail = http.StatusConflict, "a game with this id already exists"
 		p.Errors = []fielderr.Error{{Field: "id", Message: "already taken"}}

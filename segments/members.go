@@ -19,7 +19,8 @@ import (
 // player ids read from body, one per line ("\n" or "\r\n" endings; empty lines
 // are skipped; duplicates count once). The body is streamed into Postgres with
 // COPY and never held in memory, so lists of tens of millions go through in
-// constant memory. The new list replaces the old one in a single transaction:
+// constant memory. The new list replaces the old one in a single transaction
+// (the old one is retired, see below):
 // an invalid line, a read error or a cancelled request leaves the previous list
 // untouched. It returns the new member count, ErrNotFound, or a fielderr.List on
 // field "body" naming the first invalid line.
@@ -70,11 +71,10 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 			return fmt.Errorf("switch member list of %s: %w", id, err)
 		}
 		if oldList != nil {
-			if _, err := tx.Exec(ctx, `DELETE FROM segment_members WHERE list_id = $1`, *oldList); err != nil {
-				return fmt.Errorf("drop old members of %s: %w", id, err)
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = $1`, *oldList); err != nil {
-				return fmt.Errorf("drop old member list of %s: %w", id, err)
+			// Retired, not deleted: a dispatch may still stream it or have to clear
+			// its players' topics. The campaigns janitor deletes it when none does.
+			if _, err := tx.Exec(ctx, `UPDATE member_lists SET retired_at = now() WHERE id = $1`, *oldList); err != nil {
+				return fmt.Errorf("retire old member list of %s: %w", id, err)
 			}
 		}
 		return nil

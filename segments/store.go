@@ -7,14 +7,18 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 )
 
-// ErrNotFound is returned when a segment does not exist in the given game.
-var ErrNotFound = errors.New("segment not found")
+// Errors returned by Store methods.
+var (
+	ErrNotFound = errors.New("segment not found")
+	ErrInUse    = errors.New("segment is the audience of a campaign")
+)
 
 // Store keeps segments and their member lists in Postgres.
 type Store struct {
@@ -107,8 +111,8 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 	return updated, err
 }
 
-// Delete removes the segment id of game and its member list. It returns
-// ErrNotFound.
+// Delete removes the segment id of game and its member lists. It returns
+// ErrNotFound, or ErrInUse while a campaign names it as its audience.
 func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// The segment points at its current list and every list points at its
@@ -126,10 +130,29 @@ func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
 			return fmt.Errorf("delete members of segment %s: %w", id, err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // a campaign refers to it
+				return ErrInUse
+			}
 			return fmt.Errorf("delete segment %s: %w", id, err)
 		}
 		return nil
 	})
+}
+
+// ForSend loads the segment id of game inside tx for a send: with a share lock,
+// so that its rule and member list stay as read until tx ends, and with the id of
+// its current member list (nil when none was uploaded). It returns ErrNotFound.
+func ForSend(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID) (Segment, *int64, error) {
+	seg, err := get(ctx, tx, game, id, "FOR SHARE")
+	if err != nil {
+		return Segment{}, nil, err
+	}
+	var list *int64
+	if err := tx.QueryRow(ctx, `SELECT member_list_id FROM segments WHERE id = $1`, id).Scan(&list); err != nil {
+		return Segment{}, nil, fmt.Errorf("load member list of segment %s: %w", id, err)
+	}
+	return seg, list, nil
 }
 
 // CheckSchema verifies, inside the transaction that changes a game's tag schema,
