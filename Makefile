@@ -1,0 +1,45 @@
+# Herald developer entry points. `make run` and `make test` first run
+# scripts/services.sh, which installs/starts PostgreSQL and Mosquitto when
+# they are not already answering on 127.0.0.1 (see README "Quick start").
+
+SHELL := /bin/bash
+GO    ?= go
+
+# Where Herald and the tests find their services. Values already set in the
+# environment (or on the make command line) win.
+HERALD_DATABASE_URL      ?= postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable
+HERALD_MQTT_URL          ?= tcp://127.0.0.1:1883
+HERALD_TEST_DATABASE_URL ?= $(HERALD_DATABASE_URL)
+export HERALD_DATABASE_URL HERALD_MQTT_URL HERALD_TEST_DATABASE_URL
+
+TEST_TIMEOUT ?= 20m
+TEST_FLAGS   ?=
+# HERALD_SKIP_SERVICES=1 skips scripts/services.sh (services managed elsewhere).
+HERALD_SKIP_SERVICES ?=
+
+.PHONY: run test build services fmt vet
+
+run: services
+	$(GO) run . serve
+
+# `go test -race` needs a C compiler: --with-cc makes services.sh install gcc
+# if it is missing (target-specific variables also apply to prerequisites).
+test: SERVICES_FLAGS = --with-cc
+test: services
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+build:
+	$(GO) build -o bin/herald .
+
+services:
+ifeq ($(HERALD_SKIP_SERVICES),1)
+	@echo "services: HERALD_SKIP_SERVICES=1, not touching local services"
+else
+	@scripts/services.sh $(SERVICES_FLAGS)
+endif
+
+fmt:
+	$(GO) fmt ./...
+
+vet:
+	$(GO) vet ./...
