@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/topics"
@@ -22,6 +23,9 @@ type config struct {
 	TopicPrefix  string
 	Migrate      bool
 	LogLevel     slog.Level
+	// DispatchLease is how long a replica that died keeps the dispatches it was
+	// sending before another replica resumes them.
+	DispatchLease time.Duration
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -48,6 +52,9 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 	migrate, _ := strconv.ParseBool(envOr(getenv, "HERALD_MIGRATE", "true"))
 	fs.BoolVar(&c.Migrate, "migrate", migrate,
 		"apply pending database migrations at start (HERALD_MIGRATE)")
+	lease, _ := time.ParseDuration(envOr(getenv, "HERALD_DISPATCH_LEASE", "15s"))
+	fs.DurationVar(&c.DispatchLease, "dispatch-lease", lease,
+		"how long a dead replica's dispatches wait before another resumes them (HERALD_DISPATCH_LEASE)")
 	c.LogLevel = slog.LevelInfo
 	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
@@ -63,6 +70,9 @@ func (c *config) validate() error {
 		errs.Add("mqtt-url", "must be a URL such as tcp://127.0.0.1:1883")
 	} else if !validMQTTScheme(u.Scheme) {
 		errs.Add("mqtt-url", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
+	}
+	if c.DispatchLease < time.Second {
+		errs.Add("dispatch-lease", "must be at least 1s")
 	}
 	for _, level := range strings.Split(c.TopicPrefix, "/") {
 		if err := topics.CheckID(level); err != nil {

@@ -21,9 +21,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/scheduler"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -137,9 +139,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer broker.Close()
 
+	campaignStore := campaigns.NewStore(pool, 0)
+	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
+	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log})
+	// Background work outlives requests but not the process: it stops after the
+	// HTTP server (deferred calls run in reverse), before the broker and the pool.
+	workers.Start(context.WithoutCancel(ctx))
+	defer workers.Stop()
+	sched.Start(context.WithoutCancel(ctx))
+	defer sched.Stop()
+
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker,
-		Games: games.NewStore(pool), Segments: segments.NewStore(pool),
+		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 	})
 	httpServer := &http.Server{

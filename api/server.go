@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
 )
@@ -29,6 +30,7 @@ type Config struct {
 	Broker      Broker
 	Games       *games.Store
 	Segments    *segments.Store
+	Campaigns   *campaigns.Store
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
 }
@@ -62,6 +64,14 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/", s.getGame)
 			r.Patch("/", s.updateGame)
 			r.Post("/plan", s.previewPlan)
+			r.Route("/campaigns", func(r chi.Router) {
+				r.Post("/", s.createCampaign)
+				r.Get("/", s.listCampaigns)
+				r.Get("/{id}", s.getCampaign)
+				r.Patch("/{id}", s.updateCampaign)
+				r.Post("/{id}/cancel", s.cancelCampaign)
+				r.Get("/{id}/dispatches", s.listDispatches)
+			})
 			r.Route("/segments", func(r chi.Router) {
 				r.Post("/", s.createSegment)
 				r.Get("/", s.listSegments)

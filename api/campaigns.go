@@ -1,0 +1,179 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/fielderr"
+)
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+	var in campaigns.Input
+	if err := decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dryRun := r.URL.Query().Get("dry_run") == "true"
+	c, preview, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in, dryRun)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if dryRun {
+		writeJSON(w, http.StatusOK, preview)
+		return
+	}
+	w.Header().Set("Location", "/v1/games/"+c.GameID+"/campaigns/"+c.ID.String())
+	writeJSON(w, http.StatusCreated, c)
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var after uuid.UUID
+	if cursor != "" {
+		if after, err = uuid.Parse(cursor); err != nil {
+			s.writeError(w, r, fielderr.New("cursor", "is not a cursor this endpoint returned"))
+			return
+		}
+	}
+	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: campaigns.Kind(r.URL.Query().Get("kind"))}
+	var errs fielderr.List
+	switch f.Status {
+	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusExpired, campaigns.StatusCanceled:
+	default:
+		errs.Add("status", "must be scheduled, live, completed, expired or canceled")
+	}
+	switch f.Kind {
+	case "", campaigns.KindMarquee, campaigns.KindNotice, campaigns.KindAd:
+	default:
+		errs.Add("kind", "must be marquee, notice or ad")
+	}
+	if len(errs) > 0 {
+		s.writeError(w, r, errs)
+		return
+	}
+	g, err := s.requireGame(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, more, err := s.Campaigns.List(r.Context(), g.ID, f, after, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[campaigns.Dispatch]{Items: c.Dispatches})
+}
+
+// updateCampaignRequest holds what a PATCH may change; absent fields stay.
+type updateCampaignRequest struct {
+	Name      *string             `json:"name"`
+	Audience  *campaigns.Audience `json:"audience"`
+	Content   *json.RawMessage    `json:"content"`
+	Priority  *int                `json:"priority"`
+	StartsAt  *time.Time          `json:"starts_at"`
+	ExpiresAt *time.Time          `json:"expires_at"`
+	Schedule  *campaigns.Schedule `json:"schedule"`
+}
+
+func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req updateCampaignRequest
+	if err := decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.Campaigns.Update(r.Context(), chi.URLParam(r, "game"), id, func(in *campaigns.Input) {
+		if req.Name != nil {
+			in.Name = *req.Name
+		}
+		if req.Audience != nil {
+			in.Audience = req.Audience
+		}
+		if req.Content != nil {
+			in.Content = []byte(*req.Content)
+		}
+		if req.Priority != nil {
+			in.Priority = req.Priority
+		}
+		if req.StartsAt != nil {
+			in.StartsAt = req.StartsAt
+		}
+		if req.ExpiresAt != nil {
+			in.ExpiresAt = req.ExpiresAt
+		}
+		if req.Schedule != nil {
+			in.Schedule = req.Schedule
+		}
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.Campaigns.Cancel(r.Context(), chi.URLParam(r, "game"), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// campaignID reads the {id} path parameter; an id that cannot be a campaign's is
+// simply not found.
+func campaignID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	if err != nil {
+		return uuid.Nil, campaigns.ErrNotFound
+	}
+	return id, nil
+}

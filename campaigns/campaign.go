@@ -1,0 +1,202 @@
+// Package campaigns owns what Herald sends and every send of it: campaigns, their
+// content and envelopes, dispatches (one per send), and the fan-out that publishes
+// a dispatch to its topics, checkpointed in Postgres so that it resumes after a
+// crash on any replica, and clears them again at expiry or recall.
+package campaigns
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/segments"
+)
+
+// Status is where a campaign stands (DESIGN 6).
+type Status string
+
+// Campaign statuses.
+const (
+	StatusScheduled Status = "scheduled" // waiting for its send time
+	StatusLive      Status = "live"      // sent; its messages are out there
+	StatusCompleted Status = "completed" // its one fire was missed: nothing was sent
+	StatusExpired   Status = "expired"   // its messages reached expires_at and were cleared
+	StatusCanceled  Status = "canceled"  // recalled by an operator
+)
+
+// Limits on campaign fields.
+const (
+	MaxNameLen      = 200
+	DefaultPriority = 5
+	// NoticeLifetime is how long a notice lives when expires_at is not given.
+	NoticeLifetime = 7 * 24 * time.Hour
+	// MaxLifetime is the longest a message may stay retained (DESIGN 2).
+	MaxLifetime = 30 * 24 * time.Hour
+	// scheduleSlack lets an {"at"} a moment in the past through (clock skew, a slow
+	// request): it is sent at once.
+	scheduleSlack = time.Minute
+)
+
+// Audience is who a campaign reaches: a stored segment or an inline rule.
+type Audience struct {
+	SegmentID *uuid.UUID     `json:"segment_id,omitempty"`
+	Rule      *segments.Rule `json:"rule,omitempty"`
+}
+
+// UnmarshalJSON reads an audience so that errors inside an inline rule name their
+// path from the request's top ("audience.rule.in[0]").
+func (a *Audience) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		SegmentID *string         `json:"segment_id"`
+		Rule      json.RawMessage `json:"rule"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	*a = Audience{}
+	var errs fielderr.List
+	if raw.SegmentID != nil {
+		id, err := uuid.Parse(*raw.SegmentID)
+		if err != nil {
+			errs.Add("audience.segment_id", "is not a segment id")
+		}
+		a.SegmentID = &id
+	}
+	if raw.Rule != nil {
+		r, err := segments.ParseRule(raw.Rule, "audience.rule")
+		if err != nil {
+			return err
+		}
+		a.Rule = &r
+	}
+	return errs.Err()
+}
+
+// Schedule says when a campaign is sent: nil for at once, or At.
+type Schedule struct {
+	At *time.Time `json:"at,omitempty"`
+}
+
+// PlanSummary is the size and exactness of a campaign's delivery plan.
+type PlanSummary struct {
+	Exact   bool  `json:"exact"`
+	Topics  int64 `json:"topics"`
+	Players int64 `json:"players"`
+}
+
+// Campaign is a message and its audience, validity and schedule.
+type Campaign struct {
+	ID         uuid.UUID       `json:"id"`
+	GameID     string          `json:"game"`
+	Kind       Kind            `json:"kind"`
+	Name       string          `json:"name"`
+	Audience   Audience        `json:"audience"`
+	Content    json.RawMessage `json:"content"`
+	Priority   int             `json:"priority"`
+	StartsAt   *time.Time      `json:"starts_at,omitempty"`
+	ExpiresAt  time.Time       `json:"expires_at"`
+	Schedule   *Schedule       `json:"schedule,omitempty"`
+	SendAt     time.Time       `json:"send_at"`
+	Status     Status          `json:"status"`
+	Plan       PlanSummary     `json:"plan"`
+	Dispatches []Dispatch      `json:"dispatches"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// Input is a campaign as a caller describes it. Absent fields take defaults.
+type Input struct {
+	Kind      Kind            `json:"kind"`
+	Name      string          `json:"name"`
+	Audience  *Audience       `json:"audience"`
+	Content   json.RawMessage `json:"content"`
+	Priority  *int            `json:"priority"`
+	StartsAt  *time.Time      `json:"starts_at"`
+	ExpiresAt *time.Time      `json:"expires_at"`
+	Schedule  *Schedule       `json:"schedule"`
+}
+
+// build validates in for game g at time now and returns the campaign it
+// describes, without id, plan or status, or a fielderr.List.
+func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
+	var errs fielderr.List
+	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt, Schedule: in.Schedule, Priority: DefaultPriority}
+	switch in.Kind {
+	case KindMarquee, KindNotice, KindAd:
+	case KindKickout:
+		errs.Add("kind", "kick-outs are sent through the kick-out API, not as campaigns")
+	case "":
+		errs.Add("kind", "is required: marquee, notice or ad")
+	default:
+		errs.Add("kind", "must be marquee, notice or ad")
+	}
+	switch {
+	case in.Name == "":
+		errs.Add("name", "is required")
+	case !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > MaxNameLen:
+		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	}
+	if in.Priority != nil {
+		if *in.Priority < 0 || *in.Priority > 9 {
+			errs.Add("priority", "must be from 0 to 9")
+		}
+		c.Priority = *in.Priority
+	}
+	switch {
+	case in.Audience == nil || (in.Audience.SegmentID == nil) == (in.Audience.Rule == nil):
+		errs.Add("audience", "give exactly one of segment_id and rule")
+	default:
+		c.Audience = *in.Audience
+	}
+	if in.Kind.valid() {
+		if in.Content == nil {
+			errs.Add("content", "is required")
+		} else if content, err := ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
+			if l, ok := fielderr.As(err); ok {
+				errs = append(errs, l...)
+			} else {
+				return Campaign{}, err
+			}
+		} else {
+			c.Content = content
+		}
+	}
+	c.SendAt = now
+	if in.Schedule != nil {
+		if in.Schedule.At == nil {
+			errs.Add("schedule", `give {"at": time} to send later, or leave schedule out to send now`)
+		} else if in.Schedule.At.Before(now.Add(-scheduleSlack)) {
+			errs.Add("schedule.at", "is in the past")
+		} else if in.Schedule.At.After(now) {
+			c.SendAt = *in.Schedule.At
+		}
+	}
+	c.ExpiresAt = c.SendAt.Add(NoticeLifetime)
+	switch {
+	case in.ExpiresAt != nil:
+		c.ExpiresAt = *in.ExpiresAt
+		switch {
+		case !c.ExpiresAt.After(c.SendAt):
+			errs.Add("expires_at", "must be after the send time %s", c.SendAt.UTC().Format(time.RFC3339))
+		case c.ExpiresAt.Sub(c.SendAt) > MaxLifetime:
+			errs.Add("expires_at", "must be at most 30 days after the send time")
+		}
+	case in.Kind == KindMarquee || in.Kind == KindAd:
+		errs.Add("expires_at", "is required for a %s", in.Kind)
+	}
+	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(*in.ExpiresAt) {
+		errs.Add("starts_at", "must be before expires_at")
+	}
+	return c, errs.Err()
+}
+
+func (k Kind) valid() bool {
+	return k == KindMarquee || k == KindNotice || k == KindAd
+}

@@ -1,0 +1,109 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldpush/herald/segments"
+)
+
+// DispatchState is where one send stands (DESIGN 6).
+type DispatchState string
+
+// Dispatch states.
+const (
+	DispatchPending    DispatchState = "pending"    // recorded, nothing published yet
+	DispatchPublishing DispatchState = "publishing" // fan-out under way (or waiting for the broker)
+	DispatchPublished  DispatchState = "published"  // every target acknowledged by the broker
+	DispatchMissed     DispatchState = "missed"     // its fire came while Herald was down, past the grace period
+	DispatchExpired    DispatchState = "expired"    // cleared at expires_at
+	DispatchRecalled   DispatchState = "recalled"   // cleared by a cancel
+)
+
+// Dispatch is one send of a campaign with its delivery counters.
+type Dispatch struct {
+	ID        uuid.UUID     `json:"id"`
+	FireAt    time.Time     `json:"fire_at"`
+	State     DispatchState `json:"state"`
+	SentAt    *time.Time    `json:"sent_at,omitempty"`
+	ExpiresAt time.Time     `json:"expires_at"`
+	// Topics is how many topics the send publishes to; Acked how many the broker
+	// acknowledged; Retried how many publishes were sent again (timeouts,
+	// reconnects); Failed how many were given up on.
+	Topics     int64      `json:"topics"`
+	Acked      int64      `json:"acked"`
+	Retried    int64      `json:"retried"`
+	Failed     int64      `json:"failed"`
+	FirstAckAt *time.Time `json:"first_ack_at,omitempty"`
+	LastAckAt  *time.Time `json:"last_ack_at,omitempty"`
+	// Cleared counts the topics whose retained message was removed at expiry or
+	// recall; ClearedAt is when that finished.
+	Cleared   int64      `json:"cleared"`
+	ClearedAt *time.Time `json:"cleared_at,omitempty"`
+}
+
+const dispatchColumns = `id, fire_at, state, sent_at, expires_at, topics_total, acked, retried, failed,
+	first_ack_at, last_ack_at, cleared, cleared_at`
+
+// dispatchesOf returns the dispatches of a campaign, oldest first.
+func dispatchesOf(ctx context.Context, q querier, campaign uuid.UUID) ([]Dispatch, error) {
+	rows, _ := q.Query(ctx, `SELECT `+dispatchColumns+` FROM dispatches WHERE campaign_id = $1 ORDER BY fire_at, id`, campaign)
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Dispatch])
+	if err != nil {
+		return nil, fmt.Errorf("load dispatches of %s: %w", campaign, err)
+	}
+	return ds, nil
+}
+
+// newDispatch records one send of c fired at fireAt, with the plan as it stands
+// now, before anything is published. The unique (campaign, fire time) key makes a
+// second attempt at the same fire, from another replica, a no-op: it reports
+// false then.
+func newDispatch(ctx context.Context, tx pgx.Tx, c Campaign, fireAt time.Time, state DispatchState, plan segments.Plan, list *int64) (bool, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return false, fmt.Errorf("new dispatch id: %w", err)
+	}
+	var clearedAt *time.Time
+	if state == DispatchMissed {
+		clearedAt = &fireAt // nothing to clear
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO dispatches (id, campaign_id, fire_at, state, expires_at, targets, member_list_id, topics_total, cleared_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (campaign_id, fire_at) DO NOTHING`,
+		id, c.ID, fireAt, state, c.ExpiresAt, plan.Targets, list, plan.Topics, clearedAt)
+	if err != nil {
+		return false, fmt.Errorf("record dispatch of %s: %w", c.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// attachDispatches loads the dispatches of every campaign in list in one query.
+func attachDispatches(ctx context.Context, q querier, list []Campaign) error {
+	ids := make([]uuid.UUID, len(list))
+	byID := make(map[uuid.UUID]*Campaign, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
+		list[i].Dispatches = []Dispatch{}
+		byID[list[i].ID] = &list[i]
+	}
+	rows, _ := q.Query(ctx, `SELECT campaign_id, `+dispatchColumns+` FROM dispatches
+		WHERE campaign_id = ANY($1) ORDER BY fire_at, id`, ids)
+	var campaign uuid.UUID
+	var d Dispatch
+	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.State, &d.SentAt, &d.ExpiresAt,
+		&d.Topics, &d.Acked, &d.Retried, &d.Failed, &d.FirstAckAt, &d.LastAckAt, &d.Cleared, &d.ClearedAt}, func() error {
+		c := byID[campaign]
+		c.Dispatches = append(c.Dispatches, d)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load dispatches: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/segments"
+)
+
+// Publisher is what the fan-out needs of the broker: QoS 1 publishes that return
+// once the broker acknowledged every one (mqttout.Conn).
+type Publisher interface {
+	PublishAll(ctx context.Context, msgs []mqttout.Message) (mqttout.Result, error)
+}
+
+// WorkerConfig configures the fan-out workers of one replica.
+type WorkerConfig struct {
+	Publisher Publisher
+	Prefix    string // the topic prefix
+	Log       *slog.Logger
+	Replica   string        // names this replica in leases; unique per process
+	Workers   int           // dispatches worked on at once (default 2)
+	Batch     int           // topics published between checkpoints (default 1000)
+	Lease     time.Duration // how long a dead replica keeps a dispatch (default 15 s)
+	Poll      time.Duration // how often idle workers look for work (default 200 ms)
+}
+
+// Worker runs dispatches: it claims them with SKIP LOCKED under a lease, publishes
+// each target's envelope, checkpoints after every acknowledged batch, and clears
+// the retained topics at expiry or recall. Any replica can resume any dispatch.
+type Worker struct {
+	cfg    WorkerConfig
+	store  *Store
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewWorker returns workers over the store's dispatches.
+func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 15 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = uuid.NewString()
+	}
+	return &Worker{cfg: cfg, store: s}
+}
+
+// Start starts the workers and returns at once.
+func (w *Worker) Start(ctx context.Context) {
+	ctx, w.cancel = context.WithCancel(ctx)
+	for range w.cfg.Workers {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			w.loop(ctx)
+		}()
+	}
+}
+
+// Stop stops the workers and waits for them. A dispatch cut off mid-batch gives
+// its lease back, so that another replica resumes it from its last checkpoint.
+func (w *Worker) Stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.wg.Wait()
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		job, err := w.claim(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.cfg.Log.ErrorContext(ctx, "claim dispatch", "err", err)
+		case job != nil:
+			if err := w.run(ctx, job); err != nil && ctx.Err() == nil {
+				w.cfg.Log.ErrorContext(ctx, "run dispatch", "dispatch", job.id, "err", err)
+			}
+			continue // look for more work at once
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.cfg.Poll):
+		}
+	}
+}
+
+// job is a claimed dispatch with what its walk needs.
+type job struct {
+	id       uuid.UUID
+	campaign Campaign
+	sentAt   time.Time
+	walker   walker
+	publish  position // next to publish
+	clear    position // next to clear
+	reason   *string  // why it is being cleared; nil while publishing
+	state    DispatchState
+}
+
+// claim takes the oldest dispatch that needs work and no live replica holds.
+func (w *Worker) claim(ctx context.Context) (*job, error) {
+	var j job
+	var targets []segments.Target
+	var list *int64
+	var campaignID uuid.UUID
+	err := w.store.db.QueryRow(ctx, `
+		UPDATE dispatches SET leased_by = $1, lease_until = now() + $2::interval,
+			state = CASE WHEN state = 'pending' AND clear_reason IS NULL THEN 'publishing' ELSE state END,
+			sent_at = CASE WHEN sent_at IS NULL AND clear_reason IS NULL THEN now() ELSE sent_at END,
+			updated_at = now()
+		WHERE id = (
+			SELECT id FROM dispatches
+			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL))
+				AND (lease_until IS NULL OR lease_until < now())
+			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
+			next_target, after_player, clear_target, clear_after, clear_reason`,
+		w.cfg.Replica, w.cfg.Lease.String()).Scan(&j.id, &campaignID, &j.state, &j.sentAt, &targets, &list,
+		&j.publish.Target, &j.publish.After, &j.clear.Target, &j.clear.After, &j.reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	rows, _ := w.store.db.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, campaignID)
+	if j.campaign, err = pgx.CollectExactlyOneRow(rows, scanCampaign); err != nil {
+		return nil, fmt.Errorf("load campaign %s of dispatch %s: %w", campaignID, j.id, err)
+	}
+	j.walker = walker{db: w.store.db, prefix: w.cfg.Prefix, game: j.campaign.GameID, kind: j.campaign.Kind,
+		msg: campaignID.String(), targets: targets, list: list}
+	return &j, nil
+}
+
+// run works on a claimed dispatch until it is published (or cleared), the lease
+// is lost, or ctx ends.
+func (w *Worker) run(ctx context.Context, j *job) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.heartbeat(ctx, j.id, cancel)
+	defer w.release(j.id)
+
+	log := w.cfg.Log.With("dispatch", j.id, "campaign", j.campaign.ID)
+	if j.reason == nil {
+		if err := w.publish(ctx, j, log); err != nil {
+			return err
+		}
+	}
+	if j.reason != nil {
+		return w.clear(ctx, j, log)
+	}
+	return nil
+}
+
+// publish walks the targets from the checkpoint, a batch at a time.
+func (w *Worker) publish(ctx context.Context, j *job, log *slog.Logger) error {
+	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
+	for {
+		steps, next, err := j.walker.next(ctx, j.publish, w.cfg.Batch, nil)
+		if err != nil {
+			return err
+		}
+		if len(steps) == 0 {
+			_, err := w.store.db.Exec(ctx, `
+				UPDATE dispatches SET state = 'published', updated_at = now()
+				WHERE id = $1 AND leased_by = $2 AND state = 'publishing'`, j.id, w.cfg.Replica)
+			if err != nil {
+				return fmt.Errorf("mark published: %w", err)
+			}
+			log.InfoContext(ctx, "dispatch published")
+			return nil
+		}
+		msgs := make([]mqttout.Message, len(steps))
+		for i, st := range steps {
+			payload, ok := payloads[st.target]
+			if !ok {
+				e := envelopeOf(j.campaign, j.id, j.sentAt, j.walker.targets[st.target].Filter)
+				if payload, err = Encode(e, 1<<30); err != nil { // the size was checked at creation
+					return fmt.Errorf("encode envelope: %w", err)
+				}
+				payloads[st.target] = payload
+			}
+			msgs[i] = mqttout.Message{Topic: st.topic, Payload: payload, Retain: true}
+		}
+		res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
+		if err != nil {
+			return fmt.Errorf("publish batch: %w", err)
+		}
+		var first, last *time.Time
+		if !res.FirstAck.IsZero() {
+			first, last = &res.FirstAck, &res.LastAck
+		}
+		err = w.store.db.QueryRow(ctx, `
+			UPDATE dispatches SET next_target = $3, after_player = $4, acked = acked + $5, retried = retried + $6,
+				failed = failed + $7, first_ack_at = coalesce(first_ack_at, $8), last_ack_at = coalesce($9, last_ack_at),
+				lease_until = now() + $10::interval, updated_at = now()
+			WHERE id = $1 AND leased_by = $2
+			RETURNING clear_reason`,
+			j.id, w.cfg.Replica, next.Target, next.After, res.Acked, res.Retried, res.Failed, first, last,
+			w.cfg.Lease.String()).Scan(&j.reason)
+		if err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		j.publish = next
+		if j.reason != nil {
+			log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
+			return nil
+		}
+	}
+}
+
+// clear publishes an empty retained payload to every topic the dispatch published
+// to, then marks it expired or recalled.
+func (w *Worker) clear(ctx context.Context, j *job, log *slog.Logger) error {
+	until := j.publish
+	for {
+		steps, next, err := j.walker.next(ctx, j.clear, w.cfg.Batch, &until)
+		if err != nil {
+			return err
+		}
+		if len(steps) == 0 {
+			break
+		}
+		msgs := make([]mqttout.Message, len(steps))
+		for i, st := range steps {
+			msgs[i] = mqttout.Message{Topic: st.topic, Retain: true}
+		}
+		if _, err := w.cfg.Publisher.PublishAll(ctx, msgs); err != nil {
+			return fmt.Errorf("clear batch: %w", err)
+		}
+		if _, err := w.store.db.Exec(ctx, `
+			UPDATE dispatches SET clear_target = $3, clear_after = $4, cleared = cleared + $5,
+				lease_until = now() + $6::interval, updated_at = now()
+			WHERE id = $1 AND leased_by = $2`,
+			j.id, w.cfg.Replica, next.Target, next.After, len(steps), w.cfg.Lease.String()); err != nil {
+			return fmt.Errorf("checkpoint clearing: %w", err)
+		}
+		j.clear = next
+	}
+	state := DispatchExpired
+	if *j.reason == "recall" {
+		state = DispatchRecalled
+	}
+	return pgx.BeginFunc(ctx, w.store.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE dispatches SET state = $3, cleared_at = now(), updated_at = now()
+			WHERE id = $1 AND leased_by = $2`, j.id, w.cfg.Replica, state); err != nil {
+			return fmt.Errorf("mark %s: %w", state, err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE campaigns SET status = 'expired', updated_at = now()
+			WHERE id = $1 AND status = 'live' AND NOT EXISTS (
+				SELECT 1 FROM dispatches WHERE campaign_id = $1 AND cleared_at IS NULL)`, j.campaign.ID); err != nil {
+			return fmt.Errorf("mark campaign expired: %w", err)
+		}
+		log.InfoContext(ctx, "dispatch cleared", "state", state)
+		return nil
+	})
+}
+
+// heartbeat renews the lease while the dispatch is worked on (a batch may wait a
+// long time for a broker that is down); if another replica took the dispatch over,
+// it stops the work.
+func (w *Worker) heartbeat(ctx context.Context, id uuid.UUID, stop context.CancelFunc) {
+	t := time.NewTicker(w.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tag, err := w.store.db.Exec(ctx, `
+			UPDATE dispatches SET lease_until = now() + $3::interval WHERE id = $1 AND leased_by = $2`,
+			id, w.cfg.Replica, w.cfg.Lease.String())
+		if err == nil && tag.RowsAffected() == 0 {
+			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatch", id)
+			stop()
+			return
+		}
+	}
+}
+
+// release gives the lease back so that the dispatch, if unfinished, is resumed at
+// once by whichever worker claims it next.
+func (w *Worker) release(id uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := w.store.db.Exec(ctx, `
+		UPDATE dispatches SET leased_by = NULL, lease_until = NULL WHERE id = $1 AND leased_by = $2`,
+		id, w.cfg.Replica); err != nil {
+		w.cfg.Log.Warn("release dispatch lease", "dispatch", id, "err", err)
+	}
+}

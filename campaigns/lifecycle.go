@@ -1,0 +1,206 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldpush/herald/games"
+)
+
+// Update applies change to the campaign as its caller described it, validates the
+// result and stores it. Only a campaign not sent yet can change: it returns
+// ErrSent otherwise, ErrNotFound, or a fielderr.List. A change that moves the
+// send time to now sends it at once.
+func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
+	var updated Campaign
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		g, err := games.GetShared(ctx, tx, game)
+		if err != nil {
+			return err
+		}
+		old, err := get(ctx, tx, game, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		if old.Status != StatusScheduled || len(old.Dispatches) > 0 {
+			return ErrSent
+		}
+		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
+			Priority: &old.Priority, StartsAt: old.StartsAt, ExpiresAt: &old.ExpiresAt, Schedule: old.Schedule}
+		change(&in)
+		now := time.Now()
+		c, err := in.build(g, now)
+		if err != nil {
+			return err
+		}
+		plan, list, err := resolve(ctx, tx, g, c.Audience)
+		if err != nil {
+			return err
+		}
+		if _, err := s.checkSize(c, plan, now); err != nil {
+			return err
+		}
+		c.ID = id
+		c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
+		c.Status = StatusScheduled
+		if !c.SendAt.After(now) {
+			c.Status = StatusLive
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
+				starts_at = $8, expires_at = $9, schedule = $10, send_at = $11, status = $12, plan_exact = $13,
+				plan_topics = $14, plan_players = $15, updated_at = now()
+			WHERE id = $1`,
+			id, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
+			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players); err != nil {
+			return fmt.Errorf("update campaign %s: %w", id, err)
+		}
+		if c.Status == StatusLive {
+			if _, err := newDispatch(ctx, tx, c, c.SendAt, DispatchPending, plan, list); err != nil {
+				return err
+			}
+		}
+		updated, err = get(ctx, tx, game, id, "")
+		return err
+	})
+	return updated, err
+}
+
+// Cancel recalls a campaign: no later send happens, and every dispatch that
+// published anything is marked for clearing, which the fan-out workers do at
+// once. Canceling a canceled campaign changes nothing. It returns ErrNotFound, or
+// ErrFinished for a campaign that already expired or completed.
+func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign, error) {
+	var canceled Campaign
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		c, err := get(ctx, tx, game, id, "FOR UPDATE")
+		if err != nil {
+			return err
+		}
+		switch c.Status {
+		case StatusCanceled:
+			canceled = c
+			return nil
+		case StatusExpired, StatusCompleted:
+			return ErrFinished
+		}
+		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {
+			return fmt.Errorf("cancel campaign %s: %w", id, err)
+		}
+		// The worker holding a dispatch sees the request at its next checkpoint and
+		// clears every topic it published to, the batch in flight included.
+		if _, err := tx.Exec(ctx, `
+			UPDATE dispatches SET clear_reason = 'recall', updated_at = now()
+			WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, id); err != nil {
+			return fmt.Errorf("recall dispatches of %s: %w", id, err)
+		}
+		canceled, err = get(ctx, tx, game, id, "")
+		return err
+	})
+	return canceled, err
+}
+
+// FireDue sends every scheduled campaign whose time has come: it records its
+// dispatch with the plan as it stands now. A fire more than grace late (Herald
+// was down) is recorded as missed instead and nothing is sent. It returns how
+// many campaigns it fired or missed. Safe on several replicas at once: each
+// campaign is claimed with SKIP LOCKED and each fire is unique.
+func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
+	fired := 0
+	for {
+		var done bool
+		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+			rows, _ := tx.Query(ctx, `
+				SELECT `+campaignColumns+` FROM campaigns
+				WHERE status = 'scheduled' AND send_at <= $1
+				ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now)
+			list, err := pgx.CollectRows(rows, scanCampaign)
+			if err != nil {
+				return fmt.Errorf("find due campaigns: %w", err)
+			}
+			if len(list) == 0 {
+				done = true
+				return nil
+			}
+			return s.fire(ctx, tx, list[0], now, grace)
+		})
+		if err != nil || done {
+			return fired, err
+		}
+		fired++
+	}
+}
+
+func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, grace time.Duration) error {
+	g, err := games.GetShared(ctx, tx, c.GameID)
+	if err != nil {
+		return err
+	}
+	status, state := StatusLive, DispatchPending
+	if now.Sub(c.SendAt) > grace || !c.ExpiresAt.After(now) {
+		status, state = StatusCompleted, DispatchMissed
+	}
+	plan, list, err := resolve(ctx, tx, g, c.Audience)
+	if err != nil {
+		// The audience no longer resolves (a schema change): record the fire as
+		// missed rather than retry it forever.
+		status, state = StatusCompleted, DispatchMissed
+		list = nil
+	}
+	if _, err := newDispatch(ctx, tx, c, c.SendAt, state, plan, list); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, c.ID, status); err != nil {
+		return fmt.Errorf("mark campaign %s %s: %w", c.ID, status, err)
+	}
+	return nil
+}
+
+// ExpireDue marks every dispatch whose expires_at has passed for clearing; the
+// fan-out workers then remove its retained messages. It returns how many it
+// marked.
+func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET clear_reason = 'expire', updated_at = now()
+		WHERE expires_at <= $1 AND clear_reason IS NULL AND cleared_at IS NULL`, now)
+	if err != nil {
+		return 0, fmt.Errorf("expire dispatches: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// PurgeRetiredLists deletes the member lists that a segment replaced and that no
+// dispatch needs any more (to stream or to clear), and returns how many.
+func (s *Store) PurgeRetiredLists(ctx context.Context) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `
+			SELECT id FROM member_lists l
+			WHERE retired_at IS NOT NULL AND NOT EXISTS (
+				SELECT 1 FROM dispatches d WHERE d.member_list_id = l.id AND d.cleared_at IS NULL)
+			FOR UPDATE SKIP LOCKED`)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("find retired member lists: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM segment_members WHERE list_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("delete retired members: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE dispatches SET member_list_id = NULL WHERE member_list_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("unlink retired member lists: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("delete retired member lists: %w", err)
+		}
+		n = int64(len(ids))
+		return nil
+	})
+	return n, err
+}

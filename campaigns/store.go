@@ -1,0 +1,251 @@
+package campaigns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/segments"
+)
+
+// Errors returned by Store methods.
+var (
+	ErrNotFound = errors.New("campaign not found")
+	// ErrSent is returned when a change needs a campaign that was not sent yet.
+	ErrSent = errors.New("campaign was already sent")
+	// ErrFinished is returned when canceling a campaign that already expired.
+	ErrFinished = errors.New("campaign already finished")
+)
+
+// Store keeps campaigns and their dispatches in Postgres.
+type Store struct {
+	db          *pgxpool.Pool
+	maxEnvelope int
+}
+
+// NewStore returns a Store over db refusing content whose envelope would exceed
+// maxEnvelope bytes (0: DefaultMaxEnvelope).
+func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
+	if maxEnvelope <= 0 {
+		maxEnvelope = DefaultMaxEnvelope
+	}
+	return &Store{db: db, maxEnvelope: maxEnvelope}
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Preview is what a dry run returns: the campaign as it would be stored, its
+// plan, and the envelope its first target would receive.
+type Preview struct {
+	Campaign Campaign        `json:"campaign"`
+	Plan     segments.Plan   `json:"plan"`
+	Envelope json.RawMessage `json:"envelope"`
+}
+
+// Create validates in for game and stores the campaign. Without a schedule it is
+// sent at once: its first dispatch is recorded in the same transaction, so it can
+// never be lost between the two. With dryRun nothing is stored and the preview is
+// returned instead. It returns games.ErrNotFound, segments.ErrNotFound or a
+// fielderr.List.
+func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) (Campaign, *Preview, error) {
+	var created Campaign
+	var preview *Preview
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		g, err := games.GetShared(ctx, tx, game)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		c, err := in.build(g, now)
+		if err != nil {
+			return err
+		}
+		plan, list, err := resolve(ctx, tx, g, c.Audience)
+		if err != nil {
+			return err
+		}
+		envelope, err := s.checkSize(c, plan, now)
+		if err != nil {
+			return err
+		}
+		if c.ID, err = uuid.NewV7(); err != nil {
+			return fmt.Errorf("new campaign id: %w", err)
+		}
+		c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
+		c.Status = StatusScheduled
+		if !c.SendAt.After(now) {
+			c.Status = StatusLive
+		}
+		if dryRun {
+			c.Dispatches = []Dispatch{}
+			preview = &Preview{Campaign: c, Plan: plan, Envelope: envelope}
+			return nil
+		}
+		if err := insert(ctx, tx, c); err != nil {
+			return err
+		}
+		if c.Status == StatusLive {
+			if _, err := newDispatch(ctx, tx, c, c.SendAt, DispatchPending, plan, list); err != nil {
+				return err
+			}
+		}
+		created, err = get(ctx, tx, game, c.ID, "")
+		return err
+	})
+	return created, preview, err
+}
+
+// resolve returns the delivery plan of an audience as it stands in tx and the
+// member list its members target reads (nil without one).
+func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
+	var rule segments.Rule
+	var list *int64
+	var members int64
+	if a.SegmentID != nil {
+		seg, l, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
+		if errors.Is(err, segments.ErrNotFound) {
+			return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
+		}
+		if err != nil {
+			return segments.Plan{}, nil, err
+		}
+		rule, list, members = seg.Rule, l, seg.MemberCount
+	} else {
+		rule = *a.Rule
+		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+			return segments.Plan{}, nil, err
+		}
+		if rule.UsesMembers() {
+			return segments.Plan{}, nil, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
+		}
+	}
+	plan, err := segments.Resolve(rule, g.Tags, members)
+	if errors.Is(err, segments.ErrTooComplex) {
+		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
+	}
+	if err != nil {
+		return segments.Plan{}, nil, fmt.Errorf("resolve audience: %w", err)
+	}
+	return plan, list, nil
+}
+
+// checkSize encodes the envelope of every target of plan (they differ only in
+// their filter) and refuses content that makes any of them exceed the limit,
+// before anything is stored. It returns the first target's envelope.
+func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.RawMessage, error) {
+	filters := []*segments.Rule{nil} // an empty plan still gets its content checked
+	if len(plan.Targets) > 0 {
+		filters = filters[:0]
+		for _, t := range plan.Targets {
+			filters = append(filters, t.Filter)
+		}
+	}
+	var first json.RawMessage
+	for _, filter := range filters {
+		e, err := Encode(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fielderr.New("content", "the envelope would be over the limit of %d bytes: %v", s.maxEnvelope, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("encode envelope: %w", err)
+		}
+		if first == nil {
+			first = e
+		}
+	}
+	return first, nil
+}
+
+// envelopeOf is the envelope of dispatch id of c for a target with filter.
+func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *segments.Rule) Envelope {
+	e := Envelope{
+		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
+		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,
+	}
+	if c.StartsAt != nil {
+		e.StartsAt = *c.StartsAt
+	}
+	return e
+}
+
+const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
+	schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
+
+func insert(ctx context.Context, tx pgx.Tx, c Campaign) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO campaigns (id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
+			schedule, send_at, status, plan_exact, plan_topics, plan_players)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		c.ID, c.GameID, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
+		c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players)
+	if err != nil {
+		return fmt.Errorf("insert campaign: %w", err)
+	}
+	return nil
+}
+
+func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
+	var c Campaign
+	err := row.Scan(&c.ID, &c.GameID, &c.Kind, &c.Name, &c.Audience.SegmentID, &c.Audience.Rule, &c.Content,
+		&c.Priority, &c.StartsAt, &c.ExpiresAt, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact, &c.Plan.Topics,
+		&c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+	return c, err
+}
+
+// get loads campaign id of game with its dispatches; lock is "" or a locking clause.
+func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string) (Campaign, error) {
+	rows, _ := q.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE game_id = $1 AND id = $2 `+lock, game, id)
+	c, err := pgx.CollectExactlyOneRow(rows, scanCampaign)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Campaign{}, ErrNotFound
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("load campaign %s: %w", id, err)
+	}
+	if c.Dispatches, err = dispatchesOf(ctx, q, c.ID); err != nil {
+		return Campaign{}, err
+	}
+	return c, nil
+}
+
+// Get returns campaign id of game with its dispatches, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, error) {
+	return get(ctx, s.db, game, id, "")
+}
+
+// Filter narrows a campaign list; empty fields match everything.
+type Filter struct {
+	Status Status
+	Kind   Kind
+}
+
+// List returns up to limit campaigns of game matching f, with their dispatches,
+// newest last, after the campaign after (uuid.Nil: from the first).
+func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID, limit int) ([]Campaign, bool, error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT `+campaignColumns+` FROM campaigns
+		WHERE game_id = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR kind = $4)
+		ORDER BY id LIMIT $5`, game, after, string(f.Status), string(f.Kind), limit+1)
+	list, err := pgx.CollectRows(rows, scanCampaign)
+	if err != nil {
+		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)
+	}
+	more := len(list) > limit
+	if more {
+		list = list[:limit]
+	}
+	if err := attachDispatches(ctx, s.db, list); err != nil {
+		return nil, false, err
+	}
+	return list, more, nil
+}

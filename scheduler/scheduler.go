@@ -1,0 +1,172 @@
+// Package scheduler decides when things are sent and cleared: it fires scheduled
+// campaigns when their time comes, marks expired dispatches for clearing, and
+// purges member lists nobody needs. One replica at a time leads it, chosen by a
+// Postgres advisory lock that passes to another replica when the leader dies.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Campaigns is what the scheduler drives (campaigns.Store).
+type Campaigns interface {
+	FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error)
+	ExpireDue(ctx context.Context, now time.Time) (int64, error)
+	PurgeRetiredLists(ctx context.Context) (int64, error)
+}
+
+// Config configures the scheduler.
+type Config struct {
+	DB        *pgxpool.Pool
+	Campaigns Campaigns
+	Log       *slog.Logger
+	// Tick is how often the leader looks for due work (default 250 ms): expiry
+	// and scheduled sends happen within about one tick of their time.
+	Tick time.Duration
+	// Grace is how late a fire may still be sent after Herald was down
+	// (default 5 minutes); later ones are recorded as missed.
+	Grace time.Duration
+}
+
+// leaderLock is the advisory lock key whose holder leads the scheduler.
+const leaderLock = 0x4865_7261_6c64 // "Herald"
+
+// Scheduler is the leader loop.
+type Scheduler struct {
+	cfg    Config
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	leader bool
+}
+
+// New returns a scheduler; Start runs it.
+func New(cfg Config) *Scheduler {
+	if cfg.Tick <= 0 {
+		cfg.Tick = 250 * time.Millisecond
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 5 * time.Minute
+	}
+	return &Scheduler{cfg: cfg}
+}
+
+// Start starts the loop and returns at once.
+func (s *Scheduler) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.run(ctx)
+	}()
+}
+
+// Stop stops the loop, giving up leadership, and waits for it.
+func (s *Scheduler) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+}
+
+// Leader reports whether this replica leads the scheduler now.
+func (s *Scheduler) Leader() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leader
+}
+
+func (s *Scheduler) setLeader(v bool) {
+	s.mu.Lock()
+	s.leader = v
+	s.mu.Unlock()
+}
+
+// run holds the advisory lock on one dedicated connection: the lock lives exactly
+// as long as that session, so a leader that dies or loses Postgres hands over.
+func (s *Scheduler) run(ctx context.Context) {
+	defer s.setLeader(false)
+	for ctx.Err() == nil {
+		conn, err := s.cfg.DB.Acquire(ctx)
+		if err != nil {
+			s.wait(ctx, time.Second)
+			continue
+		}
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil || !got {
+			conn.Release()
+			s.wait(ctx, s.cfg.Tick*4)
+			continue
+		}
+		s.setLeader(true)
+		s.cfg.Log.InfoContext(ctx, "scheduler leadership taken")
+		s.lead(ctx, func(ctx context.Context) error {
+			_, err := conn.Exec(ctx, `SELECT 1`)
+			return err
+		})
+		s.setLeader(false)
+		// Closing the session releases the lock whatever state it is in.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+		s.cfg.Log.InfoContext(ctx, "scheduler leadership given up")
+	}
+}
+
+// lead does the leader's work every tick until ctx ends or the lock's session
+// fails. The first tick clears what expired while Herald was down before it
+// sends anything.
+func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error) {
+	for {
+		if err := alive(ctx); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.cfg.Log.WarnContext(ctx, "scheduler lost its leader session", "err", err)
+			}
+			return
+		}
+		s.tick(ctx, time.Now())
+		if !s.wait(ctx, s.cfg.Tick) {
+			return
+		}
+	}
+}
+
+func (s *Scheduler) tick(ctx context.Context, now time.Time) {
+	if n, err := s.cfg.Campaigns.ExpireDue(ctx, now); err != nil {
+		s.logErr(ctx, "expire dispatches", err)
+	} else if n > 0 {
+		s.cfg.Log.InfoContext(ctx, "dispatches expired", "count", n)
+	}
+	if n, err := s.cfg.Campaigns.FireDue(ctx, now, s.cfg.Grace); err != nil {
+		s.logErr(ctx, "fire scheduled campaigns", err)
+	} else if n > 0 {
+		s.cfg.Log.InfoContext(ctx, "scheduled campaigns fired", "count", n)
+	}
+	if n, err := s.cfg.Campaigns.PurgeRetiredLists(ctx); err != nil {
+		s.logErr(ctx, "purge retired member lists", err)
+	} else if n > 0 {
+		s.cfg.Log.InfoContext(ctx, "retired member lists purged", "count", n)
+	}
+}
+
+func (s *Scheduler) logErr(ctx context.Context, what string, err error) {
+	if ctx.Err() == nil {
+		s.cfg.Log.ErrorContext(ctx, what, "err", err)
+	}
+}
+
+// wait sleeps for d and reports whether ctx is still alive.
+func (s *Scheduler) wait(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
