@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/internal/dbtest"
+)
+
+// herald is a real Herald started in-process by run, on its own database and
+// topic prefix, spoken to over HTTP as a user would.
+type herald struct {
+	t      *testing.T
+	base   string
+	prefix string
+	broker string
+}
+
+// startHeraldInProcess runs `herald serve` until the test ends.
+func startHeraldInProcess(t *testing.T, broker string) *herald {
+	t.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	h := &herald{t: t, prefix: "t" + hex.EncodeToString(b[:]), broker: broker}
+	vars := map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker,
+		"HERALD_TOPIC_PREFIX": h.prefix, "HERALD_DISPATCH_LEASE": "2s", "HERALD_LOG_LEVEL": "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs, logw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0", "--log-level", "info"}, env(vars), io.Discard, logw)
+		logw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
+				addr <- line["addr"].(string)
+			}
+			if lvl, _ := line["level"].(string); lvl == "ERROR" {
+				t.Logf("herald: %s", sc.Text())
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		h.base = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve stopped early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve never said where it listens")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	return h
+}
+
+// call sends a JSON request and decodes the JSON answer, requiring status want.
+func (h *herald) call(want int, method, path string, body any) map[string]any {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(h.t, err)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, h.base+path, rd)
+	require.NoError(h.t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	require.Equal(h.t, want, resp.StatusCode, "%s %s: %s", method, path, raw)
+	var out map[string]any
+	if len(raw) > 0 {
+		require.NoError(h.t, json.Unmarshal(raw, &out))
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// client is a game client: a paho subscriber that records what arrives.
+type client struct {
+	t    *testing.T
+	conn mqtt.Client
+	mu   sync.Mutex
+	got  []received
+}
+
+type received struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+}
+
+// subscribe connects a clean-session client to broker and subscribes to filters
+// (QoS 0: a test's burst of retained messages must not hit Mosquitto's queue
+// limit for QoS 1 subscribers).
+func subscribe(t *testing.T, broker string, filters ...string) *client {
+	t.Helper()
+	c := &client{t: t}
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetAutoReconnect(false).
+		SetOrderMatters(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+		c.mu.Lock()
+		c.got = append(c.got, received{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()})
+		c.mu.Unlock()
+	})
+	c.conn = mqtt.NewClient(opts)
+	tok := c.conn.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil, "connect: %v", tok.Error())
+	subs := map[string]byte{}
+	for _, f := range filters {
+		subs[f] = 0
+	}
+	tok = c.conn.SubscribeMultiple(subs, nil)
+	require.True(t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil, "subscribe: %v", tok.Error())
+	t.Cleanup(func() { c.conn.Disconnect(100) })
+	return c
+}
+
+func (c *client) messages() []received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]received(nil), c.got...)
+}
