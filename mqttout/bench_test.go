@@ -6,6 +6,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/heraldpush/herald/internal/brokertest"
 )
 
 // BenchmarkPublish compares PublishAll with the best a bare paho publisher does:
@@ -19,7 +21,7 @@ func BenchmarkPublish(b *testing.B) {
 		n      = 100_000
 		window = 1024
 	)
-	broker := startTestBroker(b)
+	broker := brokertest.Start(b)
 	payload := make([]byte, 256) // about an envelope (DESIGN 4)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)

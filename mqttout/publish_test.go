@@ -11,6 +11,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/internal/brokertest"
 )
 
 // Against the shared broker: 5,000 retained messages all arrive, then empty
@@ -58,7 +60,7 @@ func TestPublishAllRetainedThenCleared(t *testing.T) {
 // clean stop by its persistence), so nothing was lost.
 func TestPublishAllSurvivesBrokerRestart(t *testing.T) {
 	t.Parallel()
-	b := startTestBroker(t)
+	b := brokertest.Start(t)
 	c := dialTest(t, Config{URL: b.URL})
 	waitUp(t, c)
 	const n = 20000
@@ -103,7 +105,7 @@ func TestPublishAllSurvivesBrokerRestart(t *testing.T) {
 // PublishAll called while the broker is down waits, and completes once it is up.
 func TestPublishAllWaitsForBrokerToStart(t *testing.T) {
 	t.Parallel()
-	b := newTestBroker(t) // not started yet
+	b := brokertest.New(t) // not started yet
 	c := dialTest(t, Config{URL: b.URL})
 	const n = 1000
 	prefix := "test/" + randomHex(t)
@@ -141,7 +143,7 @@ func TestPublishAllWaitsForBrokerToStart(t *testing.T) {
 // and counts every message as failed.
 func TestPublishAllContextEnds(t *testing.T) {
 	t.Parallel()
-	c := dialTest(t, Config{URL: "tcp://127.0.0.1:" + itoa(freePort(t))})
+	c := dialTest(t, Config{URL: "tcp://127.0.0.1:" + itoa(brokertest.FreePort(t))})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -156,7 +158,7 @@ func TestPublishAllContextEnds(t *testing.T) {
 // Close ends PublishAll calls that are waiting for the broker; later calls fail at once.
 func TestPublishAllClosed(t *testing.T) {
 	t.Parallel()
-	c, err := Dial(Config{URL: "tcp://127.0.0.1:" + itoa(freePort(t)), Log: testLog()})
+	c, err := Dial(Config{URL: "tcp://127.0.0.1:" + itoa(brokertest.FreePort(t)), Log: testLog()})
 	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {
@@ -182,7 +184,7 @@ func TestPublishAllClosed(t *testing.T) {
 // exceed MaxInFlight, and every caller's messages are acked.
 func TestPublishAllConcurrentCallersShareWindow(t *testing.T) {
 	t.Parallel()
-	b := startTestBroker(t)
+	b := brokertest.Start(t)
 	const window, callers, each = 16, 8, 1500
 	c := dialTest(t, Config{URL: b.URL, MaxInFlight: window})
 	waitUp(t, c)
@@ -235,7 +237,7 @@ func TestPublishAllConcurrentCallersShareWindow(t *testing.T) {
 // them. If this test fails, paho changed and the epoch logic deserves a look.
 func TestPahoCompletesUnackedTokensOnReconnect(t *testing.T) {
 	t.Parallel()
-	b := startTestBroker(t)
+	b := brokertest.Start(t)
 	p := startFaultProxy(t, strings.TrimPrefix(b.URL, "tcp://"))
 	client := pahoClient(t, p.URL, func(o *mqtt.ClientOptions) {
 		o.SetAutoReconnect(true).SetMaxReconnectInterval(time.Second)
@@ -267,7 +269,7 @@ func TestPahoCompletesUnackedTokensOnReconnect(t *testing.T) {
 // and returns only once the broker really acknowledged every message.
 func TestPublishAllResendsTokensCompletedByReconnect(t *testing.T) {
 	t.Parallel()
-	b := startTestBroker(t)
+	b := brokertest.Start(t)
 	p := startFaultProxy(t, strings.TrimPrefix(b.URL, "tcp://"))
 	c := dialTest(t, Config{URL: p.URL, PublishTimeout: time.Hour}) // no retry by timeout here
 	waitUp(t, c)
@@ -313,7 +315,7 @@ func TestPublishAllResendsTokensCompletedByReconnect(t *testing.T) {
 
 func TestPublishAllRefusesInvalidTopics(t *testing.T) {
 	t.Parallel()
-	c := dialTest(t, Config{URL: "tcp://127.0.0.1:" + itoa(freePort(t))})
+	c := dialTest(t, Config{URL: "tcp://127.0.0.1:" + itoa(brokertest.FreePort(t))})
 	for _, topic := range []string{"", "a/+/b", "a/#", "a\x00b", "a\xffb", strings.Repeat("a", 65536)} {
 		res, err := c.PublishAll(context.Background(), []Message{{Topic: "ok/1"}, {Topic: topic}})
 		require.ErrorIs(t, err, ErrInvalidMessage, "topic %q", topic)

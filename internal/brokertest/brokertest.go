@@ -1,4 +1,6 @@
-package mqttout
+// Package brokertest starts private Mosquitto brokers for tests that need a broker
+// of their own: one they can stop and start again, or configure (auth, ACLs).
+package brokertest
 
 import (
 	"bytes"
@@ -14,11 +16,11 @@ import (
 	"time"
 )
 
-// testBroker is a private Mosquitto on its own 127.0.0.1 port, with its own
+// Broker is a private Mosquitto on its own 127.0.0.1 port, with its own
 // config and persistence directory in t.TempDir(). It can be stopped cleanly
 // (SIGTERM: Mosquitto then saves its retained messages) and started again on
 // the same port; cleanup kills it.
-type testBroker struct {
+type Broker struct {
 	t    testing.TB
 	Port int
 	URL  string
@@ -31,15 +33,15 @@ type testBroker struct {
 	out    *lockedBuffer
 }
 
-// newTestBroker writes the broker's config (extra lines appended) and returns
+// New writes the broker's config (extra lines appended) and returns
 // it without starting it.
-func newTestBroker(t testing.TB, extra ...string) *testBroker {
+func New(t testing.TB, extra ...string) *Broker {
 	t.Helper()
 	if _, err := exec.LookPath("mosquitto"); err != nil {
 		t.Fatalf("mosquitto is not on PATH (%v): run scripts/services.sh to install it", err)
 	}
 	dir := t.TempDir()
-	port := freePort(t)
+	port := FreePort(t)
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
 set_tcp_nodelay true
@@ -62,24 +64,24 @@ log_type warning
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatalf("write mosquitto config: %v", err)
 	}
-	b := &testBroker{
+	b := &Broker{
 		t: t, Port: port, URL: "tcp://127.0.0.1:" + strconv.Itoa(port), Dir: dir, conf: path,
 		out: &lockedBuffer{},
 	}
-	t.Cleanup(b.kill)
+	t.Cleanup(b.Kill)
 	return b
 }
 
-// startTestBroker returns a private broker that accepts connections.
-func startTestBroker(t testing.TB, extra ...string) *testBroker {
+// Start returns a private broker that accepts connections.
+func Start(t testing.TB, extra ...string) *Broker {
 	t.Helper()
-	b := newTestBroker(t, extra...)
+	b := New(t, extra...)
 	b.Start()
 	return b
 }
 
 // Start starts Mosquitto and returns once it accepts TCP connections.
-func (b *testBroker) Start() {
+func (b *Broker) Start() {
 	b.t.Helper()
 	b.mu.Lock()
 	if b.cmd != nil {
@@ -121,7 +123,7 @@ func (b *testBroker) Start() {
 }
 
 // Stop sends SIGTERM and waits for Mosquitto to exit (saving its persistence).
-func (b *testBroker) Stop() {
+func (b *Broker) Stop() {
 	b.t.Helper()
 	b.mu.Lock()
 	cmd, exited := b.cmd, b.exited
@@ -142,7 +144,9 @@ func (b *testBroker) Stop() {
 	}
 }
 
-func (b *testBroker) kill() {
+// Kill kills Mosquitto at once (SIGKILL): retained messages since the last save
+// are lost, as after a crash.
+func (b *Broker) Kill() {
 	b.mu.Lock()
 	cmd, exited := b.cmd, b.exited
 	b.cmd = nil
@@ -153,8 +157,8 @@ func (b *testBroker) kill() {
 	}
 }
 
-// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a 127.0.0.1 TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
