@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -162,4 +165,47 @@ func (c *client) messages() []received {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]received(nil), c.got...)
+}
+
+// buildHerald builds the herald binary into a temporary directory.
+func buildHerald(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "herald")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		tb.Fatalf("build herald: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startHeraldProcess runs `bin serve` on a free port as a separate process with
+// vars added to the environment, and returns its base URL once it listens. The
+// process is interrupted (or killed, if the test did) when the test ends.
+func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (string, *exec.Cmd) {
+	tb.Helper()
+	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
+			go io.Copy(io.Discard, stderr) //nolint:errcheck // keep the pipe drained
+			return "http://" + line["addr"].(string), cmd
+		}
+	}
+	tb.Fatal("herald exited before listening")
+	return "", nil
 }

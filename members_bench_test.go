@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,12 +33,9 @@ func BenchmarkMemberUpload(b *testing.B) {
 		}
 		members = n
 	}
-	bin := filepath.Join(b.TempDir(), "herald")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("build herald: %v\n%s", err, out)
-	}
 	dbURL := dbtest.New(b)
-	base, pid := startHerald(b, bin, dbURL)
+	base, cmd := startHeraldProcess(b, buildHerald(b), map[string]string{"HERALD_DATABASE_URL": dbURL})
+	pid := cmd.Process.Pid
 
 	resp := post(b, base+"/v1/games", `{"id":"bench","name":"bench","default_locale":"en"}`)
 	resp = post(b, base+"/v1/games/bench/segments", `{"name":"everyone listed","rule":{"members":true}}`)
@@ -118,32 +113,6 @@ func bareCopy(b *testing.B, dbURL string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-}
-
-func startHerald(b *testing.B, bin, dbURL string) (base string, pid int) {
-	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "HERALD_DATABASE_URL="+dbURL)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
-			go io.Copy(io.Discard, stderr) //nolint:errcheck // keep the pipe drained
-			return "http://" + line["addr"].(string), cmd.Process.Pid
-		}
-	}
-	b.Fatal("herald exited before listening")
-	return "", 0
 }
 
 func post(b *testing.B, url, body string) []byte {

@@ -16,6 +16,7 @@ CREATE TABLE campaigns (
     priority     int NOT NULL,
     starts_at    timestamptz,
     expires_at   timestamptz NOT NULL,
+    schedule     jsonb,                 -- NULL: send at once
     send_at      timestamptz NOT NULL,  -- the one fire of a send-now or {"at"} schedule
     status       text NOT NULL,         -- scheduled, live, completed, expired, canceled
     plan_exact   boolean NOT NULL,
