@@ -25,7 +25,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dryRun {
-		writeJSON(w, http.StatusOK, preview)
+		writeJSON(w, http.StatusOK, map[string]any{
+			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
+		})
 		return
 	}
 	w.Header().Set("Location", "/v1/games/"+c.GameID+"/campaigns/"+c.ID.String())

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/mqttout"
@@ -52,7 +53,7 @@ func newTestServerWithBroker(t testing.TB, broker string) *testServer {
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.New(api.Config{
 		Log: log, DB: pool, Broker: conn,
-		Games: games.NewStore(pool), Segments: segments.NewStore(pool),
+		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec,
 	}).Handler())
 	t.Cleanup(srv.Close)

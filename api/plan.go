@@ -81,13 +81,19 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	resp := s.planBody(g.ID, plan)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// planBody renders a plan with full topic bases.
+func (s *Server) planBody(game string, plan segments.Plan) planResponse {
 	resp := planResponse{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, Targets: make([]planTarget, len(plan.Targets))}
 	for i, t := range plan.Targets {
 		keys := t.Keys
 		if t.Members {
 			keys = []string{"{member}"}
 		}
-		resp.Targets[i] = planTarget{Topic: topics.Base(s.TopicPrefix, g.ID, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
+		resp.Targets[i] = planTarget{Topic: topics.Base(s.TopicPrefix, game, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return resp
 }
