@@ -136,7 +136,7 @@ func TestParseContentRefuses(t *testing.T) {
 		{"truncated", marquee, "", `{"text":{"en":"x"}`, []string{"content"}, "truncated"},
 		{"syntax error", marquee, "", `{"text":{"en":"x"},}`, []string{"content"}, "not valid JSON"},
 		{"trailing data", marquee, "", `{"text":{"en":"x"}} {}`, []string{"content"}, "after the JSON object"},
-		{"invalid UTF-8 outside texts", kickout, "", "{\"reason\":\"ban\",\"message\":{\"en\":\"x\"},\"x\xff\":1}", []string{"content.x\uFFFD"}, "unknown member"},
+		{"invalid UTF-8 in a reason", kickout, "", "{\"reason\":\"ban\xff\"}", []string{"content.reason"}, "must be one of"},
 		{"invalid UTF-8 in a URL", ad, "", "{\"image_url\":\"https://cdn.example.com/\xff.png\"}", []string{"content"}, "UTF-8"},
 
 		// Unknown members and wrong types.
