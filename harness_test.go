@@ -26,14 +26,14 @@ import (
 // herald is a real Herald started in-process by run, on its own database and
 // topic prefix, spoken to over HTTP as a user would.
 type herald struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	prefix string
 	broker string
 }
 
 // startHeraldInProcess runs `herald serve` until the test ends.
-func startHeraldInProcess(t *testing.T, broker string) *herald {
+func startHeraldInProcess(t testing.TB, broker string) *herald {
 	t.Helper()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -111,7 +111,7 @@ func (h *herald) call(want int, method, path string, body any) map[string]any {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -124,7 +124,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // client is a game client: a paho subscriber that records what arrives.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn mqtt.Client
 	mu   sync.Mutex
 	got  []received
@@ -139,7 +139,7 @@ type received struct {
 // subscribe connects a clean-session client to broker and subscribes to filters
 // (QoS 0: a test's burst of retained messages must not hit Mosquitto's queue
 // limit for QoS 1 subscribers).
-func subscribe(t *testing.T, broker string, filters ...string) *client {
+func subscribe(t testing.TB, broker string, filters ...string) *client {
 	t.Helper()
 	c := &client{t: t}
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetAutoReconnect(false).

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/heraldpush/herald/internal/brokertest"
 )
 
@@ -34,7 +32,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.ResetTimer()
 		start := time.Now()
 		for range b.N {
-			if err := barePublish(client, topic, payload, n, window); err != nil {
+			if err := brokertest.BarePublish(client, func(int) string { return topic }, payload, n, window, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -63,26 +61,4 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(rate/bareRate, "ratio-vs-bare")
 		}
 	})
-}
-
-// barePublish is a plain paho publisher: publish as long as fewer than window
-// tokens are outstanding, a second goroutine waits on them in order.
-func barePublish(client mqtt.Client, topic string, payload []byte, n, window int) error {
-	toks := make(chan mqtt.Token, window)
-	errc := make(chan error, 1)
-	go func() {
-		var first error
-		for tok := range toks {
-			tok.Wait()
-			if err := tok.Error(); err != nil && first == nil {
-				first = err
-			}
-		}
-		errc <- first
-	}()
-	for range n {
-		toks <- client.Publish(topic, 1, false, payload)
-	}
-	close(toks)
-	return <-errc
 }
