@@ -26,6 +26,9 @@ type config struct {
 	// DispatchLease is how long a replica that died keeps the dispatches it was
 	// sending before another replica resumes them.
 	DispatchLease time.Duration
+	// FireGrace is how late a scheduled send may still go out after Herald was
+	// down; a later one is recorded as missed.
+	FireGrace time.Duration
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -55,6 +58,9 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 	lease, _ := time.ParseDuration(envOr(getenv, "HERALD_DISPATCH_LEASE", "15s"))
 	fs.DurationVar(&c.DispatchLease, "dispatch-lease", lease,
 		"how long a dead replica's dispatches wait before another resumes them (HERALD_DISPATCH_LEASE)")
+	grace, _ := time.ParseDuration(envOr(getenv, "HERALD_FIRE_GRACE", "5m"))
+	fs.DurationVar(&c.FireGrace, "fire-grace", grace,
+		"how late a missed scheduled send is still sent after a restart (HERALD_FIRE_GRACE)")
 	c.LogLevel = slog.LevelInfo
 	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
@@ -70,6 +76,9 @@ func (c *config) validate() error {
 		errs.Add("mqtt-url", "must be a URL such as tcp://127.0.0.1:1883")
 	} else if !validMQTTScheme(u.Scheme) {
 		errs.Add("mqtt-url", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
+	}
+	if c.FireGrace <= 0 {
+		errs.Add("fire-grace", "must be positive")
 	}
 	if c.DispatchLease < time.Second {
 		errs.Add("dispatch-lease", "must be at least 1s")
@@ -101,6 +110,8 @@ func (c *config) logValue() slog.Value {
 		slog.Bool("mqtt_password_set", c.MQTTPassword != ""),
 		slog.String("topic_prefix", c.TopicPrefix),
 		slog.Bool("migrate", c.Migrate),
+		slog.Duration("dispatch_lease", c.DispatchLease),
+		slog.Duration("fire_grace", c.FireGrace),
 	)
 }
 

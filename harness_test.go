@@ -4,10 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,17 +29,26 @@ type herald struct {
 	base   string
 	prefix string
 	broker string
+	stop   func() // stops an in-process herald; the test's end does too
 }
 
-// startHeraldInProcess runs `herald serve` until the test ends.
+// startHeraldInProcess runs `herald serve` on a new database until the test ends.
 func startHeraldInProcess(t testing.TB, broker string) *herald {
 	t.Helper()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	h := &herald{t: t, prefix: "t" + hex.EncodeToString(b[:]), broker: broker}
-	vars := map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker,
-		"HERALD_TOPIC_PREFIX": h.prefix, "HERALD_DISPATCH_LEASE": "2s", "HERALD_LOG_LEVEL": "warn",
+	return startHeraldWith(t, map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker, "HERALD_TOPIC_PREFIX": randomPrefix(),
+	})
+}
+
+// startHeraldWith runs `herald serve` with the HERALD_* variables in vars (the
+// database, the broker and the topic prefix at least) until the test ends or
+// stop is called.
+func startHeraldWith(t testing.TB, vars map[string]string) *herald {
+	t.Helper()
+	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"]}
+	vars = maps.Clone(vars)
+	if vars["HERALD_DISPATCH_LEASE"] == "" {
+		vars["HERALD_DISPATCH_LEASE"] = "2s"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs, logw := io.Pipe()
@@ -57,7 +65,7 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "listening" {
 				addr <- line["addr"].(string)
 			}
-			if lvl, _ := line["level"].(string); lvl == "ERROR" {
+			if lvl, _ := line["level"].(string); lvl == "ERROR" || os.Getenv("HERALD_TEST_LOGS") != "" {
 				t.Logf("herald: %s", sc.Text())
 			}
 		}
@@ -70,15 +78,19 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve never said where it listens")
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+	}
+	t.Cleanup(h.stop)
 	return h
 }
 
@@ -161,10 +173,17 @@ func subscribe(t testing.TB, broker string, filters ...string) *client {
 	return c
 }
 
+// messages returns what arrived so far, leaving out the markers of onlyRetained.
 func (c *client) messages() []received {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]received(nil), c.got...)
+	var out []received
+	for _, m := range c.got {
+		if !strings.HasSuffix(m.Topic, markerLevel) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // buildHerald builds the herald binary into a temporary directory.
