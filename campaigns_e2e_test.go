@@ -31,21 +31,20 @@ func (h *herald) dispatch(campaign string) map[string]any {
 }
 
 // onlyRetained subscribes a new client to filter and returns the retained
-// messages it gets. A marker retained under the same filter arrives in the same
-// burst, so once it is in, nothing else retained is still on its way.
+// messages it gets. Mosquitto queues every retained message of a subscription
+// while handling the SUBSCRIBE, so a plain message published under the filter
+// after the SUBACK (a marker) arrives after all of them: once it is in, nothing
+// retained is still on its way.
 func (h *herald) onlyRetained(filter string) []received {
 	h.t.Helper()
+	c := subscribe(h.t, h.broker, filter)
 	marker := strings.TrimSuffix(filter, "#") + markerLevel
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(h.broker).SetCleanSession(true))
 	tok := pub.Connect()
 	require.True(h.t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil)
-	tok = pub.Publish(marker, 1, true, "marker")
+	defer pub.Disconnect(100)
+	tok = pub.Publish(marker, 1, false, "marker")
 	require.True(h.t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil)
-	defer func() {
-		pub.Publish(marker, 1, true, "").WaitTimeout(5 * time.Second)
-		pub.Disconnect(100)
-	}()
-	c := subscribe(h.t, h.broker, filter)
 	waitFor(h.t, "the marker", 10*time.Second, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -120,3 +120,22 @@ func TestBrokerOutageMidFanOutLosesNothing(t *testing.T) {
 	h.requireEveryMemberRetained(id, members)
 	require.Len(t, h.onlyRetained(h.prefix+"/g1/all/#"), 1)
 }
+
+// TestCancelMidFanOutClearsEverythingSent recalls a campaign while its fan-out is
+// under way: publishing stops, and every topic it had reached, the batch in
+// flight included, is cleared.
+func TestCancelMidFanOutClearsEverythingSent(t *testing.T) {
+	t.Parallel()
+	const members = 30_000
+	broker := brokertest.Start(t)
+	h := startHeraldInProcess(t, broker.URL)
+	id := h.memberCampaign(members)
+	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 2_000 })
+	h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
+	waitFor(t, "the dispatch to be recalled", 60*time.Second, func() bool { return h.dispatch(id)["state"] == "recalled" })
+	d := h.dispatch(id)
+	t.Logf("recalled after %v of %d acknowledged; %v topics cleared", d["acked"], members, d["cleared"])
+	require.Less(t, d["acked"].(float64), float64(members), "publishing stopped early")
+	require.GreaterOrEqual(t, d["cleared"].(float64), d["acked"].(float64), "every topic reached was cleared")
+	require.Empty(t, h.onlyRetained(h.prefix+"/g1/player/#"), "nothing stays retained")
+}
