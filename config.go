@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/topics"
 )
 
@@ -20,6 +21,7 @@ type config struct {
 	MQTTURL      string
 	MQTTUsername string
 	MQTTPassword string
+	MQTTTLS      mqttout.TLSConfig
 	TopicPrefix  string
 	Migrate      bool
 	LogLevel     slog.Level
@@ -29,6 +31,11 @@ type config struct {
 	// FireGrace is how late a scheduled send may still go out after Herald was
 	// down; a later one is recorded as missed.
 	FireGrace time.Duration
+	// RateLimit and RateBurst size each API key's token bucket.
+	RateLimit float64
+	RateBurst int
+	// Metrics turns /metrics on.
+	Metrics bool
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -50,6 +57,12 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 		"MQTT user name (HERALD_MQTT_USERNAME)")
 	fs.StringVar(&c.MQTTPassword, "mqtt-password", getenv("HERALD_MQTT_PASSWORD"),
 		"MQTT password; prefer the environment variable, flags show in ps (HERALD_MQTT_PASSWORD)")
+	fs.StringVar(&c.MQTTTLS.CAFile, "mqtt-ca-file", getenv("HERALD_MQTT_CA_FILE"),
+		"PEM file of the CA certificates that sign the broker's, for a TLS URL; default: the system's (HERALD_MQTT_CA_FILE)")
+	fs.StringVar(&c.MQTTTLS.CertFile, "mqtt-cert-file", getenv("HERALD_MQTT_CERT_FILE"),
+		"PEM client certificate, for a broker that requires one; with --mqtt-key-file (HERALD_MQTT_CERT_FILE)")
+	fs.StringVar(&c.MQTTTLS.KeyFile, "mqtt-key-file", getenv("HERALD_MQTT_KEY_FILE"),
+		"PEM unencrypted key of the client certificate (HERALD_MQTT_KEY_FILE)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", envOr(getenv, "HERALD_TOPIC_PREFIX", "herald"),
 		"first topic level(s) of every topic Herald publishes (HERALD_TOPIC_PREFIX)")
 	migrate, _ := strconv.ParseBool(envOr(getenv, "HERALD_MIGRATE", "true"))
@@ -61,6 +74,12 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 	grace, _ := time.ParseDuration(envOr(getenv, "HERALD_FIRE_GRACE", "5m"))
 	fs.DurationVar(&c.FireGrace, "fire-grace", grace,
 		"how late a missed scheduled send is still sent after a restart (HERALD_FIRE_GRACE)")
+	rateLimit, _ := strconv.ParseFloat(envOr(getenv, "HERALD_RATE_LIMIT", "100"), 64)
+	fs.Float64Var(&c.RateLimit, "rate-limit", rateLimit, "requests per second each API key may make (HERALD_RATE_LIMIT)")
+	rateBurst, _ := strconv.Atoi(envOr(getenv, "HERALD_RATE_BURST", "200"))
+	fs.IntVar(&c.RateBurst, "rate-burst", rateBurst, "requests an API key may make at once above its rate (HERALD_RATE_BURST)")
+	metrics, _ := strconv.ParseBool(envOr(getenv, "HERALD_METRICS", "true"))
+	fs.BoolVar(&c.Metrics, "metrics", metrics, "serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
 	c.LogLevel = slog.LevelInfo
 	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
@@ -76,6 +95,17 @@ func (c *config) validate() error {
 		errs.Add("mqtt-url", "must be a URL such as tcp://127.0.0.1:1883")
 	} else if !validMQTTScheme(u.Scheme) {
 		errs.Add("mqtt-url", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
+	} else if !c.MQTTTLS.IsZero() && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
+		errs.Add("mqtt-url", "must be a TLS URL (mqtts://, ssl:// or tls://) when TLS files are set")
+	}
+	if (c.MQTTTLS.CertFile == "") != (c.MQTTTLS.KeyFile == "") {
+		errs.Add("mqtt-cert-file", "and mqtt-key-file go together: set both or neither")
+	}
+	if c.RateLimit <= 0 {
+		errs.Add("rate-limit", "must be positive")
+	}
+	if c.RateBurst < 1 {
+		errs.Add("rate-burst", "must be at least 1")
 	}
 	if c.FireGrace <= 0 {
 		errs.Add("fire-grace", "must be positive")
@@ -108,10 +138,15 @@ func (c *config) logValue() slog.Value {
 		slog.String("mqtt_url", redactURL(c.MQTTURL)),
 		slog.String("mqtt_username", c.MQTTUsername),
 		slog.Bool("mqtt_password_set", c.MQTTPassword != ""),
+		slog.String("mqtt_ca_file", c.MQTTTLS.CAFile),
+		slog.Bool("mqtt_client_cert_set", c.MQTTTLS.CertFile != ""),
 		slog.String("topic_prefix", c.TopicPrefix),
 		slog.Bool("migrate", c.Migrate),
 		slog.Duration("dispatch_lease", c.DispatchLease),
 		slog.Duration("fire_grace", c.FireGrace),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.Int("rate_burst", c.RateBurst),
+		slog.Bool("metrics", c.Metrics),
 	)
 }
 

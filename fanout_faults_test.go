@@ -71,7 +71,7 @@ func TestKilledMidFanOutResumes(t *testing.T) {
 		"HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_DISPATCH_LEASE": "2s",
 	}
 	base, first := startHeraldProcess(t, bin, vars)
-	h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: broker.URL}
+	h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: broker.URL, key: adminKey(t, vars["HERALD_DATABASE_URL"])}
 	id := h.memberCampaign(members)
 
 	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 10_000 })

@@ -30,6 +30,20 @@ type herald struct {
 	prefix string
 	broker string
 	stop   func() // stops an in-process herald; the test's end does too
+	key    string // an admin API key
+}
+
+// adminKey creates an admin API key in the database at dbURL the way an operator
+// bootstraps one, with `herald apikey create`, and returns its secret (the last
+// line of output).
+func adminKey(tb testing.TB, dbURL string) string {
+	tb.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"apikey", "create", "--name", "test admin", "--role", "admin"},
+		env(map[string]string{"HERALD_DATABASE_URL": dbURL}), &out, io.Discard)
+	require.NoError(tb, err)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	return lines[len(lines)-1]
 }
 
 // startHeraldInProcess runs `herald serve` on a new database until the test ends.
@@ -45,7 +59,7 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 // stop is called.
 func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	t.Helper()
-	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"]}
+	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"], key: adminKey(t, vars["HERALD_DATABASE_URL"])}
 	vars = maps.Clone(vars)
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
@@ -109,6 +123,7 @@ func (h *herald) call(want int, method, path string, body any) map[string]any {
 	}
 	req, err := http.NewRequest(method, h.base+path, rd)
 	require.NoError(h.t, err)
+	req.Header.Set("Authorization", "Bearer "+h.key)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/migrations"
@@ -41,6 +43,7 @@ const usage = `usage: herald <command> [flags]
 commands:
   serve                   run the HTTP API (flags: herald serve -h)
   migrate up|down|version apply all pending migrations, revert the newest one, or show the version
+  apikey create|list|revoke manage API keys (herald apikey for its flags)
   version                 print the version
 `
 
@@ -68,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		return migrate(args[1:], getenv, stdout, stderr)
+	case "apikey":
+		return apikey(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "herald", buildVersion())
 		return nil
@@ -132,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer pool.Close()
 	broker, err := mqttout.Dial(mqttout.Config{
-		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, Log: log,
+		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, TLS: cfg.MQTTTLS, Log: log,
 	})
 	if err != nil {
 		return fmt.Errorf("set up broker connection: %w", err)
@@ -149,15 +154,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	sched.Start(context.WithoutCancel(ctx))
 	defer sched.Stop()
 
+	var registry *prometheus.Registry
+	if cfg.Metrics {
+		registry = newMetrics(broker)
+	}
 	srv := api.New(api.Config{
-		Log: log, DB: pool, Broker: broker,
+		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
+		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 	})
+	// Slow clients cannot hold connections: every phase of a request has a
+	// deadline. Member uploads, which may stream for minutes, move theirs forward
+	// as data arrives (api.replaceMembers).
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

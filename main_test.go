@@ -75,7 +75,11 @@ func TestServeEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 10*time.Second, 20*time.Millisecond)
-	resp, err := http.Post(base+"/v1/games", "application/json", strings.NewReader(`{"id":"g1","name":"G","default_locale":"en"}`))
+	req, err := http.NewRequest("POST", base+"/v1/games", strings.NewReader(`{"id":"g1","name":"G","default_locale":"en"}`))
+	require.NoError(t, err)
+	key := adminKey(t, dbURL)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
@@ -93,6 +97,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	require.NotContains(t, text, "s3cret-pw")
 	require.NotContains(t, text, "herald:herald@", "the database password is masked")
+	require.NotContains(t, text, key[36:], "API keys never reach the log")
 	require.Contains(t, text, `"msg":"stopped"`)
 }
 
@@ -125,4 +130,44 @@ func TestCommandLine(t *testing.T) {
 	require.ErrorContains(t, err, "topic-prefix")
 	err = run(context.Background(), []string{"serve", "--mqtt-url", "http://x:1"}, env(nil), io.Discard, io.Discard)
 	require.ErrorContains(t, err, "mqtt-url")
+}
+
+func TestAPIKeyCommands(t *testing.T) {
+	vars := env(map[string]string{"HERALD_DATABASE_URL": dbtest.New(t)})
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"apikey"}, args...), vars, &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := cmd("create", "--name", "eu ops", "--role", "operator", "--games", "g1,g2", "--expires-in", "24h")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	secret := lines[len(lines)-1]
+	require.True(t, strings.HasPrefix(secret, "hk_"), "the key is the last line: %q", out)
+	id := strings.Fields(lines[0])[3]
+
+	out, err = cmd("list")
+	require.NoError(t, err)
+	require.Contains(t, out, "eu ops")
+	require.Contains(t, out, "g1,g2")
+	require.NotContains(t, out, secret[36:], "list never shows secrets")
+
+	out, err = cmd("revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "revoked")
+	out, err = cmd("list")
+	require.NoError(t, err)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, id) {
+			f := strings.Fields(line)
+			require.NotEqual(t, "-", f[len(f)-1], "the revocation time is listed")
+		}
+	}
+
+	_, err = cmd("create", "--name", "x", "--role", "root")
+	require.ErrorContains(t, err, "role")
+	_, err = cmd("revoke", "nope")
+	require.Error(t, err)
+	_, err = cmd("frobnicate")
+	require.Error(t, err)
 }

@@ -36,9 +36,10 @@ func BenchmarkMemberUpload(b *testing.B) {
 	dbURL := dbtest.New(b)
 	base, cmd := startHeraldProcess(b, buildHerald(b), map[string]string{"HERALD_DATABASE_URL": dbURL})
 	pid := cmd.Process.Pid
+	key := adminKey(b, dbURL)
 
-	resp := post(b, base+"/v1/games", `{"id":"bench","name":"bench","default_locale":"en"}`)
-	resp = post(b, base+"/v1/games/bench/segments", `{"name":"everyone listed","rule":{"members":true}}`)
+	resp := post(b, key, base+"/v1/games", `{"id":"bench","name":"bench","default_locale":"en"}`)
+	resp = post(b, key, base+"/v1/games/bench/segments", `{"name":"everyone listed","rule":{"members":true}}`)
 	var seg struct{ ID string }
 	if err := json.Unmarshal(resp, &seg); err != nil {
 		b.Fatalf("create segment: %v: %s", err, resp)
@@ -53,6 +54,7 @@ func BenchmarkMemberUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+key)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatalf("upload: %v", err)
@@ -115,8 +117,13 @@ func bareCopy(b *testing.B, dbURL string, n int) {
 	}
 }
 
-func post(b *testing.B, url, body string) []byte {
-	res, err := http.Post(url, "application/json", strings.NewReader(body))
+func post(b *testing.B, key, url, body string) []byte {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

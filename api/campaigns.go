@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 )
@@ -15,6 +16,10 @@ import (
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 	var in campaigns.Input
 	if err := decode(w, r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := mayWrite(r, in.Kind); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -126,6 +131,10 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.mayWriteCampaign(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	c, err := s.Campaigns.Update(r.Context(), chi.URLParam(r, "game"), id, func(in *campaigns.Input) {
 		if req.Name != nil {
 			in.Name = *req.Name
@@ -162,6 +171,10 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.mayWriteCampaign(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	c, err := s.Campaigns.Cancel(r.Context(), chi.URLParam(r, "game"), id)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -178,4 +191,23 @@ func campaignID(r *http.Request) (uuid.UUID, error) {
 		return uuid.Nil, campaigns.ErrNotFound
 	}
 	return id, nil
+}
+
+// mayWrite refuses a campaign of a kind the caller's role may not send.
+func mayWrite(r *http.Request, kind campaigns.Kind) error {
+	role := callerKey(r.Context()).Role
+	if kind == campaigns.KindMarquee && !role.Can(auth.PermMarquee) {
+		return forbidden(role, auth.PermMarquee)
+	}
+	return nil
+}
+
+// mayWriteCampaign is mayWrite for a stored campaign: a marketing key may not
+// change or recall a marquee either.
+func (s *Server) mayWriteCampaign(r *http.Request, id uuid.UUID) error {
+	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+	if err != nil {
+		return err
+	}
+	return mayWrite(r, c.Kind)
 }

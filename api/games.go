@@ -24,6 +24,10 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if key := callerKey(r.Context()); !key.Allows(req.ID) {
+		s.writeError(w, r, &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID})
+		return
+	}
 	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
 	if err := g.Validate(); err != nil {
 		s.writeError(w, r, err)
@@ -44,7 +48,7 @@ func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	list, more, err := s.Games.List(r.Context(), cursor, limit)
+	list, more, err := s.Games.List(r.Context(), cursor, limit, callerKey(r.Context()).Games)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

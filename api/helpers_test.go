@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,9 +14,12 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/internal/dbtest"
@@ -33,9 +37,11 @@ func brokerURL() string {
 
 // testServer is the real API on its own database, served over real HTTP.
 type testServer struct {
-	t   testing.TB
-	url string
-	db  *pgxpool.Pool // for checks no endpoint shows, such as stored member ids
+	t    testing.TB
+	url  string
+	db   *pgxpool.Pool // for checks no endpoint shows, such as stored member ids
+	keys *auth.Store
+	key  string // the API key requests carry; an admin's unless as() chose another
 }
 
 func newTestServer(t testing.TB) *testServer {
@@ -43,6 +49,11 @@ func newTestServer(t testing.TB) *testServer {
 }
 
 func newTestServerWithBroker(t testing.TB, broker string) *testServer {
+	return newTestServerWith(t, broker, 1000, 2000)
+}
+
+// newTestServerWith sets the broker and each key's rate limit (requests/s, burst).
+func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst int) *testServer {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -51,13 +62,32 @@ func newTestServerWithBroker(t testing.TB, broker string) *testServer {
 	t.Cleanup(conn.Close)
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
+	keys := auth.NewStore(pool)
 	srv := httptest.NewServer(api.New(api.Config{
-		Log: log, DB: pool, Broker: conn,
+		Log: log, DB: pool, Broker: conn, Keys: keys,
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
-		TopicPrefix: "herald", OpenAPI: spec,
+		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
 	}).Handler())
 	t.Cleanup(srv.Close)
-	return &testServer{t: t, url: srv.URL, db: pool}
+	s := &testServer{t: t, url: srv.URL, db: pool, keys: keys}
+	s.key = s.newKey(auth.Input{Name: "test admin", Role: auth.RoleAdmin})
+	return s
+}
+
+// newKey creates an API key directly in the store, as `herald apikey create`
+// does, and returns its secret.
+func (s *testServer) newKey(in auth.Input) string {
+	s.t.Helper()
+	_, secret, err := s.keys.Create(audit.WithActor(context.Background(), audit.Actor{Name: "test setup"}), in)
+	require.NoError(s.t, err)
+	return secret
+}
+
+// as returns the same server spoken to with another key ("" for none).
+func (s *testServer) as(key string) *testServer {
+	c := *s
+	c.key = key
+	return &c
 }
 
 // do sends a request with a JSON (or raw string) body and returns the status and
@@ -78,6 +108,9 @@ func (s *testServer) do(method, path string, body any) (int, map[string]any) {
 	}
 	req, err := http.NewRequest(method, s.url+path, rd)
 	require.NoError(s.t, err)
+	if s.key != "" {
+		req.Header.Set("Authorization", "Bearer "+s.key)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()

@@ -105,6 +105,7 @@ func TestInterruptedMemberUploadKeepsTheOldList(t *testing.T) {
 	}()
 	req, err := http.NewRequest("PUT", s.url+path, pr)
 	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err == nil {
 		resp.Body.Close()

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
 
@@ -35,5 +37,12 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(ww, r)
 		s.log.InfoContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path,
 			"status", ww.Status(), "bytes", ww.BytesWritten(), "duration_ms", time.Since(start).Milliseconds())
+		if s.requests != nil {
+			route := chi.RouteContext(r.Context()).RoutePattern() // the pattern, not the path: bounded labels
+			if route == "" {
+				route = "unmatched"
+			}
+			s.requests.WithLabelValues(r.Method, route, strconv.Itoa(ww.Status())).Inc()
+		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
@@ -61,6 +62,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change"
 	case errors.Is(err, campaigns.ErrFinished):
 		p.Status, p.Detail = http.StatusConflict, "the campaign already expired or completed; there is nothing to recall"
+	case errors.Is(err, auth.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "no such API key"
 	case errors.Is(err, segments.ErrInUse):
 		p.Status, p.Detail = http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first"
 	case errors.Is(err, games.ErrExists):

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/api"
@@ -51,7 +52,7 @@ func specRoutes(t *testing.T, spec []byte) []string {
 func TestEveryRouteIsDocumented(t *testing.T) {
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
-	h := api.New(api.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+	h := api.New(api.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()}).Handler()
 	var served []string
 	err = chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if len(route) > 1 {

@@ -6,12 +6,16 @@ package api
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
@@ -28,26 +32,64 @@ type Config struct {
 	Log         *slog.Logger
 	DB          *pgxpool.Pool
 	Broker      Broker
+	Keys        *auth.Store
 	Games       *games.Store
 	Segments    *segments.Store
 	Campaigns   *campaigns.Store
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
+	// RateLimit and RateBurst size each API key's token bucket (requests per
+	// second, and the burst above it); 0 takes 100 and 200.
+	RateLimit float64
+	RateBurst int
+	// Metrics, when set, is served at /metrics and gets the HTTP metrics; nil
+	// turns /metrics off.
+	Metrics *prometheus.Registry
 }
 
 // Server serves the HTTP API.
 type Server struct {
 	Config
-	log *slog.Logger
+	log      *slog.Logger
+	limits   *limiter
+	requests *prometheus.CounterVec
+	router   http.Handler
+	// perms records the permission of every /v1 route ("METHOD /v1/pattern"), so
+	// that a test can check that no route goes unguarded.
+	perms map[string]auth.Permission
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	return &Server{Config: cfg, log: cfg.Log}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 100
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 200
+	}
+	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst), perms: map[string]auth.Permission{}}
+	if cfg.Metrics != nil {
+		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_http_requests_total", Help: "HTTP requests by method, route pattern and status code.",
+		}, []string{"method", "route", "code"})
+		cfg.Metrics.MustRegister(s.requests)
+	}
+	s.router = s.routes()
+	return s
+}
+
+// Permissions returns the permission each /v1 route requires, keyed by
+// "METHOD /v1/pattern". Every /v1 route has one.
+func (s *Server) Permissions() map[string]auth.Permission {
+	return maps.Clone(s.perms)
 }
 
 // Handler returns the router with every route of the API.
 func (s *Server) Handler() http.Handler {
+	return s.router
+}
+
+func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.accessLog)
 	r.NotFound(s.notFound)
@@ -56,33 +98,45 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/openapi.yaml", s.openapi)
+	if s.Metrics != nil {
+		r.Method("GET", "/metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+	}
 
-	r.Route("/v1/games", func(r chi.Router) {
-		r.Post("/", s.createGame)
-		r.Get("/", s.listGames)
-		r.Route("/{game}", func(r chi.Router) {
-			r.Get("/", s.getGame)
-			r.Patch("/", s.updateGame)
-			r.Post("/plan", s.previewPlan)
-			r.Route("/campaigns", func(r chi.Router) {
-				r.Post("/", s.createCampaign)
-				r.Get("/", s.listCampaigns)
-				r.Get("/{id}", s.getCampaign)
-				r.Patch("/{id}", s.updateCampaign)
-				r.Post("/{id}/cancel", s.cancelCampaign)
-				r.Get("/{id}/dispatches", s.listDispatches)
-			})
-			r.Route("/segments", func(r chi.Router) {
-				r.Post("/", s.createSegment)
-				r.Get("/", s.listSegments)
-				r.Get("/{id}", s.getSegment)
-				r.Patch("/{id}", s.updateSegment)
-				r.Delete("/{id}", s.deleteSegment)
-				r.Put("/{id}/members", s.replaceMembers)
-			})
-		})
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authenticate, s.rateLimit)
+		s.handle(r, "POST", "/games", auth.PermGamesWrite, s.createGame)
+		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
+		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
+		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
+		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
+
+		s.handle(r, "POST", "/games/{game}/segments", auth.PermSegmentsWrite, s.createSegment)
+		s.handle(r, "GET", "/games/{game}/segments", auth.PermSegmentsRead, s.listSegments)
+		s.handle(r, "GET", "/games/{game}/segments/{id}", auth.PermSegmentsRead, s.getSegment)
+		s.handle(r, "PATCH", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.updateSegment)
+		s.handle(r, "DELETE", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.deleteSegment)
+		s.handle(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
+
+		// Campaign writes also check the kind: a marquee needs auth.PermMarquee.
+		s.handle(r, "POST", "/games/{game}/campaigns", auth.PermCampaignsWrite, s.createCampaign)
+		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
+		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
+
+		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)
+		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)
+		s.handle(r, "DELETE", "/api-keys/{id}", auth.PermKeys, s.revokeKey)
+		s.handle(r, "GET", "/audit", auth.PermAudit, s.listAudit)
 	})
 	return r
+}
+
+// handle registers a /v1 route guarded by perm.
+func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h http.HandlerFunc) {
+	s.perms[method+" /v1"+pattern] = perm
+	r.With(s.require(perm)).Method(method, pattern, h)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

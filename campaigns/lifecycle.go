@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/games"
 )
 
@@ -64,6 +65,9 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 				return err
 			}
 		}
+		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.update", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
+			return err
+		}
 		updated, err = get(ctx, tx, game, id, "")
 		return err
 	})
@@ -97,6 +101,9 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 			UPDATE dispatches SET clear_reason = 'recall', updated_at = now()
 			WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, id); err != nil {
 			return fmt.Errorf("recall dispatches of %s: %w", id, err)
+		}
+		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.cancel", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
+			return err
 		}
 		canceled, err = get(ctx, tx, game, id, "")
 		return err

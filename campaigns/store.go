@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
@@ -74,12 +75,12 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		if err != nil {
 			return err
 		}
+		if c.ID, err = uuid.NewV7(); err != nil {
+			return fmt.Errorf("new campaign id: %w", err)
+		}
 		envelope, err := s.checkSize(c, plan, now)
 		if err != nil {
 			return err
-		}
-		if c.ID, err = uuid.NewV7(); err != nil {
-			return fmt.Errorf("new campaign id: %w", err)
 		}
 		c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
 		c.Status = StatusScheduled
@@ -87,7 +88,7 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 			c.Status = StatusLive
 		}
 		if dryRun {
-			c.Dispatches = []Dispatch{}
+			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
 			preview = &Preview{Campaign: c, Plan: plan, Envelope: envelope}
 			return nil
 		}
@@ -98,6 +99,10 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 			if _, err := newDispatch(ctx, tx, c, c.SendAt, DispatchPending, plan, list); err != nil {
 				return err
 			}
+		}
+		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.create", Game: game, ObjectType: "campaign",
+			ObjectID: c.ID.String(), Detail: map[string]any{"kind": c.Kind, "name": c.Name}}); err != nil {
+			return err
 		}
 		created, err = get(ctx, tx, game, c.ID, "")
 		return err

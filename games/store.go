@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/audit"
 )
 
 // Errors returned by Store methods.
@@ -30,19 +32,24 @@ const gameColumns = `id, name, default_locale, tags, created_at, updated_at`
 
 // Create stores a new, validated game. It returns ErrExists when the id is taken.
 func (s *Store) Create(ctx context.Context, g Game) (Game, error) {
-	rows, _ := s.db.Query(ctx, `
-		INSERT INTO games (id, name, default_locale, tags)
-		VALUES ($1, $2, $3, $4)
-		RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
-	created, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return Game{}, ErrExists
-	}
-	if err != nil {
-		return Game{}, fmt.Errorf("insert game %s: %w", g.ID, err)
-	}
-	return created, nil
+	var created Game
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `
+			INSERT INTO games (id, name, default_locale, tags)
+			VALUES ($1, $2, $3, $4)
+			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
+		var err error
+		created, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return ErrExists
+		}
+		if err != nil {
+			return fmt.Errorf("insert game %s: %w", g.ID, err)
+		}
+		return audit.Record(ctx, tx, audit.Entry{Action: "game.create", Game: g.ID, ObjectType: "game", ObjectID: g.ID})
+	})
+	return created, err
 }
 
 // Get returns the game with id, or ErrNotFound.
@@ -51,10 +58,12 @@ func (s *Store) Get(ctx context.Context, id string) (Game, error) {
 }
 
 // List returns up to limit games ordered by id, starting after the id after
-// (empty: from the first). more reports whether further games follow.
-func (s *Store) List(ctx context.Context, after string, limit int) (games []Game, more bool, err error) {
+// (empty: from the first), only those in only unless it is nil. more reports
+// whether further games follow.
+func (s *Store) List(ctx context.Context, after string, limit int, only []string) (games []Game, more bool, err error) {
 	rows, _ := s.db.Query(ctx, `
-		SELECT `+gameColumns+` FROM games WHERE id > $1 ORDER BY id LIMIT $2`, after, limit+1)
+		SELECT `+gameColumns+` FROM games WHERE id > $1 AND ($3::text[] IS NULL OR id = ANY($3))
+		ORDER BY id LIMIT $2`, after, limit+1, only)
 	games, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Game])
 	if err != nil {
 		return nil, false, fmt.Errorf("list games: %w", err)
@@ -92,7 +101,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 		if err != nil {
 			return fmt.Errorf("update game %s: %w", id, err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Entry{Action: "game.update", Game: id, ObjectType: "game", ObjectID: id})
 	})
 	return updated, err
 }

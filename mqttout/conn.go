@@ -34,6 +34,9 @@ type Config struct {
 	URL      string // tcp://host:1883, ssl://host:8883 or mqtts://host:8883
 	Username string
 	Password string
+	// TLS names the CA and client certificate files for a TLS URL; naming any
+	// with a plain URL is an error.
+	TLS TLSConfig
 	// ClientID defaults to herald-{hostname}-{random}: unique per replica, since a
 	// broker disconnects the older of two clients with the same id.
 	ClientID string
@@ -73,8 +76,13 @@ type Conn struct {
 }
 
 // Dial starts connecting to the broker and returns at once; Connected tells when
-// the connection is up. It returns an error only for an invalid Config.
+// the connection is up. It returns an error only for an invalid Config, which
+// includes TLS files it cannot read or parse.
 func Dial(cfg Config) (*Conn, error) {
+	tlsCfg, err := tlsFor(cfg.URL, cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.ClientID == "" {
 		id, err := defaultClientID()
 		if err != nil {
@@ -134,6 +142,9 @@ func Dial(cfg Config) (*Conn, error) {
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 			c.log.Info("broker reconnecting", "url", cfg.URL)
 		})
+	if tlsCfg != nil {
+		opts.SetTLSConfig(tlsCfg)
+	}
 	c.client = mqtt.NewClient(opts)
 	// With ConnectRetry the token completes only once connected (or on Disconnect),
 	// so it is not waited for here.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/topics"
 )
@@ -77,7 +78,8 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 				return fmt.Errorf("retire old member list of %s: %w", id, err)
 			}
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Entry{Action: "segment.members.replace", Game: game, ObjectType: "segment",
+			ObjectID: id.String(), Detail: map[string]int64{"member_count": count}})
 	})
 	return count, err
 }

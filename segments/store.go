@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 )
@@ -55,7 +56,7 @@ func (s *Store) Create(ctx context.Context, seg Segment) (Segment, error) {
 		if err != nil {
 			return fmt.Errorf("insert segment: %w", err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Entry{Action: "segment.create", Game: seg.GameID, ObjectType: "segment", ObjectID: id.String()})
 	})
 	return created, err
 }
@@ -106,7 +107,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if err != nil {
 			return fmt.Errorf("update segment %s: %w", id, err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Entry{Action: "segment.update", Game: game, ObjectType: "segment", ObjectID: id.String()})
 	})
 	return updated, err
 }
@@ -136,7 +137,7 @@ func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
 			}
 			return fmt.Errorf("delete segment %s: %w", id, err)
 		}
-		return nil
+		return audit.Record(ctx, tx, audit.Entry{Action: "segment.delete", Game: game, ObjectType: "segment", ObjectID: id.String()})
 	})
 }
 

@@ -1,14 +1,11 @@
 // Package brokertest starts private Mosquitto brokers for tests that need a broker
-// of their own: one they can stop and start again, or configure (auth, ACLs).
+// of their own: one they can stop and start again, or secure (passwords, ACLs, TLS).
 package brokertest
 
 import (
 	"bytes"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -22,10 +19,14 @@ import (
 // the same port; cleanup kills it.
 type Broker struct {
 	t    testing.TB
-	Port int
-	URL  string
-	Dir  string
-	conf string
+	Port int    // the main listener's
+	URL  string // the main listener's: tcp://127.0.0.1:Port, or mqtts:// with TLS
+	// Listeners are the URLs of every listener: URL first, then one per
+	// Options.More in order.
+	Listeners []string
+	Dir       string
+	conf      string
+	ports     []int
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -37,39 +38,7 @@ type Broker struct {
 // it without starting it.
 func New(t testing.TB, extra ...string) *Broker {
 	t.Helper()
-	if _, err := exec.LookPath("mosquitto"); err != nil {
-		t.Fatalf("mosquitto is not on PATH (%v): run scripts/services.sh to install it", err)
-	}
-	dir := t.TempDir()
-	port := FreePort(t)
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
-allow_anonymous true
-set_tcp_nodelay true
-max_queued_messages 1000000
-max_inflight_messages 0
-persistence true
-persistence_location %s/
-persistence_file mosquitto.db
-log_dest stderr
-log_type error
-log_type warning
-`, port, dir)
-	if os.Geteuid() == 0 {
-		conf += "user root\n" // Mosquitto otherwise drops to user mosquitto, who cannot write dir
-	}
-	for _, l := range extra {
-		conf += l + "\n"
-	}
-	path := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatalf("write mosquitto config: %v", err)
-	}
-	b := &Broker{
-		t: t, Port: port, URL: "tcp://127.0.0.1:" + strconv.Itoa(port), Dir: dir, conf: path,
-		out: &lockedBuffer{},
-	}
-	t.Cleanup(b.Kill)
-	return b
+	return NewWith(t, Options{Extra: extra})
 }
 
 // Start returns a private broker that accepts connections.
@@ -103,23 +72,31 @@ func (b *Broker) Start() {
 	b.cmd, b.exited = cmd, exited
 	b.mu.Unlock()
 
+	// Mosquitto opens its listeners one after the other: wait for each.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(b.Port), time.Second)
-		if err == nil {
-			_ = conn.Close()
-			return
+	for _, port := range b.ports {
+		for {
+			conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+			if err == nil {
+				_ = conn.Close()
+				break
+			}
+			select {
+			case <-exited:
+				b.t.Fatalf("mosquitto on port %d exited at start: %s", b.Port, b.out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				b.t.Fatalf("mosquitto on port %d does not accept connections: %v; output: %s", port, err, b.out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		select {
-		case <-exited:
-			b.t.Fatalf("mosquitto on port %d exited at start: %s", b.Port, b.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("mosquitto on port %d does not accept connections: %v; output: %s", b.Port, err, b.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Output is what Mosquitto has logged (errors and warnings) so far.
+func (b *Broker) Output() string {
+	return b.out.String()
 }
 
 // Stop sends SIGTERM and waits for Mosquitto to exit (saving its persistence).
