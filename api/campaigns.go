@@ -40,17 +40,10 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
+	limit, after, err := idPageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	var after uuid.UUID
-	if cursor != "" {
-		if after, err = uuid.Parse(cursor); err != nil {
-			s.writeError(w, r, fielderr.New("cursor", "is not a cursor this endpoint returned"))
-			return
-		}
 	}
 	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: campaigns.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List

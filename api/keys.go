@@ -35,17 +35,10 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
+	limit, after, err := idPageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	var after uuid.UUID
-	if cursor != "" {
-		if after, err = uuid.Parse(cursor); err != nil {
-			s.writeError(w, r, fielderr.New("cursor", "is not a cursor this endpoint returned"))
-			return
-		}
 	}
 	keys, more, err := s.Keys.List(r.Context(), after, limit)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/heraldpush/herald/fielderr"
 )
 
@@ -31,6 +33,19 @@ func pageParams(r *http.Request) (limit int, cursor string, err error) {
 		limit = n
 	}
 	return limit, r.URL.Query().Get("cursor"), nil
+}
+
+// idPageParams is pageParams for lists keyed by a uuid, whose cursor is the
+// last id of the previous page.
+func idPageParams(r *http.Request) (limit int, after uuid.UUID, err error) {
+	limit, cursor, err := pageParams(r)
+	if err != nil || cursor == "" {
+		return limit, uuid.Nil, err
+	}
+	if after, err = uuid.Parse(cursor); err != nil {
+		return 0, uuid.Nil, fielderr.New("cursor", "is not a cursor this endpoint returned")
+	}
+	return limit, after, nil
 }
 
 // newPage builds a page from items; when more follow, the cursor is the key of the

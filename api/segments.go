@@ -37,17 +37,10 @@ func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
+	limit, after, err := idPageParams(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	var after uuid.UUID
-	if cursor != "" {
-		if after, err = uuid.Parse(cursor); err != nil {
-			s.writeError(w, r, fielderr.New("cursor", "is not a cursor this endpoint returned"))
-			return
-		}
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
