@@ -97,5 +97,9 @@ func TestReadyzReportsABrokerThatIsDown(t *testing.T) {
 	status, problem := s.do("GET", "/readyz", nil)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Contains(t, problem["detail"], "broker")
+	require.Eventually(t, func() bool {
+		_, problem := s.do("GET", "/readyz", nil)
+		return strings.Contains(problem["checks"].(map[string]any)["broker"].(string), "connection refused")
+	}, 10*time.Second, 50*time.Millisecond, "readyz says why the broker is not connected")
 	require.Equal(t, "ok", problem["checks"].(map[string]any)["postgres"])
 }

@@ -25,6 +25,8 @@ import (
 type Broker interface {
 	// Connected reports whether the broker connection is up now.
 	Connected() bool
+	// LastError says why the latest connection attempt failed (nil: none did).
+	LastError() error
 }
 
 // Config holds what the API serves and talks to.
@@ -155,6 +157,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.Broker.Connected() {
 		checks["broker"], ready = "not connected", false
+		if err := s.Broker.LastError(); err != nil {
+			checks["broker"] += ": " + err.Error()
+		}
 	}
 	if !ready {
 		writeJSONType(w, http.StatusServiceUnavailable, "application/problem+json", struct {

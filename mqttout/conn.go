@@ -65,6 +65,8 @@ type Conn struct {
 	// in another epoch than the one it was sent in is unconfirmed (DESIGN 10).
 	epoch atomic.Uint64
 
+	lastErr atomic.Pointer[error] // why the latest connection attempt failed
+
 	mu sync.Mutex
 	up chan struct{} // closed and replaced each time the connection comes up
 
@@ -141,6 +143,17 @@ func Dial(cfg Config) (*Conn, error) {
 		}).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 			c.log.Info("broker reconnecting", "url", cfg.URL)
+		}).
+		SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+			// paho retries quietly; a wrong password or an untrusted certificate
+			// must be visible in the log and in /readyz.
+			switch n := n.(type) {
+			case mqtt.ConnectionNotificationFailed:
+				c.lastErr.Store(&n.Reason)
+				c.log.Warn("broker connection attempt failed", "url", cfg.URL, "err", n.Reason)
+			case mqtt.ConnectionNotificationConnected:
+				c.lastErr.Store(nil)
+			}
 		})
 	if tlsCfg != nil {
 		opts.SetTLSConfig(tlsCfg)
@@ -155,6 +168,15 @@ func Dial(cfg Config) (*Conn, error) {
 // Connected reports whether the connection to the broker is up.
 func (c *Conn) Connected() bool {
 	return c.client.IsConnectionOpen()
+}
+
+// LastError returns why the latest connection attempt failed, or nil once one
+// succeeded.
+func (c *Conn) LastError() error {
+	if err := c.lastErr.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // Close disconnects, giving in-flight work up to a second to finish; PublishAll
