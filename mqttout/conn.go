@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // Defaults for the publishing fields of Config.
@@ -206,6 +207,19 @@ func (s *epochStore) All() []string {
 	keys := s.Store.All()
 	s.epoch.Add(1)
 	return keys
+}
+
+// Get returns a copy of a stored publish. paho's resume sets the DUP flag on the
+// packet it gets while the new connection's writer may still be sending the same
+// packet (a publish made just after the reconnect, before resume listed the
+// store): on a copy, the two never touch the same memory.
+func (s *epochStore) Get(key string) packets.ControlPacket {
+	cp := s.Store.Get(key)
+	if p, ok := cp.(*packets.PublishPacket); ok {
+		dup := *p
+		return &dup
+	}
+	return cp
 }
 
 func defaultClientID() (string, error) {
