@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// FuzzRequestBodies sends arbitrary bodies to every endpoint that reads one and
-// fails on any 5xx: no input may crash a handler or reach the database malformed.
+// FuzzRequestBodies sends arbitrary bodies to every endpoint that reads one (as
+// an admin, so that every decoder is reached) and fails on any 5xx: no input may
+// crash a handler or reach the database malformed.
 //
 //	go test ./api -run '^$' -fuzz FuzzRequestBodies -fuzztime 60s
 func FuzzRequestBodies(f *testing.F) {
@@ -17,6 +18,9 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"s","rule":{"and":[{"or":[{"not":{"members":true}}]}]}}`,
 		`{"rule":{"tag":"level","between":[-1e300,1e300]}}`, `{"segment_id":"00000000-0000-0000-0000-000000000000"}`,
 		`{"rule":{"not":{"not":{"not":{"everyone":true}}}}}`, "p1\np2\n\x00\n", `{"name":"\ud800"}`,
+		`{"kind":"marquee","name":"m","audience":{"rule":{"everyone":true}},"content":{"text":{"en":"x"}},"expires_at":"2099-01-01T00:00:00Z"}`,
+		`{"kind":"ad","name":"a","audience":{"segment_id":"x"},"content":{"image_url":"https://a/b"},"schedule":{"at":"0001-01-01T00:00:00Z"}}`,
+		`{"name":"k","role":"service","games":["g1"],"expires_at":"2099-01-01T00:00:00Z"}`,
 	} {
 		f.Add(seed)
 	}
@@ -35,6 +39,9 @@ func FuzzRequestBodies(f *testing.F) {
 			{"PATCH", "/v1/games/g1/segments/" + segment},
 			{"POST", "/v1/games/g1/plan"},
 			{"PUT", "/v1/games/g1/segments/" + segment + "/members"},
+			{"POST", "/v1/games/g1/campaigns?dry_run=true"},
+			{"POST", "/v1/games/g1/campaigns"},
+			{"POST", "/v1/api-keys"},
 		} {
 			if status, problem := s.do(r.method, r.path, body); status >= 500 {
 				t.Fatalf("%s %s with %q answered %d: %v", r.method, r.path, body, status, problem)
