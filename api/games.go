@@ -7,6 +7,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
 )
@@ -92,7 +94,7 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 	}
 	var check func(context.Context, pgx.Tx, games.Game) error
 	if req.Tags != nil {
-		check = segments.CheckSchema // a new schema must keep every segment valid
+		check = audiencesFit // a new schema must keep every audience valid
 	}
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, check)
 	if err != nil {
@@ -106,4 +108,19 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 // game answer 404 before looking at anything else.
 func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
+}
+
+// audiencesFit checks a new tag schema against every segment rule and every
+// inline campaign audience of the game, and names all that would break.
+func audiencesFit(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	var errs fielderr.List
+	for _, check := range []func(context.Context, pgx.Tx, games.Game) error{segments.CheckSchema, campaigns.CheckSchema} {
+		err := check(ctx, tx, g)
+		if l, ok := fielderr.As(err); ok {
+			errs = append(errs, l...)
+		} else if err != nil {
+			return err
+		}
+	}
+	return errs.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -135,4 +136,11 @@ func TestGameTagChangeMustKeepSegmentsValid(t *testing.T) {
 	require.True(t, strings.Contains(fmt.Sprint(got["tags"]), "asia"))
 
 	s.must(http.StatusOK, "PATCH", "/v1/games/g1", map[string]any{"tags": map[string]any{"region": map[string]any{"values": []string{"asia", "oceania"}}}})
+
+	later := s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{
+		"name": "oceania only", "schedule": map[string]any{"at": time.Now().Add(time.Hour)},
+		"audience": map[string]any{"rule": map[string]any{"tag": "region", "in": []string{"oceania"}}},
+	}))
+	refused = s.must(http.StatusUnprocessableEntity, "PATCH", "/v1/games/g1", map[string]any{"tags": map[string]any{"region": map[string]any{"values": []string{"asia"}}}})
+	require.Contains(t, refused["detail"], later["id"], "a campaign's inline audience counts too")
 }

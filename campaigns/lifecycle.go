@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/segments"
 )
 
 // Update applies change to the campaign as its caller described it, validates the
@@ -210,4 +212,28 @@ func (s *Store) PurgeRetiredLists(ctx context.Context) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// CheckSchema verifies, inside the transaction that changes a game's tag schema,
+// that the inline audience of every campaign still to be sent or cleared fits
+// the new schema (segments check their own rules). It returns a fielderr.List on
+// field "tags" naming each campaign that would break.
+func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	rows, _ := tx.Query(ctx, `
+		SELECT id, name, rule FROM campaigns
+		WHERE game_id = $1 AND rule IS NOT NULL AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+	var errs fielderr.List
+	var id uuid.UUID
+	var name string
+	var rule segments.Rule
+	_, err := pgx.ForEachRow(rows, []any{&id, &name, &rule}, func() error {
+		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+			errs.Add("tags", "campaign %s (%s) would no longer be valid: %v", id, name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load campaigns of %s: %w", g.ID, err)
+	}
+	return errs.Err()
 }
