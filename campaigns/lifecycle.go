@@ -35,24 +35,11 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
 			Priority: &old.Priority, StartsAt: old.StartsAt, ExpiresAt: &old.ExpiresAt, Schedule: old.Schedule}
 		change(&in)
-		now := time.Now()
-		c, err := in.build(g, now)
+		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
 		if err != nil {
 			return err
 		}
-		plan, list, err := resolve(ctx, tx, g, c.Audience)
-		if err != nil {
-			return err
-		}
-		if _, err := s.checkSize(c, plan, now); err != nil {
-			return err
-		}
-		c.ID = id
-		c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
-		c.Status = StatusScheduled
-		if !c.SendAt.After(now) {
-			c.Status = StatusLive
-		}
+		c := p.campaign
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
 				starts_at = $8, expires_at = $9, schedule = $10, send_at = $11, status = $12, plan_exact = $13,
@@ -62,10 +49,8 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
 		}
-		if c.Status == StatusLive {
-			if _, err := newDispatch(ctx, tx, c, c.SendAt, DispatchPending, plan, list); err != nil {
-				return err
-			}
+		if err := p.sendIfDue(ctx, tx); err != nil {
+			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.update", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
 			return err

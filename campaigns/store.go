@@ -66,39 +66,26 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		if err != nil {
 			return err
 		}
-		now := time.Now()
-		c, err := in.build(g, now)
+		id, err := uuid.NewV7()
 		if err != nil {
-			return err
-		}
-		plan, list, err := resolve(ctx, tx, g, c.Audience)
-		if err != nil {
-			return err
-		}
-		if c.ID, err = uuid.NewV7(); err != nil {
 			return fmt.Errorf("new campaign id: %w", err)
 		}
-		envelope, err := s.checkSize(c, plan, now)
+		now := time.Now()
+		p, err := s.prepare(ctx, tx, g, in, id, now)
 		if err != nil {
 			return err
 		}
-		c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
-		c.Status = StatusScheduled
-		if !c.SendAt.After(now) {
-			c.Status = StatusLive
-		}
+		c := p.campaign
 		if dryRun {
 			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
-			preview = &Preview{Campaign: c, Plan: plan, Envelope: envelope}
+			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
 			return nil
 		}
 		if err := insert(ctx, tx, c); err != nil {
 			return err
 		}
-		if c.Status == StatusLive {
-			if _, err := newDispatch(ctx, tx, c, c.SendAt, DispatchPending, plan, list); err != nil {
-				return err
-			}
+		if err := p.sendIfDue(ctx, tx); err != nil {
+			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.create", Game: game, ObjectType: "campaign",
 			ObjectID: c.ID.String(), Detail: map[string]any{"kind": c.Kind, "name": c.Name}}); err != nil {
@@ -108,6 +95,49 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		return err
 	})
 	return created, preview, err
+}
+
+// prepared is a validated campaign with the plan its audience resolves to now.
+type prepared struct {
+	campaign Campaign
+	plan     segments.Plan
+	list     *int64          // the member list a members target reads
+	envelope json.RawMessage // the first target's
+}
+
+// prepare validates in as campaign id of game g at time now, resolves its
+// audience, checks the size of every envelope, and sets its plan summary and
+// status. It returns a fielderr.List for anything invalid.
+func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, id uuid.UUID, now time.Time) (prepared, error) {
+	c, err := in.build(g, now)
+	if err != nil {
+		return prepared{}, err
+	}
+	plan, list, err := resolve(ctx, tx, g, c.Audience)
+	if err != nil {
+		return prepared{}, err
+	}
+	c.ID = id
+	envelope, err := s.checkSize(c, plan, now)
+	if err != nil {
+		return prepared{}, err
+	}
+	c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
+	c.Status = StatusScheduled
+	if !c.SendAt.After(now) {
+		c.Status = StatusLive
+	}
+	return prepared{campaign: c, plan: plan, list: list, envelope: envelope}, nil
+}
+
+// sendIfDue records the first dispatch of a campaign sent at once, in the
+// transaction that stores it, so that it can never be lost between the two.
+func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
+	if p.campaign.Status != StatusLive {
+		return nil
+	}
+	_, err := newDispatch(ctx, tx, p.campaign, p.campaign.SendAt, DispatchPending, p.plan, p.list)
+	return err
 }
 
 // resolve returns the delivery plan of an audience as it stands in tx and the
