@@ -139,3 +139,29 @@ func TestCancelMidFanOutClearsEverythingSent(t *testing.T) {
 	require.GreaterOrEqual(t, d["cleared"].(float64), d["acked"].(float64), "every topic reached was cleared")
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/player/#"), "nothing stays retained")
 }
+
+// TestRecallAfterACrashClearsTheBatchInFlight kills a herald mid fan-out, cancels
+// the campaign through another replica while the dead one still holds the lease,
+// and checks that every topic is cleared, including those of the batch that was
+// published but never checkpointed.
+func TestRecallAfterACrashClearsTheBatchInFlight(t *testing.T) {
+	t.Parallel()
+	const members = 30_000
+	broker := brokertest.Start(t)
+	bin := buildHerald(t)
+	vars := map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL,
+		"HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_DISPATCH_LEASE": "2s",
+	}
+	base, first := startHeraldProcess(t, bin, vars)
+	h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: broker.URL, key: adminKey(t, vars["HERALD_DATABASE_URL"])}
+	id := h.memberCampaign(members)
+	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 3_000 })
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_ = first.Wait()
+
+	h.base, _ = startHeraldProcess(t, bin, vars)
+	h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
+	waitFor(t, "the dispatch to be recalled", 60*time.Second, func() bool { return h.dispatch(id)["state"] == "recalled" })
+	require.Empty(t, h.onlyRetained(h.prefix+"/g1/player/#"), "nothing stays retained, not even the batch in flight at the crash")
+}

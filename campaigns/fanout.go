@@ -231,6 +231,16 @@ func (w *Worker) publish(ctx context.Context, j *job, log *slog.Logger) error {
 // to, then marks it expired or recalled.
 func (w *Worker) clear(ctx context.Context, j *job, log *slog.Logger) error {
 	until := j.publish
+	if j.state != DispatchPublished {
+		// A replica that died mid-batch may have published a batch past the last
+		// checkpoint: clear one batch further too (clearing a topic that holds
+		// nothing is harmless).
+		_, past, err := j.walker.next(ctx, j.publish, w.cfg.Batch, nil)
+		if err != nil {
+			return err
+		}
+		until = past
+	}
 	for {
 		steps, next, err := j.walker.next(ctx, j.clear, w.cfg.Batch, &until)
 		if err != nil {
