@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,9 +132,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return fmt.Errorf("apply migrations: %w", err)
 		}
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("open database pool: %w", err)
+		return err
 	}
 	defer pool.Close()
 	broker, err := mqttout.Dial(mqttout.Config{
@@ -207,4 +208,25 @@ func buildVersion() string {
 		return info.Main.Version
 	}
 	return "devel"
+}
+
+// defaultPoolSize is the pool size unless the database URL sets pool_max_conns.
+// pgxpool's own default (4 on two cores) is too small for Herald: the scheduler
+// leader holds a connection for as long as it leads, a member upload holds one
+// for the whole upload, and fan-out workers and API requests need theirs.
+const defaultPoolSize = 20
+
+func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultPoolSize
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	return pool, nil
 }
