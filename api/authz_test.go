@@ -128,7 +128,7 @@ func TestKeysThatDoNotAuthenticate(t *testing.T) {
 
 func TestRateLimitPerKey(t *testing.T) {
 	t.Parallel()
-	s := newTestServerWith(t, brokerURL(), 0.01, 3) // a token every 100 s: no refill during the test
+	s := newTestServerWith(t, brokerURL(), 0.01, 3, nil) // a token every 100 s: no refill during the test
 	other := s.as(s.newKey(auth.Input{Name: "other", Role: auth.RoleAdmin}))
 	for range 3 {
 		s.must(http.StatusOK, "GET", "/v1/games", nil)

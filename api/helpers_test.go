@@ -49,11 +49,12 @@ func newTestServer(t testing.TB) *testServer {
 }
 
 func newTestServerWithBroker(t testing.TB, broker string) *testServer {
-	return newTestServerWith(t, broker, 1000, 2000)
+	return newTestServerWith(t, broker, 1000, 2000, nil)
 }
 
-// newTestServerWith sets the broker and each key's rate limit (requests/s, burst).
-func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst int) *testServer {
+// newTestServerWith sets the broker, each key's rate limit (requests/s, burst)
+// and, with configure, the HTTP server's settings (timeouts).
+func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst int, configure func(*http.Server)) *testServer {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -63,11 +64,15 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
-	srv := httptest.NewServer(api.New(api.Config{
+	srv := httptest.NewUnstartedServer(api.New(api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys,
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
 	}).Handler())
+	if configure != nil {
+		configure(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	s := &testServer{t: t, url: srv.URL, db: pool, keys: keys}
 	s.key = s.newKey(auth.Input{Name: "test admin", Role: auth.RoleAdmin})

@@ -134,3 +134,33 @@ func (s *testServer) segmentUnlocked(id string) bool {
 	_, err = tx.Exec(ctx, `SELECT 1 FROM segments WHERE id = $1 FOR UPDATE NOWAIT`, id)
 	return err == nil
 }
+
+// TestSlowMemberUploadOutlivesTheServerTimeouts streams a list for longer than
+// the server's read and write timeouts allow a request: an upload that keeps
+// sending is not cut off.
+func TestSlowMemberUploadOutlivesTheServerTimeouts(t *testing.T) {
+	t.Parallel()
+	s := newTestServerWith(t, brokerURL(), 1000, 2000, func(srv *http.Server) {
+		srv.ReadTimeout, srv.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	})
+	s.createGame("g1")
+	id := s.newMemberSegment("g1")
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 12 { // 1.2 s in all, four times the timeouts
+			if _, err := fmt.Fprintf(pw, "slow-%d\n", i); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequest("PUT", s.url+"/v1/games/g1/segments/"+id+"/members", pr)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, s.storedMembers(id), 12)
+}
