@@ -58,12 +58,13 @@ func randomPrefix() string {
 	return "t" + hex.EncodeToString(b[:])
 }
 
-// TestKilledMidFanOutResumes kills a herald process (SIGKILL) in the middle of a
-// 100,000-member fan-out; a second process resumes the dispatch from its last
-// checkpoint once the dead one's lease runs out, and every member is reached.
-func TestKilledMidFanOutResumes(t *testing.T) {
-	t.Parallel()
-	const members = 100_000
+// killMidFanOut starts a herald process on a private broker, sends a notice to
+// a segment of n members, SIGKILLs the process once at least acked of them are
+// acknowledged, and starts a second process on the same database (it resumes the
+// dispatch once the dead one's 2 s lease runs out). It returns the herald, now
+// pointing at the second process, and the campaign id.
+func killMidFanOut(t *testing.T, n int, acked float64) (*herald, string) {
+	t.Helper()
 	broker := brokertest.Start(t)
 	bin := buildHerald(t)
 	vars := map[string]string{
@@ -72,12 +73,21 @@ func TestKilledMidFanOutResumes(t *testing.T) {
 	}
 	base, first := startHeraldProcess(t, bin, vars)
 	h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: broker.URL, key: adminKey(t, vars["HERALD_DATABASE_URL"])}
-	id := h.memberCampaign(members)
-
-	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 10_000 })
+	id := h.memberCampaign(n)
+	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= acked })
 	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
 	_ = first.Wait()
-	h.base, _ = startHeraldProcess(t, bin, vars) // a new process on the same database
+	h.base, _ = startHeraldProcess(t, bin, vars)
+	return h, id
+}
+
+// TestKilledMidFanOutResumes kills a herald process (SIGKILL) in the middle of a
+// 100,000-member fan-out; a second process resumes the dispatch from its last
+// checkpoint once the dead one's lease runs out, and every member is reached.
+func TestKilledMidFanOutResumes(t *testing.T) {
+	t.Parallel()
+	const members = 100_000
+	h, id := killMidFanOut(t, members, 10_000)
 	atKill := h.dispatch(id)
 	require.Less(t, atKill["acked"].(float64), float64(members), "killed in the middle")
 	t.Logf("killed with %v of %d acknowledged", atKill["acked"], members)
@@ -147,20 +157,7 @@ func TestCancelMidFanOutClearsEverythingSent(t *testing.T) {
 func TestRecallAfterACrashClearsTheBatchInFlight(t *testing.T) {
 	t.Parallel()
 	const members = 30_000
-	broker := brokertest.Start(t)
-	bin := buildHerald(t)
-	vars := map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL,
-		"HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_DISPATCH_LEASE": "2s",
-	}
-	base, first := startHeraldProcess(t, bin, vars)
-	h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: broker.URL, key: adminKey(t, vars["HERALD_DATABASE_URL"])}
-	id := h.memberCampaign(members)
-	waitFor(t, "the fan-out to be under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 3_000 })
-	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
-	_ = first.Wait()
-
-	h.base, _ = startHeraldProcess(t, bin, vars)
+	h, id := killMidFanOut(t, members, 3_000)
 	h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
 	waitFor(t, "the dispatch to be recalled", 60*time.Second, func() bool { return h.dispatch(id)["state"] == "recalled" })
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/player/#"), "nothing stays retained, not even the batch in flight at the crash")
