@@ -65,7 +65,7 @@ func (s *Server) require(perm auth.Permission) func(http.Handler) http.Handler {
 				return
 			}
 			if !key.Role.Can(perm) {
-				writeProblem(w, http.StatusForbidden, "the "+string(key.Role)+" role may not do this ("+string(perm)+")")
+				s.writeError(w, r, forbidden(key.Role, perm))
 				return
 			}
 			next.ServeHTTP(w, r)

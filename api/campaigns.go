@@ -75,12 +75,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+	c, err := s.campaign(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -89,12 +84,7 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+	c, err := s.campaign(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -124,7 +114,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.mayWriteCampaign(r, id); err != nil {
+	if err := s.mayWriteCampaign(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -164,7 +154,7 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.mayWriteCampaign(r, id); err != nil {
+	if err := s.mayWriteCampaign(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -195,12 +185,21 @@ func mayWrite(r *http.Request, kind campaigns.Kind) error {
 	return nil
 }
 
-// mayWriteCampaign is mayWrite for a stored campaign: a marketing key may not
-// change or recall a marquee either.
-func (s *Server) mayWriteCampaign(r *http.Request, id uuid.UUID) error {
-	c, err := s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
+// mayWriteCampaign is mayWrite for the stored campaign of the path: a marketing
+// key may not change or recall a marquee either.
+func (s *Server) mayWriteCampaign(r *http.Request) error {
+	c, err := s.campaign(r)
 	if err != nil {
 		return err
 	}
 	return mayWrite(r, c.Kind)
+}
+
+// campaign loads the campaign named by the path ({game}, {id}).
+func (s *Server) campaign(r *http.Request) (campaigns.Campaign, error) {
+	id, err := campaignID(r)
+	if err != nil {
+		return campaigns.Campaign{}, err
+	}
+	return s.Campaigns.Get(r.Context(), chi.URLParam(r, "game"), id)
 }

@@ -52,26 +52,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Errors = []fielderr.Error{{Field: "body", Message: "too large"}}
 	case isFields:
 		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, "the request is invalid: "+fields.Error(), fields
-	case errors.Is(err, games.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "no such game"
-	case errors.Is(err, segments.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "no such segment in this game"
-	case errors.Is(err, campaigns.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "no such campaign in this game"
-	case errors.Is(err, campaigns.ErrSent):
-		p.Status, p.Detail = http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change"
-	case errors.Is(err, campaigns.ErrFinished):
-		p.Status, p.Detail = http.StatusConflict, "the campaign already expired or completed; there is nothing to recall"
-	case errors.Is(err, auth.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "no such API key"
-	case errors.Is(err, segments.ErrInUse):
-		p.Status, p.Detail = http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first"
-	case errors.Is(err, games.ErrExists):
-		p.Status, p.Detail = http.StatusConflict, "a game with this id already exists"
-		p.Errors = []fielderr.Error{{Field: "id", Message: "already taken"}}
-	case errors.Is(err, segments.ErrTooComplex):
-		p.Status, p.Detail = http.StatusUnprocessableEntity, err.Error()
-		p.Errors = []fielderr.Error{{Field: "rule", Message: err.Error()}}
+	case domainProblem(err, &p):
 	case r.Context().Err() != nil:
 		// The caller went away (or the server is shutting down); nobody reads this.
 		p.Status, p.Detail = 499, "request canceled"
@@ -97,6 +78,38 @@ func writeJSONType(w http.ResponseWriter, status int, contentType string, v any)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v) // the status is sent; a failed write means the client left
+}
+
+// domainErrors maps each domain error callers can cause to its status and what
+// to tell them; field, when set, names the offending field.
+var domainErrors = []struct {
+	err           error
+	status        int
+	detail, field string
+}{
+	{games.ErrNotFound, http.StatusNotFound, "no such game", ""},
+	{games.ErrExists, http.StatusConflict, "a game with this id already exists", "id"},
+	{segments.ErrNotFound, http.StatusNotFound, "no such segment in this game", ""},
+	{segments.ErrInUse, http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first", ""},
+	{segments.ErrTooComplex, http.StatusUnprocessableEntity, "the rule is too complex to resolve", "rule"},
+	{campaigns.ErrNotFound, http.StatusNotFound, "no such campaign in this game", ""},
+	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
+	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired or completed; there is nothing to recall", ""},
+	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
+}
+
+// domainProblem fills p for a known domain error and reports whether err was one.
+func domainProblem(err error, p *Problem) bool {
+	for _, d := range domainErrors {
+		if errors.Is(err, d.err) {
+			p.Status, p.Detail = d.status, d.detail
+			if d.field != "" {
+				p.Errors = []fielderr.Error{{Field: d.field, Message: err.Error()}}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // writeProblem sends a problem with the given status and detail.
