@@ -17,7 +17,10 @@ TEST_FLAGS   ?=
 # HERALD_SKIP_SERVICES=1 skips scripts/services.sh (services managed elsewhere).
 HERALD_SKIP_SERVICES ?=
 
-.PHONY: run test build services fmt vet
+.PHONY: run test lint build services fmt vet
+
+# staticcheck is pinned here and fetched through the Go module proxy on first use.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 run: services
 	$(GO) run . serve
@@ -37,6 +40,14 @@ ifeq ($(HERALD_SKIP_SERVICES),1)
 else
 	@scripts/services.sh $(SERVICES_FLAGS)
 endif
+
+# lint fails on unformatted files, go vet findings and staticcheck findings;
+# .ci/run runs it before the tests.
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 fmt:
 	$(GO) fmt ./...

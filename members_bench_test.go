@@ -38,8 +38,8 @@ func BenchmarkMemberUpload(b *testing.B) {
 	pid := cmd.Process.Pid
 	key := adminKey(b, dbURL)
 
-	resp := post(b, key, base+"/v1/games", `{"id":"bench","name":"bench","default_locale":"en"}`)
-	resp = post(b, key, base+"/v1/games/bench/segments", `{"name":"everyone listed","rule":{"members":true}}`)
+	post(b, key, base+"/v1/games", `{"id":"bench","name":"bench","default_locale":"en"}`)
+	resp := post(b, key, base+"/v1/games/bench/segments", `{"name":"everyone listed","rule":{"members":true}}`)
 	var seg struct{ ID string }
 	if err := json.Unmarshal(resp, &seg); err != nil {
 		b.Fatalf("create segment: %v: %s", err, resp)

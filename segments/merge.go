@@ -128,15 +128,3 @@ func boolCompare(a, b bool) int {
 	}
 	return -1
 }
-
-// nodes counts the rule objects in r.
-func nodes(r Rule) int {
-	n := 1
-	if r.Not != nil {
-		n += nodes(*r.Not)
-	}
-	for _, sub := range slices.Concat(r.And, r.Or) {
-		n += nodes(sub)
-	}
-	return n
-}
