@@ -45,7 +45,7 @@ func (h *herald) onlyRetained(filter string) []received {
 	defer pub.Disconnect(100)
 	tok = pub.Publish(marker, 1, false, "marker")
 	require.True(h.t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil)
-	waitFor(h.t, "the marker", 10*time.Second, func() bool {
+	waitProgress(h.t, "the marker", patience, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, m := range c.got {
@@ -54,6 +54,10 @@ func (h *herald) onlyRetained(filter string) []received {
 			}
 		}
 		return false
+	}, func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.got)
 	})
 	return c.messages()
 }
@@ -77,7 +81,7 @@ func TestCampaignReachesItsAudienceOnlineAndLater(t *testing.T) {
 	require.Equal(t, "live", c["status"])
 	require.Equal(t, map[string]any{"exact": true, "topics": 1.0, "players": 0.0}, c["plan"])
 
-	waitFor(t, "the notice online", 10*time.Second, func() bool { return len(eu.messages()) == 1 })
+	waitFor(t, "the notice online", patience, func() bool { return len(eu.messages()) == 1 })
 	got := eu.messages()[0]
 	require.Equal(t, h.prefix+"/g1/tag/region/eu/notice/"+id, got.Topic)
 	var env map[string]any
@@ -95,7 +99,7 @@ func TestCampaignReachesItsAudienceOnlineAndLater(t *testing.T) {
 	require.NoError(t, err)
 	require.WithinDuration(t, time.Now().Add(7*24*time.Hour), expires, time.Minute, "a notice lives 7 days by default")
 
-	waitFor(t, "the dispatch to be published", 10*time.Second, func() bool { return h.dispatch(id)["state"] == "published" })
+	waitFor(t, "the dispatch to be published", patience, func() bool { return h.dispatch(id)["state"] == "published" })
 	d = h.dispatch(id)
 	require.Equal(t, 1.0, d["acked"])
 	require.Equal(t, 1.0, d["topics"])
@@ -122,7 +126,7 @@ func TestCampaignExpiresAndClears(t *testing.T) {
 	topic := h.prefix + "/g1/all/marquee/" + id
 
 	var clearedAt time.Time
-	waitFor(t, "the envelope, then the empty payload that removes it", 15*time.Second, func() bool {
+	waitFor(t, "the envelope, then the empty payload that removes it", patience, func() bool {
 		msgs := online.messages()
 		if len(msgs) == 2 && clearedAt.IsZero() {
 			clearedAt = time.Now()
@@ -136,7 +140,7 @@ func TestCampaignExpiresAndClears(t *testing.T) {
 	require.Empty(t, msgs[1].Payload, "expiry sends the empty payload")
 	t.Logf("the expiry reached an online client %s after expires_at", clearedAt.Sub(expiresAt).Round(time.Millisecond))
 
-	waitFor(t, "the campaign to be expired", 10*time.Second, func() bool {
+	waitFor(t, "the campaign to be expired", patience, func() bool {
 		return h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+id, nil)["status"] == "expired"
 	})
 	require.Equal(t, "expired", h.dispatch(id)["state"])
@@ -154,13 +158,13 @@ func TestCancelRecallsAtOnce(t *testing.T) {
 		"expires_at": time.Now().Add(time.Hour),
 	})
 	id := c["id"].(string)
-	waitFor(t, "the ad", 10*time.Second, func() bool { return len(online.messages()) == 1 })
+	waitFor(t, "the ad", patience, func() bool { return len(online.messages()) == 1 })
 
 	canceled := h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
 	require.Equal(t, "canceled", canceled["status"])
-	waitFor(t, "the removal", 10*time.Second, func() bool { return len(online.messages()) == 2 })
+	waitFor(t, "the removal", patience, func() bool { return len(online.messages()) == 2 })
 	require.Empty(t, online.messages()[1].Payload)
-	waitFor(t, "the dispatch to be recalled", 10*time.Second, func() bool { return h.dispatch(id)["state"] == "recalled" })
+	waitFor(t, "the dispatch to be recalled", patience, func() bool { return h.dispatch(id)["state"] == "recalled" })
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/all/#"))
 	again := h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
 	require.Equal(t, "canceled", again["status"], "cancel is idempotent")
@@ -186,10 +190,10 @@ func TestScheduledCampaignCanBeCanceledBeforeItIsSent(t *testing.T) {
 	require.Empty(t, later["dispatches"])
 	h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+never["id"].(string)+"/cancel", nil)
 
-	waitFor(t, "the scheduled send", 15*time.Second, func() bool { return len(online.messages()) >= 1 })
+	waitFor(t, "the scheduled send", patience, func() bool { return len(online.messages()) >= 1 })
 	require.Equal(t, h.prefix+"/g1/all/notice/"+later["id"].(string), online.messages()[0].Topic)
 	require.False(t, time.Now().Before(at), "not sent before its time")
-	waitFor(t, "the dispatch to be published", 10*time.Second, func() bool { return h.dispatch(later["id"].(string))["state"] == "published" })
+	waitFor(t, "the dispatch to be published", patience, func() bool { return h.dispatch(later["id"].(string))["state"] == "published" })
 	require.Len(t, online.messages(), 1, "the canceled campaign never went out")
 	c := h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+never["id"].(string), nil)
 	require.Empty(t, c["dispatches"])
@@ -215,7 +219,8 @@ func TestMemberCampaignReachesEveryMemberOnce(t *testing.T) {
 	require.Equal(t, map[string]any{"exact": true, "topics": float64(members), "players": float64(members)}, c["plan"])
 	id := c["id"].(string)
 	waitFor(t, "the dispatch to be published", 60*time.Second, func() bool { return h.dispatch(id)["state"] == "published" })
-	waitFor(t, "every member's message", 10*time.Second, func() bool { return len(players.messages()) >= members })
+	waitProgress(t, "every member's message", patience, func() bool { return len(players.messages()) >= members },
+		func() int { return len(players.messages()) })
 
 	seen := map[string]int{}
 	for _, m := range players.messages() {

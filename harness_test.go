@@ -137,13 +137,29 @@ func (h *herald) call(want int, method, path string, body any) map[string]any {
 	return out
 }
 
+// patience is how long a test waits for something that takes a moment on an
+// idle machine. It is generous because the suite runs on loaded 2-core
+// machines; a passing test never waits it out.
+const patience = 60 * time.Second
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	waitProgress(t, what, timeout, cond, func() int { return 0 })
+}
+
+// waitProgress polls cond until it holds. It gives up only when progress (a
+// count that grows while work is under way, such as messages received) has not
+// changed for stall: a slow machine that keeps making progress is never failed.
+func waitProgress(t testing.TB, what string, stall time.Duration, cond func() bool, progress func() int) {
+	t.Helper()
+	last, deadline := progress(), time.Now().Add(stall)
 	for !cond() {
+		if n := progress(); n != last {
+			last, deadline = n, time.Now().Add(stall)
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out waiting for %s: nothing changed for %s", what, stall)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -74,7 +74,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, 10*time.Second, 20*time.Millisecond)
+	}, patience, 20*time.Millisecond)
 	req, err := http.NewRequest("POST", base+"/v1/games", strings.NewReader(`{"id":"g1","name":"G","default_locale":"en"}`))
 	require.NoError(t, err)
 	key := adminKey(t, dbURL)

@@ -26,7 +26,7 @@ func TestRestartClearsWhatExpiredWhileDown(t *testing.T) {
 		"content": map[string]any{"text": map[string]any{"en": "Flash sale"}}, "expires_at": expiresAt,
 	})
 	id := c["id"].(string)
-	waitFor(t, "the dispatch to be published", 10*time.Second, func() bool { return h.dispatch(id)["state"] == "published" })
+	waitFor(t, "the dispatch to be published", patience, func() bool { return h.dispatch(id)["state"] == "published" })
 	h.stop()
 
 	sleepUntil(expiresAt.Add(time.Second))
@@ -34,9 +34,9 @@ func TestRestartClearsWhatExpiredWhileDown(t *testing.T) {
 	require.Len(t, h.onlyRetained(h.prefix+"/g1/all/#"), 1, "it is still retained")
 
 	h = startHeraldWith(t, vars)
-	waitFor(t, "the removal after the restart", 10*time.Second, func() bool { return len(online.messages()) == 2 })
+	waitFor(t, "the removal after the restart", patience, func() bool { return len(online.messages()) == 2 })
 	require.Empty(t, online.messages()[1].Payload)
-	waitFor(t, "the dispatch to be expired", 10*time.Second, func() bool { return h.dispatch(id)["state"] == "expired" })
+	waitFor(t, "the dispatch to be expired", patience, func() bool { return h.dispatch(id)["state"] == "expired" })
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/all/#"))
 }
 
@@ -62,7 +62,7 @@ func TestFiresMissedWhileDownAreSentLateWithinTheGrace(t *testing.T) {
 
 	sleepUntil(start.Add(5 * time.Second)) // "missed" is 4 s late, "late" 1 s
 	h = startHeraldWith(t, vars)
-	waitFor(t, "the late send", 10*time.Second, func() bool {
+	waitFor(t, "the late send", patience, func() bool {
 		return h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+late, nil)["status"] == "live" &&
 			h.dispatch(late)["state"] == "published"
 	})
@@ -94,9 +94,9 @@ func TestTwoReplicasSendEachFireOnce(t *testing.T) {
 		ids = append(ids, h.call(http.StatusCreated, "POST", "/v1/games/g1/campaigns", body)["id"].(string))
 	}
 	for _, id := range ids {
-		waitFor(t, "every campaign published", 15*time.Second, func() bool { return a.dispatch(id)["state"] == "published" })
+		waitFor(t, "every campaign published", patience, func() bool { return a.dispatch(id)["state"] == "published" })
 	}
-	waitFor(t, "four envelopes", 10*time.Second, func() bool { return len(online.messages()) >= 4 })
+	waitFor(t, "four envelopes", patience, func() bool { return len(online.messages()) >= 4 })
 	seen := map[string]int{}
 	for _, m := range online.messages() {
 		seen[m.Topic]++

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,10 @@ import (
 )
 
 // brokerURL is the broker tests connect to; scripts/services.sh starts one there.
+// patience is how long a test waits for something that takes a moment on an
+// idle machine; generous, because the suite runs on loaded 2-core machines.
+const patience = 60 * time.Second
+
 func brokerURL() string {
 	if v := os.Getenv("HERALD_MQTT_URL"); v != "" {
 		return v

@@ -77,7 +77,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	require.Eventually(t, func() bool {
 		status, _ := s.do("GET", "/readyz", nil)
 		return status == http.StatusOK
-	}, 10*time.Second, 20*time.Millisecond)
+	}, patience, 20*time.Millisecond)
 
 	resp, err := http.Get(s.url + "/openapi.yaml")
 	require.NoError(t, err)
@@ -100,6 +100,6 @@ func TestReadyzReportsABrokerThatIsDown(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, problem := s.do("GET", "/readyz", nil)
 		return strings.Contains(problem["checks"].(map[string]any)["broker"].(string), "connection refused")
-	}, 10*time.Second, 50*time.Millisecond, "readyz says why the broker is not connected")
+	}, patience, 50*time.Millisecond, "readyz says why the broker is not connected")
 	require.Equal(t, "ok", problem["checks"].(map[string]any)["postgres"])
 }

@@ -245,7 +245,7 @@ func gameACL(game string) string {
 // publish sends msgs with PublishAll and requires every one acknowledged.
 func publish(t *testing.T, c *Conn, msgs ...Message) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	res, err := c.PublishAll(ctx, msgs)
 	require.NoError(t, err)
@@ -331,10 +331,10 @@ func (r *recorder) under(prefix string) []string {
 	return out
 }
 
-// waitFor waits until payload has been received on topic, failing after 10 s.
+// waitFor waits until payload has been received on topic, failing after patience.
 func (r *recorder) waitFor(t *testing.T, topic, payload string) {
 	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
+	deadline := time.NewTimer(patience)
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()

@@ -16,6 +16,10 @@ import (
 	"go.uber.org/goleak"
 )
 
+// patience is how long a test waits for something that takes a moment on an
+// idle machine; generous, because the suite runs on loaded 2-core machines.
+const patience = 60 * time.Second
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -51,7 +55,7 @@ func dialTest(t testing.TB, cfg Config) *Conn {
 
 func waitUp(t testing.TB, c *Conn) {
 	t.Helper()
-	require.Eventually(t, c.Connected, 15*time.Second, 5*time.Millisecond, "broker connection not up")
+	require.Eventually(t, c.Connected, patience, 5*time.Millisecond, "broker connection not up")
 }
 
 func randomHex(t testing.TB) string {
@@ -141,16 +145,19 @@ func (s *subscriber) count(prefix string) (full, cleared int) {
 	return full, cleared
 }
 
-// waitFor waits until cond holds for the received messages, failing after timeout.
-func (s *subscriber) waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// waitFor waits until cond holds for the received messages. It fails only when
+// nothing arrives for stall: a loaded machine that delivers slowly but steadily
+// is not a failure.
+func (s *subscriber) waitFor(t testing.TB, stall time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
+	deadline := time.NewTimer(stall)
 	defer deadline.Stop()
 	for !cond() {
 		select {
 		case <-s.changed:
+			deadline.Reset(stall)
 		case <-deadline.C:
-			require.FailNow(t, "subscriber timed out", what)
+			require.FailNow(t, "subscriber timed out", "%s: nothing arrived for %s", what, stall)
 		}
 	}
 }
@@ -169,7 +176,7 @@ func retainedUnder(t testing.TB, url, prefix string) map[string][]byte {
 	defer func() { pub.Publish(sentinel, 1, true, []byte{}).WaitTimeout(5 * time.Second) }()
 
 	s := subscribe(t, url, prefix+"/#", sentinel)
-	s.waitFor(t, 15*time.Second, "retained sentinel", func() bool {
+	s.waitFor(t, patience, "retained sentinel", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return len(s.last[sentinel]) > 0

@@ -29,7 +29,7 @@ func TestOneLeaderAndHandover(t *testing.T) {
 	b := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Log: log, Tick: 20 * time.Millisecond})
 	a.Start(context.Background())
 	defer a.Stop()
-	require.Eventually(t, a.Leader, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, a.Leader, 60*time.Second, 10*time.Millisecond)
 	b.Start(context.Background())
 	defer b.Stop()
 
@@ -41,5 +41,5 @@ func TestOneLeaderAndHandover(t *testing.T) {
 	}
 	a.Stop()
 	require.False(t, a.Leader())
-	require.Eventually(t, b.Leader, 5*time.Second, 10*time.Millisecond, "b takes over when a stops")
+	require.Eventually(t, b.Leader, 60*time.Second, 10*time.Millisecond, "b takes over when a stops")
 }
