@@ -146,7 +146,7 @@ func requiredID(name string, v *string) (string, error) {
 	if v == nil {
 		return "", fmt.Errorf("%s is missing", name)
 	}
-	if !validID(*v) {
+	if !ValidID(*v) {
 		return "", fmt.Errorf("%s %.40q is not 1-128 bytes of [A-Za-z0-9._~:@=-]", name, *v)
 	}
 	return *v, nil
@@ -166,9 +166,11 @@ func envelopeTime(name string, v *string, required bool) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// validID reports whether s is an id of the topic contract: 1 to 128 bytes of
-// [A-Za-z0-9._~:@=-] (the same check as Herald's topics.CheckID).
-func validID(s string) bool {
+// ValidID reports whether s may be a game, server, tag, tag value, player or
+// message id: 1 to 128 bytes of [A-Za-z0-9._~:@=-] (protocol.md section 2), the
+// alphabet that leaves out everything MQTT gives a meaning. It is the check of
+// Herald's topics.CheckID, as a client needs it.
+func ValidID(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}

@@ -49,13 +49,13 @@ func DecodeDescriptor(payload []byte) (Descriptor, error) {
 	switch {
 	case d.V != DescriptorVersion:
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: version %d, not %d", d.V, DescriptorVersion)
-	case !validID(d.Game):
+	case !ValidID(d.Game):
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: game %.40q is not an id", d.Game)
 	case !validPrefix(d.Prefix):
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: prefix %.40q is not levels of ids", d.Prefix)
 	}
 	for name, tag := range d.Tags {
-		if !validID(name) || slices.ContainsFunc(tag.Values, notID) {
+		if !ValidID(name) || slices.ContainsFunc(tag.Values, notID) {
 			return Descriptor{}, fmt.Errorf("protocol: descriptor: tag %.40q or one of its values is not an id", name)
 		}
 		for _, b := range tag.Bands {
@@ -67,7 +67,7 @@ func DecodeDescriptor(payload []byte) (Descriptor, error) {
 	return d, nil
 }
 
-func notID(s string) bool { return !validID(s) }
+func notID(s string) bool { return !ValidID(s) }
 
 // validPrefix reports whether prefix is one or more "/"-separated ids.
 func validPrefix(prefix string) bool {
