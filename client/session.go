@@ -171,6 +171,7 @@ func (s *Session) computeSubs() []string {
 func (s *Session) Handle(topic string, payload []byte) {
 	s.mu.Lock()
 	if !s.closed {
+		s.catchUp(s.cfg.Now())
 		if topic == s.desc {
 			s.handleDescriptor(payload)
 		} else {

@@ -40,15 +40,23 @@ func (s *Session) schedule() {
 	}
 }
 
-// tick releases held messages whose starts_at has come, removes those whose
-// expires_at has passed and forgets expired ids.
+// tick runs when the timer fires.
 func (s *Session) tick() {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
+	if !s.closed {
+		s.due = time.Time{}
+		s.catchUp(s.cfg.Now())
+		s.schedule()
 	}
-	now := s.cfg.Now()
+	s.mu.Unlock()
+	s.drain()
+}
+
+// catchUp releases held messages whose starts_at has come, removes those whose
+// expires_at has passed and forgets expired ids. The timer calls it, and so does
+// Handle before each message, in case Now runs ahead of the timer (a clock
+// synchronized with the server's may jump). The caller holds mu.
+func (s *Session) catchUp(now time.Time) {
 	for _, h := range s.campaigns {
 		if !now.Before(h.msg.ExpiresAt) {
 			s.remove(h, RemoveExpired)
@@ -61,10 +69,6 @@ func (s *Session) tick() {
 			delete(s.seen, id)
 		}
 	}
-	s.due = time.Time{}
-	s.schedule()
-	s.mu.Unlock()
-	s.drain()
 }
 
 // emit queues an event. The caller holds mu, then calls drain once it has let
