@@ -332,22 +332,23 @@ func (c *Client) resubscribe(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
+	// Unsubscribe first: once a new filter's retained messages arrive, the
+	// old filters deliver nothing more.
+	if len(drop) > 0 {
+		if err := c.wait(ctx, c.mqtt.Unsubscribe(drop...), operationTimeout); err != nil {
+			c.log.Warn("herald: unsubscribe failed", "err", err)
+			return
+		}
+		c.mu.Lock()
+		for _, f := range drop {
+			delete(c.subscribed, f)
+		}
+		c.mu.Unlock()
+	}
 	if err := c.subscribe(ctx, add); err != nil {
 		c.log.Warn("herald: subscribe to new topics failed", "err", err)
 		return
 	}
-	if len(drop) == 0 {
-		return
-	}
-	if err := c.wait(ctx, c.mqtt.Unsubscribe(drop...), operationTimeout); err != nil {
-		c.log.Warn("herald: unsubscribe failed", "err", err)
-		return
-	}
-	c.mu.Lock()
-	for _, f := range drop {
-		delete(c.subscribed, f)
-	}
-	c.mu.Unlock()
 	c.log.Info("herald: subscriptions changed", "added", len(add), "removed", len(drop))
 }
 

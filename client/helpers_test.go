@@ -73,20 +73,30 @@ func newHerald(t *testing.T) *herald {
 	return newHeraldOn(t, brokertest.Start(t), "", "")
 }
 
-// newHeraldOn connects to broker b as user (anonymous if empty).
+// newHeraldOn connects to broker b as user (anonymous if empty): one client
+// publishes, another listens to receipts.
 func newHeraldOn(t *testing.T, b *brokertest.Broker, user, password string) *herald {
 	t.Helper()
 	h := &herald{t: t, broker: b, prefix: "herald", game: "g1", schema: envelopeSchema(t)}
-	subscribed := make(chan struct{}, 1)
-	opts := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("herald-test").
+	pub := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("herald-test-pub").
+		SetUsername(user).SetPassword(password).
+		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).SetConnectRetry(true).
+		SetConnectRetryInterval(50 * time.Millisecond)
+	h.pub = mqtt.NewClient(pub)
+	require.True(t, h.pub.Connect().WaitTimeout(patience))
+	t.Cleanup(func() { h.pub.Disconnect(100) })
+
+	h.resubscribed = make(chan struct{}, 1)
+	listen := mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("herald-test-receipts").
 		SetUsername(user).SetPassword(password).
 		// A persistent session: receipts published while this client is away
 		// wait for it, once the broker has saved the session (Stop, not Kill).
+		// It never publishes, which keeps it clear of paho's resume of stored
+		// publishes.
 		SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).SetConnectRetry(true).
 		SetConnectRetryInterval(50 * time.Millisecond).SetOrderMatters(true).
 		SetOnConnectHandler(func(c mqtt.Client) {
-			// A clean session: subscribe to receipts on each connection.
 			tok := c.Subscribe(h.prefix+"/+/receipts/+", 1, func(_ mqtt.Client, m mqtt.Message) {
 				var r receipt
 				if err := json.Unmarshal(m.Payload(), &r); err != nil {
@@ -99,14 +109,16 @@ func newHeraldOn(t *testing.T, b *brokertest.Broker, user, password string) *her
 			})
 			go func() {
 				tok.Wait()
-				subscribed <- struct{}{}
+				select {
+				case h.resubscribed <- struct{}{}:
+				default:
+				}
 			}()
 		})
-	h.pub = mqtt.NewClient(opts)
-	h.pub.Connect()
-	t.Cleanup(func() { h.pub.Disconnect(100) })
-	h.awaitSubscribed(subscribed)
-	h.resubscribed = subscribed
+	receipts := mqtt.NewClient(listen)
+	receipts.Connect()
+	t.Cleanup(func() { receipts.Disconnect(100) })
+	h.awaitSubscribed(h.resubscribed)
 	return h
 }
 
@@ -331,8 +343,8 @@ func (h *herald) connect(rec *recorder, edit ...func(*client.Options)) *client.C
 	h.t.Helper()
 	o := client.Options{
 		Broker: h.broker.URL, Game: h.game, Player: "p1", Server: "s1",
-		Tags:      map[string]string{"region": "eu", "level": "35"},
-		Prefix:    h.prefix, Locale: "en",
+		Tags:   map[string]string{"region": "eu", "level": "35"},
+		Prefix: h.prefix, Locale: "en",
 		Reconnect: client.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 		Log:       quietLog(),
 	}
