@@ -92,6 +92,16 @@ func TestDecodeEnvelopeRefuses(t *testing.T) {
 	}
 }
 
+func TestValidID(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"a", "Z9", "a.b_c~d:e@f=g-h", strings.Repeat("x", 128)} {
+		require.True(t, protocol.ValidID(ok), ok)
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a+", "#", "$sys", "a b", "é", "a\x00"} {
+		require.False(t, protocol.ValidID(bad), bad)
+	}
+}
+
 func TestKindKnown(t *testing.T) {
 	t.Parallel()
 	for _, k := range []protocol.Kind{protocol.KindMarquee, protocol.KindNotice, protocol.KindAd, protocol.KindKickout} {

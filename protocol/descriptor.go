@@ -30,6 +30,16 @@ type DescriptorTag struct {
 	Bands  [][2]int64 `json:"bands,omitempty"`
 }
 
+// MarshalJSON writes d with the members of protocol.md section 2; nil Tags are
+// written as an empty object, as the schema wants.
+func (d Descriptor) MarshalJSON() ([]byte, error) {
+	type plain Descriptor // without this method
+	if d.Tags == nil {
+		d.Tags = map[string]DescriptorTag{}
+	}
+	return json.Marshal(plain(d))
+}
+
 // DescriptorTopic returns the topic a game's descriptor is retained on:
 // {prefix}/{game}/descriptor.
 func DescriptorTopic(prefix, game string) string {

@@ -142,5 +142,8 @@ func TestSchemaDescriptors(t *testing.T) {
 	back, err := protocol.DecodeDescriptor(b)
 	require.NoError(t, err)
 	require.Equal(t, d, back)
+	b, err = json.Marshal(protocol.Descriptor{V: 1, Game: "g2", Prefix: "herald", DefaultLocale: "en"})
+	require.NoError(t, err)
+	require.NoError(t, validate(s, b), "a game without tags: %s", b)
 	require.Error(t, validate(s, []byte(strings.Replace(protocolDescriptor, `"values":["eu","na","asia"]`, `"values":[]`, 1))))
 }
