@@ -107,14 +107,13 @@ func TestConnectGivesUpWithItsContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
-// Under the README's ACL with passwords, a player reads its topics and writes
-// its receipts; a wrong password fails Connect at once instead of retrying.
+// Under the README's ACL with passwords, a player reads the descriptor and its
+// topics and writes its receipts; a wrong password fails Connect at once instead of retrying.
 func TestConnectUnderHeraldACL(t *testing.T) {
 	t.Parallel()
-	acl := brokertest.HeraldACL + "pattern read herald/+/descriptor\n"
 	b := brokertest.StartWith(t, brokertest.Options{Listener: brokertest.Security{
 		PasswordFile: brokertest.WritePasswordFile(t, map[string]string{"herald": "hpw", "p1": "secret"}),
-		ACLFile:      brokertest.WriteFile(t, "acl", acl),
+		ACLFile:      brokertest.WriteFile(t, "herald.acl", brokertest.HeraldACL),
 	}})
 	h := newHeraldOn(t, b, "herald", "hpw")
 	h.descriptor(`{"region":{"values":["eu"]}}`)
@@ -122,7 +121,8 @@ func TestConnectUnderHeraldACL(t *testing.T) {
 	h.send("player/p1", env{ID: "d2"})
 	rec := &recorder{}
 	h.connect(rec, func(o *client.Options) { o.Password = "secret" })
-	rec.await(t, "message d1")
+	rec.await(t, "descriptor") // the ACL lets players read it
+	rec.await(t, "message d1") // so the client subscribed to its tag topic
 	rec.await(t, "message d2")
 	h.awaitReceipt("d2", protocol.EventDelivered)
 
