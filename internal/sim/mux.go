@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -42,9 +43,10 @@ type mux struct {
 	toSub   map[string]bool   // filters to subscribe to
 	toUnsub map[string]bool
 
-	ops     chan struct{}
-	closing chan struct{}
-	wg      sync.WaitGroup
+	connectedBefore atomic.Bool // set by the first connection
+	ops             chan struct{}
+	closing         chan struct{}
+	wg              sync.WaitGroup
 }
 
 const muxTimeout = 10 * time.Second
@@ -73,7 +75,13 @@ func dialMux(ctx context.Context, cfg Config, n int) (*mux, error) {
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(func(_ mqtt.Client, msg mqtt.Message) { m.handle(msg.Topic(), msg.Payload()) }).
 		SetOnConnectHandler(func(mqtt.Client) {
-			// A clean session forgets subscriptions: make them all again.
+			// A clean session forgets subscriptions: make them all again after a
+			// reconnect. Not after the first connection: paho may call this
+			// once players have joined, and subscribing again would make the
+			// broker send its retained messages twice.
+			if !m.connectedBefore.Swap(true) {
+				return
+			}
 			m.mu.Lock()
 			for f := range m.routes {
 				m.toSub[f] = true

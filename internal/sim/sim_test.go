@@ -139,7 +139,7 @@ func TestBroadcastWithResidualFilter(t *testing.T) {
 			}
 			eventually(t, "every player to count the broadcast", func() bool {
 				sum := s.Snapshot()
-				return sum.Received[protocol.KindMarquee]+sum.Received[protocol.KindNotice]+sum.Filtered == int64(200+band)
+				return sum.Received[protocol.KindMarquee]+sum.Received[protocol.KindNotice]+sum.Filtered >= int64(200+band)
 			})
 			eventually(t, "the receipts", func() bool {
 				return len(h.players("d1", "displayed")) == len(want1) && len(h.players("d0", "displayed")) == len(want0)
