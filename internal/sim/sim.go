@@ -138,7 +138,11 @@ func (s *Sim) Run(ctx context.Context) (Summary, error) {
 			if !s.pace(ctx, first) {
 				break
 			}
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				continue // the loop ends on ctx
+			}
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
