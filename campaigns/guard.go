@@ -111,8 +111,6 @@ func (g *Guard) Counters() GuardCounters {
 }
 
 func (g *Guard) loop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for {
 		// Taken before the check: a reconnect during the check runs another.
 		next := g.cfg.Broker.NextConnect()
@@ -125,18 +123,11 @@ func (g *Guard) loop(ctx context.Context) {
 				wait = g.cfg.Retry
 			}
 		}
-		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case <-next:
-		case <-timer.C:
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
+		case <-time.After(wait):
 		}
 	}
 }
@@ -236,6 +227,14 @@ func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, sin
 			v.outcome = sentinelInitialized
 		default:
 			v.outcome = restoreRequested
+		}
+		// Published first, while only the sentinel row is locked: a broker that
+		// is slow to acknowledge holds up no dispatch.
+		value = uuid.NewString()
+		if err := publish(ctx, value); err != nil {
+			return err
+		}
+		if v.outcome == restoreRequested {
 			tag, err := tx.Exec(ctx, `
 				UPDATE dispatches SET restores = restores + 1, restore_requested_at = now(),
 					restore_until_target = CASE WHEN state = 'published' THEN NULL ELSE next_target END,
@@ -247,10 +246,6 @@ func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, sin
 				return fmt.Errorf("mark dispatches for restore: %w", err)
 			}
 			v.marked = tag.RowsAffected()
-		}
-		value = uuid.NewString()
-		if err := publish(ctx, value); err != nil {
-			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE retained_sentinel SET value = $1, set_at = clock_timestamp(), restore = $2`,
 			value, v.outcome == restoreRequested); err != nil {
