@@ -222,3 +222,29 @@ func TestCancelDuringRestoreClearsEverything(t *testing.T) {
 	require.Nil(t, d["restore_requested_at"])
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/player/#"), "nothing stays retained, not even what the restore re-published")
 }
+
+// TestBrokerKilledMidFanOutLosesNothing kills the broker (SIGKILL) in the
+// middle of a fan-out to 30,000 members and starts it again: the send goes on
+// where it was, and what it had published before the kill, which the broker
+// lost, is restored, so every member ends up with the envelope.
+func TestBrokerKilledMidFanOutLosesNothing(t *testing.T) {
+	t.Parallel()
+	const members = 30_000
+	broker := brokertest.Start(t)
+	h := startHeraldInProcess(t, broker.URL)
+	h.waitForSentinel()
+	id := h.memberCampaign(members)
+	waitFor(t, "the fan-out under way", 60*time.Second, func() bool { return h.dispatch(id)["acked"].(float64) >= 3_000 })
+	broker.Kill()
+	require.Equal(t, "publishing", h.dispatch(id)["state"])
+	broker.Start()
+
+	waitFor(t, "the dispatch published and restored", 60*time.Second, func() bool {
+		d := h.dispatch(id)
+		return d["state"] == "published" && d["restored_at"] != nil
+	})
+	d := h.dispatch(id)
+	t.Logf("acked %v, restored %v", d["acked"], d["restored"])
+	require.Equal(t, 1.0, d["restores"])
+	h.requireEveryMemberRetained(id, members)
+}
