@@ -12,11 +12,11 @@ import (
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
-// passWhileDown makes time pass for a stopped Herald: it runs sql against its
-// database, moving the times of its campaigns into the past. Waiting on the
-// wall clock instead would make these tests depend on how fast a loaded
-// machine stops and starts Herald.
-func passWhileDown(t *testing.T, dbURL, sql string, args ...any) {
+// passTime makes time pass for Herald: it runs sql against its database,
+// moving the times of its campaigns into the past. Waiting on the wall clock
+// instead would make these tests depend on how fast a loaded machine stops and
+// starts Herald or a broker.
+func passTime(t *testing.T, dbURL, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
@@ -26,6 +26,19 @@ func passWhileDown(t *testing.T, dbURL, sql string, args ...any) {
 	tag, err := conn.Exec(ctx, sql, args...)
 	require.NoError(t, err)
 	require.Positive(t, tag.RowsAffected(), "nothing changed: %s", sql)
+}
+
+// queryBool reads one boolean from the database at dbURL.
+func queryBool(t *testing.T, dbURL, sql string, args ...any) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v bool
+	require.NoError(t, conn.QueryRow(ctx, sql, args...).Scan(&v))
+	return v
 }
 
 func TestRestartClearsWhatExpiredWhileDown(t *testing.T) {
@@ -43,8 +56,8 @@ func TestRestartClearsWhatExpiredWhileDown(t *testing.T) {
 	h.stop()
 
 	// The marquee expires while Herald is down.
-	passWhileDown(t, vars["HERALD_DATABASE_URL"], `UPDATE dispatches SET expires_at = now() - interval '1 second'`)
-	passWhileDown(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET expires_at = now() - interval '1 second'`)
+	passTime(t, vars["HERALD_DATABASE_URL"], `UPDATE dispatches SET expires_at = now() - interval '1 second'`)
+	passTime(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET expires_at = now() - interval '1 second'`)
 	require.Len(t, online.messages(), 1, "nobody cleared it while Herald was down")
 	require.Len(t, h.onlyRetained(h.prefix+"/g1/all/#"), 1, "it is still retained")
 
@@ -78,8 +91,8 @@ func TestFiresMissedWhileDownAreSentLateWithinTheGrace(t *testing.T) {
 
 	// Both fire times pass while Herald is down: "missed" by more than the grace,
 	// "late" by a second.
-	passWhileDown(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET send_at = now() - interval '5 minutes' WHERE id = $1`, missed)
-	passWhileDown(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET send_at = now() - interval '1 second' WHERE id = $1`, late)
+	passTime(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET send_at = now() - interval '5 minutes' WHERE id = $1`, missed)
+	passTime(t, vars["HERALD_DATABASE_URL"], `UPDATE campaigns SET send_at = now() - interval '1 second' WHERE id = $1`, late)
 	h = startHeraldWith(t, vars)
 	waitFor(t, "the late send", patience, func() bool {
 		return h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+late, nil)["status"] == "live" &&
