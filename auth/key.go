@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -20,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Errors returned by Store methods.
@@ -56,11 +56,8 @@ type Input struct {
 
 func (in Input) validate(now time.Time) error {
 	var errs fielderr.List
-	switch {
-	case in.Name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > 200:
-		errs.Add("name", "must be valid UTF-8 of at most 200 characters")
+	if err := valid.Name(in.Name); err != nil {
+		errs.Add("name", "%v", err)
 	}
 	if !in.Role.Valid() {
 		errs.Add("role", "must be admin, operator, marketing or service")

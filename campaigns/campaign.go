@@ -8,13 +8,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Status is where a campaign stands (DESIGN 6).
@@ -31,7 +31,6 @@ const (
 
 // Limits on campaign fields.
 const (
-	MaxNameLen      = 200
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
@@ -137,11 +136,8 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	default:
 		errs.Add("kind", "must be marquee, notice or ad")
 	}
-	switch {
-	case in.Name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > MaxNameLen:
-		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	if err := valid.Name(in.Name); err != nil {
+		errs.Add("name", "%v", err)
 	}
 	if in.Priority != nil {
 		if *in.Priority < 0 || *in.Priority > 9 {
