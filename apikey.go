@@ -16,6 +16,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/migrations"
+	"github.com/heraldpush/herald/valid"
 )
 
 const apikeyUsage = `usage: herald apikey create --name NAME --role admin|operator|marketing|service [--games g1,g2] [--expires-in 720h]
@@ -62,8 +63,7 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 			in.Games = strings.Split(gameList, ",")
 		}
 		if expiresIn > 0 {
-			t := time.Now().Add(expiresIn)
-			in.ExpiresAt = &t
+			in.ExpiresAt = &valid.Time{Time: time.Now().Add(expiresIn)}
 		}
 		key, secret, err := keys.Create(ctx, in)
 		if err != nil {
@@ -92,7 +92,7 @@ func apikey(ctx context.Context, args []string, getenv func(string) string, stdo
 		if err != nil {
 			return fmt.Errorf("revoke: %q is not a key id", fs.Arg(0))
 		}
-		key, err := keys.Revoke(ctx, id)
+		key, err := keys.Revoke(ctx, id, nil)
 		if err != nil {
 			return fmt.Errorf("revoke key %s: %w", id, err)
 		}
@@ -107,7 +107,7 @@ func allKeys(ctx context.Context, keys *auth.Store) ([]auth.Key, error) {
 	var all []auth.Key
 	after := uuid.Nil
 	for {
-		page, more, err := keys.List(ctx, after, 500)
+		page, more, err := keys.List(ctx, after, 500, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/topics"
 )
 
 type keyCtx struct{}
@@ -53,12 +55,16 @@ func (s *Server) unauthorized(w http.ResponseWriter, detail string) {
 	writeProblem(w, http.StatusUnauthorized, detail)
 }
 
-// require lets a request through only if its key's role grants perm and, on
-// routes under a game, the key may touch that game. A game outside the key's
-// scope answers 404, as if it did not exist.
+// require lets a request through only if its path parameters are ids, its
+// key's role grants perm and, on routes under a game, the key may touch that
+// game. A game outside the key's scope answers 404, as if it did not exist.
 func (s *Server) require(perm auth.Permission) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := checkPathParams(r); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 			key := callerKey(r.Context())
 			if game := chi.URLParam(r, "game"); game != "" && !key.Allows(game) {
 				writeProblem(w, http.StatusNotFound, "no such game")
@@ -71,6 +77,24 @@ func (s *Server) require(perm auth.Permission) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// checkPathParams refuses path parameters ({game}, {id}) outside the id
+// alphabet (topics.CheckID), naming each, so that no NUL, control character or
+// other stray byte reaches Postgres or a topic. Handlers parse {id} further: a
+// well-formed id that is no UUID is simply not found.
+func checkPathParams(r *http.Request) error {
+	var errs fielderr.List
+	params := chi.RouteContext(r.Context()).URLParams
+	for i, name := range params.Keys {
+		if name == "*" {
+			continue // the rest of the path below a mount point, not a parameter
+		}
+		if err := topics.CheckID(params.Values[i]); err != nil {
+			errs.Add(name, "path parameter %v", err)
+		}
+	}
+	return errs.Err()
 }
 
 // forbidden is the refusal of a permission that depends on the request body,

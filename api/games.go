@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/topics"
 )
 
 type createGameRequest struct {
@@ -41,11 +42,14 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/games/"+created.ID)
-	writeJSON(w, http.StatusCreated, created)
+	s.writeJSON(w, r, http.StatusCreated, created)
 }
 
 func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, err := pageParams(r)
+	if err == nil && cursor != "" && topics.CheckID(cursor) != nil {
+		err = errBadCursor
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -55,7 +59,7 @@ func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
+	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
 }
 
 func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +68,7 @@ func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, g)
 }
 
 // updateGameRequest holds the fields a PATCH may change; absent fields stay.
@@ -101,7 +105,7 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, g)
 }
 
 // requireGame loads the game named in the path, so that routes under an unknown

@@ -52,5 +52,5 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, seg)
+	s.writeJSON(w, r, http.StatusOK, seg)
 }

@@ -142,7 +142,7 @@ func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permissi
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 only when Postgres answers and the broker is connected, so a
@@ -162,14 +162,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ready {
-		writeJSONType(w, http.StatusServiceUnavailable, "application/problem+json", struct {
+		s.writeJSONType(w, r, http.StatusServiceUnavailable, "application/problem+json", struct {
 			Problem
 			Checks map[string]string `json:"checks"`
 		}{Problem{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
 			Status: http.StatusServiceUnavailable, Detail: "not ready: " + reasons(checks)}, checks})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
 
 func reasons(checks map[string]string) string {

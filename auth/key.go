@@ -46,12 +46,30 @@ func (k Key) Allows(game string) bool {
 	return k.Games == nil || slices.Contains(k.Games, game)
 }
 
+// Covers reports whether every game of a key limited to games (nil: every game)
+// is one k may touch. A key limited to some games covers only keys limited to
+// some of those: it may create, list and revoke nothing wider than itself.
+func (k Key) Covers(games []string) bool {
+	if k.Games == nil {
+		return true
+	}
+	if games == nil {
+		return false
+	}
+	for _, g := range games {
+		if !k.Allows(g) {
+			return false
+		}
+	}
+	return true
+}
+
 // Input describes a key to create.
 type Input struct {
-	Name      string     `json:"name"`
-	Role      Role       `json:"role"`
-	Games     []string   `json:"games"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	Name      string      `json:"name"`
+	Role      Role        `json:"role"`
+	Games     []string    `json:"games"`
+	ExpiresAt *valid.Time `json:"expires_at"`
 }
 
 func (in Input) validate(now time.Time) error {
@@ -70,8 +88,12 @@ func (in Input) validate(now time.Time) error {
 			errs.Add(fielderr.Index("games", i), "%v", err)
 		}
 	}
-	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
-		errs.Add("expires_at", "must be in the future")
+	if in.ExpiresAt != nil {
+		if err := valid.CheckTime(in.ExpiresAt.Time); err != nil {
+			errs.Add("expires_at", "%v", err)
+		} else if !in.ExpiresAt.After(now) {
+			errs.Add("expires_at", "must be in the future")
+		}
 	}
 	return errs.Err()
 }
@@ -112,7 +134,7 @@ func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO api_keys (id, name, role, games, hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-			RETURNING `+keyColumns, id, in.Name, in.Role, in.Games, sum[:], in.ExpiresAt)
+			RETURNING `+keyColumns, id, in.Name, in.Role, in.Games, sum[:], in.ExpiresAt.Std())
 		var err error
 		if key, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Key]); err != nil {
 			return fmt.Errorf("insert api key: %w", err)
@@ -155,9 +177,13 @@ func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error)
 	return key, nil
 }
 
-// List returns up to limit keys in creation order after the key after.
-func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Key, bool, error) {
-	rows, _ := s.db.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2`, after, limit+1)
+// List returns up to limit keys in creation order after the key after, only
+// those limited to some of the games within unless within is nil (see
+// Key.Covers).
+func (s *Store) List(ctx context.Context, after uuid.UUID, limit int, within []string) ([]Key, bool, error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT `+keyColumns+` FROM api_keys WHERE id > $1 AND ($3::text[] IS NULL OR games <@ $3)
+		ORDER BY id LIMIT $2`, after, limit+1, within)
 	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Key])
 	if err != nil {
 		return nil, false, fmt.Errorf("list api keys: %w", err)
@@ -169,12 +195,14 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Key, bo
 }
 
 // Revoke makes a key unusable from now on. Revoking a revoked key changes
-// nothing. It returns ErrNotFound.
-func (s *Store) Revoke(ctx context.Context, id uuid.UUID) (Key, error) {
+// nothing. Unless within is nil, only a key limited to some of the games within
+// can be revoked (see Key.Covers). It returns ErrNotFound.
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, within []string) (Key, error) {
 	var key Key
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
-			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING `+keyColumns, id)
+			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+			WHERE id = $1 AND ($2::text[] IS NULL OR games <@ $2) RETURNING `+keyColumns, id, within)
 		var err error
 		key, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Key])
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Update applies change to the campaign as its caller described it, validates the
@@ -33,7 +34,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 			return ErrSent
 		}
 		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
-			Priority: &old.Priority, StartsAt: old.StartsAt, ExpiresAt: &old.ExpiresAt, Schedule: old.Schedule}
+			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
 		change(&in)
 		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
 		if err != nil {
