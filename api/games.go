@@ -96,11 +96,14 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 			g.Tags = *req.Tags
 		}
 	}
-	var check func(context.Context, pgx.Tx, games.Game) error
+	var checks []func(context.Context, pgx.Tx, games.Game) error
 	if req.Tags != nil {
-		check = audiencesFit // a new schema must keep every audience valid
+		checks = append(checks, segments.CheckSchema, campaigns.CheckSchema) // a new schema must keep every audience valid
 	}
-	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, check)
+	if req.DefaultLocale != nil {
+		checks = append(checks, campaigns.CheckLocale) // unfinished campaigns must speak the new default locale
+	}
+	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, allOf(checks))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -114,17 +117,20 @@ func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
 }
 
-// audiencesFit checks a new tag schema against every segment rule and every
-// inline campaign audience of the game, and names all that would break.
-func audiencesFit(ctx context.Context, tx pgx.Tx, g games.Game) error {
-	var errs fielderr.List
-	for _, check := range []func(context.Context, pgx.Tx, games.Game) error{segments.CheckSchema, campaigns.CheckSchema} {
-		err := check(ctx, tx, g)
-		if l, ok := fielderr.As(err); ok {
-			errs = append(errs, l...)
-		} else if err != nil {
-			return err
+// allOf runs every check of a changed game and names all that it would break:
+// segment rules and inline campaign audiences that a new tag schema no longer
+// fits, campaigns without text in a new default locale.
+func allOf(checks []func(context.Context, pgx.Tx, games.Game) error) func(context.Context, pgx.Tx, games.Game) error {
+	return func(ctx context.Context, tx pgx.Tx, g games.Game) error {
+		var errs fielderr.List
+		for _, check := range checks {
+			err := check(ctx, tx, g)
+			if l, ok := fielderr.As(err); ok {
+				errs = append(errs, l...)
+			} else if err != nil {
+				return err
+			}
 		}
+		return errs.Err()
 	}
-	return errs.Err()
 }

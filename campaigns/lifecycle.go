@@ -223,3 +223,32 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	}
 	return errs.Err()
 }
+
+// CheckLocale verifies, inside the transaction that changes a game's default
+// locale, that every campaign still scheduled or live has its localized texts
+// in the new one: clients fall back to the default locale, so a campaign
+// without it would show them nothing. It returns a fielderr.List on field
+// "default_locale" naming each campaign that lacks it.
+func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	rows, _ := tx.Query(ctx, `
+		SELECT id, name, kind, content FROM campaigns
+		WHERE game_id = $1 AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+	var errs fielderr.List
+	var id uuid.UUID
+	var name string
+	var kind Kind
+	var content []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &name, &kind, &content}, func() error {
+		if _, err := ParseContent(kind, content, g.DefaultLocale); err != nil {
+			if _, ok := fielderr.As(err); !ok {
+				return err
+			}
+			errs.Add("default_locale", "campaign %s (%s) has no text in %s: %v", id, name, g.DefaultLocale, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check campaign texts of %s: %w", g.ID, err)
+	}
+	return errs.Err()
+}
