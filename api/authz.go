@@ -2,12 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/time/rate"
@@ -27,16 +29,26 @@ func callerKey(ctx context.Context) auth.Key {
 }
 
 // authenticate admits requests bearing a live API key and records the key as
-// the actor of whatever they change.
+// the actor of whatever they change. An address that failed to authenticate
+// too often is refused before any database lookup (see failLimiter).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		presented = strings.TrimSpace(presented)
+		addr, sum, now := clientPrefix(r), sha256.Sum256([]byte(presented)), time.Now()
+		if wait := s.authFails.admit(addr, sum, now); wait > 0 {
+			retryAfter(w, wait)
+			writeProblem(w, http.StatusTooManyRequests, "too many failed authentications from this address; retry after the Retry-After delay")
+			return
+		}
 		if !ok {
+			s.authFails.failed(addr, sum, now)
 			s.unauthorized(w, "send an API key as Authorization: Bearer <key>")
 			return
 		}
-		key, err := s.Keys.Authenticate(r.Context(), strings.TrimSpace(presented))
+		key, err := s.Keys.Authenticate(r.Context(), presented)
 		if errors.Is(err, auth.ErrUnauthenticated) {
+			s.authFails.failed(addr, sum, now)
 			s.unauthorized(w, err.Error())
 			return
 		}
@@ -44,6 +56,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
+		s.authFails.succeeded(sum, now)
 		ctx := context.WithValue(r.Context(), keyCtx{}, key)
 		ctx = audit.WithActor(ctx, audit.Actor{KeyID: &key.ID, Name: key.Name})
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -133,11 +146,15 @@ func (s *Server) rateLimit(next http.Handler) http.Handler {
 		res := lim.Reserve()
 		if delay := res.Delay(); delay > 0 || !res.OK() {
 			res.Cancel()
-			seconds := int(math.Ceil(delay.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(max(seconds, 1)))
+			retryAfter(w, delay)
 			writeProblem(w, http.StatusTooManyRequests, "this API key is over its rate limit; retry after the Retry-After delay")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// retryAfter tells a refused caller how long to wait, in whole seconds, at least 1.
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// second, and the burst above it); 0 takes 100 and 200.
 	RateLimit float64
 	RateBurst int
+	// AuthFailRate and AuthFailBurst size each client address's bucket of failed
+	// authentications (per second, and the burst above it); 0 takes 1 and 20.
+	AuthFailRate  float64
+	AuthFailBurst int
 	// Metrics, when set, is served at /metrics and gets the HTTP metrics; nil
 	// turns /metrics off.
 	Metrics *prometheus.Registry
@@ -52,10 +56,12 @@ type Config struct {
 // Server serves the HTTP API.
 type Server struct {
 	Config
-	log      *slog.Logger
-	limits   *limiter
-	requests *prometheus.CounterVec
-	router   http.Handler
+	log    *slog.Logger
+	limits *limiter
+	// authFails keeps addresses that keep failing to authenticate off Postgres.
+	authFails *failLimiter
+	requests  *prometheus.CounterVec
+	router    http.Handler
 	// perms records the permission of every /v1 route ("METHOD /v1/pattern"), so
 	// that a test can check that no route goes unguarded.
 	perms map[string]auth.Permission
@@ -69,7 +75,14 @@ func New(cfg Config) *Server {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = 200
 	}
-	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst), perms: map[string]auth.Permission{}}
+	if cfg.AuthFailRate <= 0 {
+		cfg.AuthFailRate = 1
+	}
+	if cfg.AuthFailBurst <= 0 {
+		cfg.AuthFailBurst = 20
+	}
+	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst),
+		authFails: newFailLimiter(cfg.AuthFailRate, cfg.AuthFailBurst), perms: map[string]auth.Permission{}}
 	if cfg.Metrics != nil {
 		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "HTTP requests by method, route pattern and status code.",

@@ -148,11 +148,19 @@ func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
 	return key, secretPrefix + strings.ReplaceAll(id.String(), "-", "") + "_" + secret, nil
 }
 
+// secretLen is the length of a key's secret: 32 bytes in unpadded base64url.
+const secretLen = 43
+
 // Authenticate returns the live key whose secret is presented, or
-// ErrUnauthenticated.
+// ErrUnauthenticated. A presented string that is not shaped like a key
+// (hk_, 32 hex digits, _, 43 base64url characters) is refused without asking
+// the database.
 func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error) {
 	rest, ok := strings.CutPrefix(presented, secretPrefix)
-	if !ok || len(rest) < 33 || rest[32] != '_' {
+	if !ok || len(rest) != 32+1+secretLen || rest[32] != '_' || !isHex(rest[:32]) {
+		return Key{}, ErrUnauthenticated
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(rest[33:]); err != nil {
 		return Key{}, ErrUnauthenticated
 	}
 	id, err := uuid.Parse(rest[:32])
@@ -175,6 +183,15 @@ func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error)
 		return Key{}, ErrUnauthenticated
 	}
 	return key, nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f' || 'A' <= s[i] && s[i] <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // List returns up to limit keys in creation order after the key after, only
