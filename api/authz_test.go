@@ -209,5 +209,3 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(body), `herald_http_requests_total{code="200",method="GET",route="/v1/games"}`)
 }
-
-func ptr[T any](v T) *T { return &v }

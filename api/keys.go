@@ -15,17 +15,17 @@ import (
 	"github.com/heraldpush/herald/valid"
 )
 
-// An admin key limited to some games administers only within them: it creates
-// keys limited to some of its games, lists and revokes only such keys, and reads
-// only the audit rows of its games and of those keys (auth.Key.Covers). An
-// unlimited admin key sees and does everything.
-
 // createdKey is the one answer that carries a key's secret.
 type createdKey struct {
 	auth.Key
 	Secret string `json:"secret"`
 }
 
+// createKey, listKeys, revokeKey and listAudit keep an admin key limited to
+// some games inside them: it creates keys limited to some of its games, lists
+// and revokes only such keys (others answer as if they did not exist), and
+// reads only the audit rows of its games and of those keys (auth.Key.Covers).
+// An unlimited admin key sees and does everything.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	var in auth.Input
 	if err := decode(w, r, &in); err != nil {
