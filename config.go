@@ -83,9 +83,9 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"requests per second each API key may make (HERALD_RATE_LIMIT)")
 	fs.IntVar(&c.RateBurst, "rate-burst", env.int("HERALD_RATE_BURST", 200),
 		"requests an API key may make at once above its rate (HERALD_RATE_BURST)")
-	fs.Float64Var(&c.AuthFailRate, "auth-fail-rate", env.float("HERALD_AUTH_FAIL_RATE", 1),
+	fs.Float64Var(&c.AuthFailRate, "auth-fail-rate", env.float("HERALD_AUTH_FAIL_RATE", 10),
 		"failed authentications per second a client address may make before it must wait (HERALD_AUTH_FAIL_RATE)")
-	fs.IntVar(&c.AuthFailBurst, "auth-fail-burst", env.int("HERALD_AUTH_FAIL_BURST", 20),
+	fs.IntVar(&c.AuthFailBurst, "auth-fail-burst", env.int("HERALD_AUTH_FAIL_BURST", 100),
 		"failed authentications a client address may make at once above that rate (HERALD_AUTH_FAIL_BURST)")
 	fs.BoolVar(&c.Metrics, "metrics", env.bool("HERALD_METRICS", true),
 		"serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")

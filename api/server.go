@@ -45,7 +45,9 @@ type Config struct {
 	RateLimit float64
 	RateBurst int
 	// AuthFailRate and AuthFailBurst size each client address's bucket of failed
-	// authentications (per second, and the burst above it); 0 takes 1 and 20.
+	// authentications (per second, and the burst above it); 0 takes 10 and 100:
+	// room for people and scripts that get a key wrong, far below what would
+	// load Postgres.
 	AuthFailRate  float64
 	AuthFailBurst int
 	// Metrics, when set, is served at /metrics and gets the HTTP metrics; nil
@@ -76,10 +78,10 @@ func New(cfg Config) *Server {
 		cfg.RateBurst = 200
 	}
 	if cfg.AuthFailRate <= 0 {
-		cfg.AuthFailRate = 1
+		cfg.AuthFailRate = 10
 	}
 	if cfg.AuthFailBurst <= 0 {
-		cfg.AuthFailBurst = 20
+		cfg.AuthFailBurst = 100
 	}
 	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst),
 		authFails: newFailLimiter(cfg.AuthFailRate, cfg.AuthFailBurst), perms: map[string]auth.Permission{}}
