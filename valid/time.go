@@ -31,8 +31,8 @@ func CheckTime(t time.Time) error {
 // ParseTime reads an RFC 3339 time within the range CheckTime accepts, such as a
 // query parameter. Its error says what a valid time is.
 func ParseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	var t time.Time
+	if err := t.UnmarshalText([]byte(s)); err != nil { // RFC 3339, strictly, as encoding/json reads times
 		return time.Time{}, fmt.Errorf("%s", TimeRule)
 	}
 	if err := CheckTime(t); err != nil {
