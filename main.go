@@ -117,9 +117,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var cfg config
 	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	bindServe(fs, getenv, &cfg)
+	envErr := bindServe(fs, getenv, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if envErr != nil {
+		return fmt.Errorf("configuration: %w", envErr)
 	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -167,6 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
+		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
 	})
 	// Slow clients cannot hold connections: every phase of a request has a
 	// deadline. Member uploads, which may stream for minutes, move theirs forward
