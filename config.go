@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -34,6 +35,10 @@ type config struct {
 	// RateLimit and RateBurst size each API key's token bucket.
 	RateLimit float64
 	RateBurst int
+	// AuthFailRate and AuthFailBurst size each client address's bucket of
+	// failed authentications.
+	AuthFailRate  float64
+	AuthFailBurst int
 	// Metrics turns /metrics on.
 	Metrics bool
 }
@@ -47,7 +52,10 @@ func bindDatabase(fs *flag.FlagSet, getenv func(string) string, dst *string) {
 }
 
 // bindServe registers serve's flags, with defaults taken from the environment.
-func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
+// It returns an error naming every HERALD_* variable whose value it cannot
+// parse: a typo in a deployment must stop Herald, not quietly take a default.
+func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
+	env := envReader{getenv: getenv}
 	fs.StringVar(&c.HTTPAddr, "http-addr", envOr(getenv, "HERALD_HTTP_ADDR", "127.0.0.1:8080"),
 		"address the HTTP API listens on (HERALD_HTTP_ADDR)")
 	bindDatabase(fs, getenv, &c.DatabaseURL)
@@ -65,61 +73,119 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 		"PEM unencrypted key of the client certificate (HERALD_MQTT_KEY_FILE)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", envOr(getenv, "HERALD_TOPIC_PREFIX", "herald"),
 		"first topic level(s) of every topic Herald publishes (HERALD_TOPIC_PREFIX)")
-	migrate, _ := strconv.ParseBool(envOr(getenv, "HERALD_MIGRATE", "true"))
-	fs.BoolVar(&c.Migrate, "migrate", migrate,
+	fs.BoolVar(&c.Migrate, "migrate", env.bool("HERALD_MIGRATE", true),
 		"apply pending database migrations at start (HERALD_MIGRATE)")
-	lease, _ := time.ParseDuration(envOr(getenv, "HERALD_DISPATCH_LEASE", "15s"))
-	fs.DurationVar(&c.DispatchLease, "dispatch-lease", lease,
+	fs.DurationVar(&c.DispatchLease, "dispatch-lease", env.duration("HERALD_DISPATCH_LEASE", 15*time.Second),
 		"how long a dead replica's dispatches wait before another resumes them (HERALD_DISPATCH_LEASE)")
-	grace, _ := time.ParseDuration(envOr(getenv, "HERALD_FIRE_GRACE", "5m"))
-	fs.DurationVar(&c.FireGrace, "fire-grace", grace,
+	fs.DurationVar(&c.FireGrace, "fire-grace", env.duration("HERALD_FIRE_GRACE", 5*time.Minute),
 		"how late a missed scheduled send is still sent after a restart (HERALD_FIRE_GRACE)")
-	rateLimit, _ := strconv.ParseFloat(envOr(getenv, "HERALD_RATE_LIMIT", "100"), 64)
-	fs.Float64Var(&c.RateLimit, "rate-limit", rateLimit, "requests per second each API key may make (HERALD_RATE_LIMIT)")
-	rateBurst, _ := strconv.Atoi(envOr(getenv, "HERALD_RATE_BURST", "200"))
-	fs.IntVar(&c.RateBurst, "rate-burst", rateBurst, "requests an API key may make at once above its rate (HERALD_RATE_BURST)")
-	metrics, _ := strconv.ParseBool(envOr(getenv, "HERALD_METRICS", "true"))
-	fs.BoolVar(&c.Metrics, "metrics", metrics, "serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
-	c.LogLevel = slog.LevelInfo
-	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
+	fs.Float64Var(&c.RateLimit, "rate-limit", env.float("HERALD_RATE_LIMIT", 100),
+		"requests per second each API key may make (HERALD_RATE_LIMIT)")
+	fs.IntVar(&c.RateBurst, "rate-burst", env.int("HERALD_RATE_BURST", 200),
+		"requests an API key may make at once above its rate (HERALD_RATE_BURST)")
+	fs.Float64Var(&c.AuthFailRate, "auth-fail-rate", env.float("HERALD_AUTH_FAIL_RATE", 10),
+		"failed authentications per second a client address may make before it must wait (HERALD_AUTH_FAIL_RATE)")
+	fs.IntVar(&c.AuthFailBurst, "auth-fail-burst", env.int("HERALD_AUTH_FAIL_BURST", 100),
+		"failed authentications a client address may make at once above that rate (HERALD_AUTH_FAIL_BURST)")
+	fs.BoolVar(&c.Metrics, "metrics", env.bool("HERALD_METRICS", true),
+		"serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
+	c.LogLevel = env.level("HERALD_LOG_LEVEL", slog.LevelInfo)
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
+	return env.errs.Err()
+}
+
+// envReader reads typed HERALD_* variables for flag defaults, and keeps an
+// error naming each variable that is set but cannot be parsed.
+type envReader struct {
+	getenv func(string) string
+	errs   fielderr.List
+}
+
+// read parses the variable key with parse when it is set, and returns def when
+// it is not set or cannot be parsed (the error is kept).
+func read[T any](e *envReader, key string, def T, want string, parse func(string) (T, error)) T {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	parsed, err := parse(v)
+	if err != nil {
+		e.errs.Add(key, "must be %s, not %q", want, v)
+		return def
+	}
+	return parsed
+}
+
+func (e *envReader) bool(key string, def bool) bool {
+	return read(e, key, def, "true or false", strconv.ParseBool)
+}
+
+func (e *envReader) duration(key string, def time.Duration) time.Duration {
+	return read(e, key, def, "a duration such as 15s or 5m", time.ParseDuration)
+}
+
+func (e *envReader) float(key string, def float64) float64 {
+	return read(e, key, def, "a number", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+}
+
+func (e *envReader) int(key string, def int) int {
+	return read(e, key, def, "a whole number", strconv.Atoi)
+}
+
+func (e *envReader) level(key string, def slog.Level) slog.Level {
+	return read(e, key, def, "debug, info, warn or error", func(s string) (slog.Level, error) {
+		var l slog.Level
+		err := l.UnmarshalText([]byte(s))
+		return l, err
+	})
 }
 
 // validate refuses a configuration Herald cannot run with, naming the setting.
 func (c *config) validate() error {
 	var errs fielderr.List
 	if _, err := url.Parse(c.DatabaseURL); err != nil || c.DatabaseURL == "" {
-		errs.Add("database-url", "must be a postgres:// URL")
+		errs.Add("database-url (HERALD_DATABASE_URL)", "must be a postgres:// URL")
 	}
 	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {
-		errs.Add("mqtt-url", "must be a URL such as tcp://127.0.0.1:1883")
+		errs.Add("mqtt-url (HERALD_MQTT_URL)", "must be a URL such as tcp://127.0.0.1:1883")
 	} else if !validMQTTScheme(u.Scheme) {
-		errs.Add("mqtt-url", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
+		errs.Add("mqtt-url (HERALD_MQTT_URL)", "scheme %q is not one of tcp, mqtt, ssl, tls, mqtts", u.Scheme)
 	} else if !c.MQTTTLS.IsZero() && (u.Scheme == "tcp" || u.Scheme == "mqtt") {
-		errs.Add("mqtt-url", "must be a TLS URL (mqtts://, ssl:// or tls://) when TLS files are set")
+		errs.Add("mqtt-url (HERALD_MQTT_URL)", "must be a TLS URL (mqtts://, ssl:// or tls://) when TLS files are set")
 	}
 	if (c.MQTTTLS.CertFile == "") != (c.MQTTTLS.KeyFile == "") {
-		errs.Add("mqtt-cert-file", "and mqtt-key-file go together: set both or neither")
+		errs.Add("mqtt-cert-file (HERALD_MQTT_CERT_FILE)", "and mqtt-key-file go together: set both or neither")
 	}
-	if c.RateLimit <= 0 {
-		errs.Add("rate-limit", "must be positive")
+	if !positive(c.RateLimit) {
+		errs.Add("rate-limit (HERALD_RATE_LIMIT)", "must be a positive number")
 	}
 	if c.RateBurst < 1 {
-		errs.Add("rate-burst", "must be at least 1")
+		errs.Add("rate-burst (HERALD_RATE_BURST)", "must be at least 1")
+	}
+	if !positive(c.AuthFailRate) {
+		errs.Add("auth-fail-rate (HERALD_AUTH_FAIL_RATE)", "must be a positive number")
+	}
+	if c.AuthFailBurst < 1 {
+		errs.Add("auth-fail-burst (HERALD_AUTH_FAIL_BURST)", "must be at least 1")
 	}
 	if c.FireGrace <= 0 {
-		errs.Add("fire-grace", "must be positive")
+		errs.Add("fire-grace (HERALD_FIRE_GRACE)", "must be positive")
 	}
 	if c.DispatchLease < time.Second {
-		errs.Add("dispatch-lease", "must be at least 1s")
+		errs.Add("dispatch-lease (HERALD_DISPATCH_LEASE)", "must be at least 1s")
 	}
 	for _, level := range strings.Split(c.TopicPrefix, "/") {
 		if err := topics.CheckID(level); err != nil {
-			errs.Add("topic-prefix", "each level %v", err)
+			errs.Add("topic-prefix (HERALD_TOPIC_PREFIX)", "each level %v", err)
 			break
 		}
 	}
 	return errs.Err()
+}
+
+// positive reports whether f is a finite number above zero (not NaN, not Inf).
+func positive(f float64) bool {
+	return f > 0 && !math.IsInf(f, 1)
 }
 
 func validMQTTScheme(s string) bool {
@@ -146,6 +212,8 @@ func (c *config) logValue() slog.Value {
 		slog.Duration("fire_grace", c.FireGrace),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int("rate_burst", c.RateBurst),
+		slog.Float64("auth_fail_rate", c.AuthFailRate),
+		slog.Int("auth_fail_burst", c.AuthFailBurst),
 		slog.Bool("metrics", c.Metrics),
 	)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/internal/dbtest"
+	"github.com/heraldpush/herald/topics"
 )
 
 // herald is a real Herald started in-process by run, on its own database and
@@ -60,6 +61,7 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	t.Helper()
 	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"], key: adminKey(t, vars["HERALD_DATABASE_URL"])}
+	clearSentinelAtEnd(t, vars)
 	vars = maps.Clone(vars)
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
@@ -241,6 +243,7 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	if err != nil {
 		tb.Fatal(err)
 	}
+	clearSentinelAtEnd(tb, vars)
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -258,4 +261,28 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	}
 	tb.Fatal("herald exited before listening")
 	return "", nil
+}
+
+// clearSentinelAtEnd removes, once the test's heralds have stopped, the
+// retained sentinel that a herald with vars keeps on its broker
+// ({prefix}/$herald/sentinel), so that tests leave nothing retained on the
+// shared broker. A broker the test already stopped is left alone.
+func clearSentinelAtEnd(tb testing.TB, vars map[string]string) {
+	broker, prefix := vars["HERALD_MQTT_URL"], vars["HERALD_TOPIC_PREFIX"]
+	if broker == "" {
+		broker = mqttURL()
+	}
+	if prefix == "" {
+		prefix = "herald"
+	}
+	tb.Cleanup(func() {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetConnectTimeout(5 * time.Second))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			return
+		}
+		defer c.Disconnect(100)
+		if tok := c.Publish(topics.Sentinel(prefix), 1, true, []byte{}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			tb.Errorf("clear the retained sentinel of %s: %v", prefix, tok.Error())
+		}
+	})
 }

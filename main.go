@@ -120,9 +120,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var cfg config
 	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	bindServe(fs, getenv, &cfg)
+	envErr := bindServe(fs, getenv, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if envErr != nil {
+		return fmt.Errorf("configuration: %w", envErr)
 	}
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -151,22 +154,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	campaignStore := campaigns.NewStore(pool, 0)
 	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace})
+	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
 	defer workers.Stop()
 	sched.Start(context.WithoutCancel(ctx))
 	defer sched.Stop()
+	guard.Start(context.WithoutCancel(ctx))
+	defer guard.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
-		registry = newMetrics(broker)
+		registry = newMetrics(broker, workers, guard)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
+		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
 	})
 	// Slow clients cannot hold connections: every phase of a request has a
 	// deadline. Member uploads, which may stream for minutes, move theirs forward

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/internal/dbtest"
@@ -170,4 +171,81 @@ func TestAPIKeyCommands(t *testing.T) {
 	require.Error(t, err)
 	_, err = cmd("frobnicate")
 	require.Error(t, err)
+}
+
+// TestUnparsableSettingsStopHerald: a HERALD_* value that cannot be read stops
+// serve at start with an error naming the variable, before it touches anything.
+func TestUnparsableSettingsStopHerald(t *testing.T) {
+	for key, value := range map[string]string{
+		"HERALD_MIGRATE": "yes", "HERALD_DISPATCH_LEASE": "abc", "HERALD_RATE_LIMIT": "x", "HERALD_LOG_LEVEL": "loud",
+		"HERALD_FIRE_GRACE": "5", "HERALD_RATE_BURST": "1.5", "HERALD_METRICS": "on", "HERALD_AUTH_FAIL_RATE": "NaN",
+		"HERALD_AUTH_FAIL_BURST": "many",
+	} {
+		err := run(context.Background(), []string{"serve"}, env(map[string]string{key: value}), io.Discard, io.Discard)
+		require.ErrorContains(t, err, key, "%s=%s", key, value)
+	}
+	err := run(context.Background(), []string{"serve"}, env(map[string]string{"HERALD_MIGRATE": "maybe", "HERALD_RATE_LIMIT": "fast"}), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "HERALD_MIGRATE", "every bad variable is named at once")
+	require.ErrorContains(t, err, "HERALD_RATE_LIMIT")
+	err = run(context.Background(), []string{"serve", "--rate-limit", "Inf"}, env(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "rate-limit")
+}
+
+// TestAPIKeyListAndRevokeDoNotMigrate: only create migrates (so that the first
+// key can be made on a fresh database); list and revoke leave the schema alone
+// and say what to run.
+func TestAPIKeyListAndRevokeDoNotMigrate(t *testing.T) {
+	vars := env(map[string]string{"HERALD_DATABASE_URL": dbtest.New(t)})
+	for {
+		version, err := cmd(t, vars, "migrate", "version")
+		require.NoError(t, err)
+		if strings.TrimSpace(version) == "0" {
+			break
+		}
+		_, err = cmd(t, vars, "migrate", "down")
+		require.NoError(t, err)
+	}
+	for _, args := range [][]string{{"apikey", "list"}, {"apikey", "revoke", "01a214d1-eb0d-78a0-a273-2ad44985fccd"}} {
+		_, err := cmd(t, vars, args...)
+		require.ErrorContains(t, err, "run herald migrate up", "%v", args)
+		version, err := cmd(t, vars, "migrate", "version")
+		require.NoError(t, err)
+		require.Equal(t, "0", strings.TrimSpace(version), "%v left the schema alone", args)
+	}
+	out, err := cmd(t, vars, "apikey", "create", "--name", "first admin", "--role", "admin")
+	require.NoError(t, err, "create migrates a fresh database")
+	require.Contains(t, out, "hk_")
+	out, err = cmd(t, vars, "apikey", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "first admin")
+}
+
+// TestAPIKeyListEscapesNames: a stored name that would rewrite the terminal
+// (written before names were checked) is listed quoted, on its own line.
+func TestAPIKeyListEscapesNames(t *testing.T) {
+	dbURL := dbtest.New(t)
+	vars := env(map[string]string{"HERALD_DATABASE_URL": dbURL})
+	_, err := cmd(t, vars, "apikey", "create", "--name", "evil\x1b[2J", "--role", "service")
+	require.ErrorContains(t, err, "name", "such a name is refused")
+	_, err = cmd(t, vars, "apikey", "create", "--name", "plain", "--role", "service")
+	require.NoError(t, err)
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), `UPDATE api_keys SET name = E'evil\x1b[2J\r\tbell\x07'`)
+	require.NoError(t, err)
+	listed, err := cmd(t, vars, "apikey", "list")
+	require.NoError(t, err)
+	require.NotContains(t, listed, "\x1b")
+	require.NotContains(t, listed, "\r")
+	require.NotContains(t, listed, "\a")
+	require.Contains(t, listed, `"evil\x1b[2J\r\tbell\a"`)
+}
+
+// cmd runs herald with args and returns what it printed.
+func cmd(t *testing.T, vars func(string) string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), args, vars, &out, io.Discard)
+	return out.String(), err
 }

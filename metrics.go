@@ -4,12 +4,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/mqttout"
 )
 
 // newMetrics returns the registry served at /metrics: the Go runtime and the
-// process, and the broker connection's publish counters.
-func newMetrics(broker *mqttout.Conn) *prometheus.Registry {
+// process, the broker connection's publish counters, and the retained-store
+// guard's and restores' counters.
+func newMetrics(broker *mqttout.Conn, workers *campaigns.Worker, guard *campaigns.Guard) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, value func(mqttout.Counters) int64) prometheus.Collector {
@@ -33,5 +35,29 @@ func newMetrics(broker *mqttout.Conn) *prometheus.Registry {
 				return 0
 			}),
 	)
+	registerRestoreMetrics(reg, workers, guard)
 	return reg
+}
+
+// registerRestoreMetrics adds the counters of retained-store losses and the
+// restores that follow them (campaigns.Guard, README "How a send works").
+func registerRestoreMetrics(reg *prometheus.Registry, workers *campaigns.Worker, guard *campaigns.Guard) {
+	counter := func(name, help string, value func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(value()) })
+	}
+	reg.MustRegister(
+		counter("herald_retained_store_losses_detected_total",
+			"Sentinel checks of this replica that found the broker had lost its retained messages.",
+			func() int64 { return guard.Counters().LossesDetected }),
+		counter("herald_retained_restores_requested_total",
+			"Restores of every live dispatch's retained messages this replica requested (one per loss over all replicas).",
+			func() int64 { return guard.Counters().RestoresRequested }),
+		counter("herald_retained_sentinel_check_failures_total",
+			"Sentinel checks that could not tell (broker or database trouble); tried again shortly.",
+			func() int64 { return guard.Counters().CheckFailures }),
+		counter("herald_retained_restored_topics_total",
+			"Retained messages this replica re-published to restore what the broker lost.",
+			workers.Restored),
+	)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/valid"
 )
 
 // TestEveryRouteHasAPermission fails for a /v1 route registered without a rule.
@@ -104,7 +105,7 @@ func TestKeysThatDoNotAuthenticate(t *testing.T) {
 		require.NotContains(t, k, "secret", "a key's secret is shown once")
 	}
 
-	short := s.newKey(auth.Input{Name: "short-lived", Role: auth.RoleAdmin, ExpiresAt: ptr(time.Now().Add(time.Second))})
+	short := s.newKey(auth.Input{Name: "short-lived", Role: auth.RoleAdmin, ExpiresAt: &valid.Time{Time: time.Now().Add(time.Second)}})
 	s.as(short).must(http.StatusOK, "GET", "/v1/games", nil)
 
 	for name, key := range map[string]string{
@@ -208,5 +209,3 @@ func TestMetricsEndpoint(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(body), `herald_http_requests_total{code="200",method="GET",route="/v1/games"}`)
 }
-
-func ptr[T any](v T) *T { return &v }

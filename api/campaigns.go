@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -11,9 +10,15 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/valid"
 )
 
 func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+	dryRun, err := boolQuery(r, "dry_run")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in campaigns.Input
 	if err := decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -23,20 +28,19 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	dryRun := r.URL.Query().Get("dry_run") == "true"
 	c, preview, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in, dryRun)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if dryRun {
-		writeJSON(w, http.StatusOK, map[string]any{
+		s.writeJSON(w, r, http.StatusOK, map[string]any{
 			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
 		})
 		return
 	}
 	w.Header().Set("Location", "/v1/games/"+c.GameID+"/campaigns/"+c.ID.String())
-	writeJSON(w, http.StatusCreated, c)
+	s.writeJSON(w, r, http.StatusCreated, c)
 }
 
 func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +75,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
+	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
 }
 
 func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +84,7 @@ func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, r, http.StatusOK, c)
 }
 
 func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +93,7 @@ func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page[campaigns.Dispatch]{Items: c.Dispatches})
+	s.writeJSON(w, r, http.StatusOK, page[campaigns.Dispatch]{Items: c.Dispatches})
 }
 
 // updateCampaignRequest holds what a PATCH may change; absent fields stay.
@@ -98,8 +102,8 @@ type updateCampaignRequest struct {
 	Audience  *campaigns.Audience `json:"audience"`
 	Content   *json.RawMessage    `json:"content"`
 	Priority  *int                `json:"priority"`
-	StartsAt  *time.Time          `json:"starts_at"`
-	ExpiresAt *time.Time          `json:"expires_at"`
+	StartsAt  *valid.Time         `json:"starts_at"`
+	ExpiresAt *valid.Time         `json:"expires_at"`
 	Schedule  *campaigns.Schedule `json:"schedule"`
 }
 
@@ -145,7 +149,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, r, http.StatusOK, c)
 }
 
 func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +167,7 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	s.writeJSON(w, r, http.StatusOK, c)
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is

@@ -58,7 +58,19 @@ func TestCampaignValidation(t *testing.T) {
 		{"empty schedule", notice(map[string]any{"schedule": map[string]any{}}), 422, []string{"schedule"}},
 		{"content too large", notice(map[string]any{"content": map[string]any{"title": map[string]any{"en": "t"}, "body": map[string]any{"en": strings.Repeat("x", 4000), "zh-CN": strings.Repeat("y", 4000), "fr": strings.Repeat("z", 4000), "de": strings.Repeat("w", 4000), "es": strings.Repeat("v", 4000)}}}), 422, []string{"content"}},
 		{"unknown field", notice(map[string]any{"colour": "red"}), 400, []string{"colour"}},
-		{"time not RFC 3339", notice(map[string]any{"expires_at": "tomorrow"}), 400, []string{"body"}},
+		{"time not RFC 3339", notice(map[string]any{"expires_at": "tomorrow"}), 422, []string{"expires_at"}},
+		{"time of the wrong type", notice(map[string]any{"starts_at": 1767225600}), 400, []string{"starts_at"}},
+		{"expiry past year 9999 in UTC", notice(map[string]any{"expires_at": "9999-12-31T23:59:59-23:59"}), 422, []string{"expires_at"}},
+		{"expiry after 2100", notice(map[string]any{"expires_at": "2101-01-01T00:00:00Z"}), 422, []string{"expires_at"}},
+		{"start before year 1 in UTC", notice(map[string]any{"starts_at": "0000-01-01T00:00:00+01:00"}), 422, []string{"starts_at"}},
+		{"schedule in year 0", notice(map[string]any{"schedule": map[string]any{"at": "0000-01-01T00:00:00+01:00"}}), 422, []string{"schedule.at"}},
+		{"schedule not a time", notice(map[string]any{"schedule": map[string]any{"at": "tonight"}}), 422, []string{"schedule.at"}},
+		{"schedule far ahead", notice(map[string]any{"schedule": map[string]any{"at": "9999-01-01T00:00:00Z"}}), 422, []string{"schedule.at"}},
+		{"control character in name", notice(map[string]any{"name": "evil\x1b[2J"}), 422, []string{"name"}},
+		{"NUL in name", notice(map[string]any{"name": "a\x00b"}), 422, []string{"name"}},
+		{"invalid UTF-8 in name", []byte("{\"kind\":\"notice\",\"name\":\"bad\xff\"}"), 422, []string{"name"}},
+		{"invalid UTF-8 in text", []byte("{\"kind\":\"notice\",\"name\":\"n\",\"content\":{\"title\":{\"en\":\"t\"},\"body\":{\"en\":\"\xc3(\"}}}"), 422, []string{"content.body.en"}},
+		{"escape sequence in text", notice(map[string]any{"content": map[string]any{"title": map[string]any{"en": "t\x1b[2J"}, "body": map[string]any{"en": "b"}}}), 422, []string{"content.title.en"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

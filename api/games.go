@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/topics"
 )
 
 type createGameRequest struct {
@@ -41,11 +42,14 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/games/"+created.ID)
-	writeJSON(w, http.StatusCreated, created)
+	s.writeJSON(w, r, http.StatusCreated, created)
 }
 
 func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, err := pageParams(r)
+	if err == nil && cursor != "" && topics.CheckID(cursor) != nil {
+		err = errBadCursor
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -55,7 +59,7 @@ func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
+	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
 }
 
 func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +68,7 @@ func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, g)
 }
 
 // updateGameRequest holds the fields a PATCH may change; absent fields stay.
@@ -92,16 +96,19 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 			g.Tags = *req.Tags
 		}
 	}
-	var check func(context.Context, pgx.Tx, games.Game) error
+	var checks []func(context.Context, pgx.Tx, games.Game) error
 	if req.Tags != nil {
-		check = audiencesFit // a new schema must keep every audience valid
+		checks = append(checks, segments.CheckSchema, campaigns.CheckSchema) // a new schema must keep every audience valid
 	}
-	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, check)
+	if req.DefaultLocale != nil {
+		checks = append(checks, campaigns.CheckLocale) // unfinished campaigns must speak the new default locale
+	}
+	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, allOf(checks))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	s.writeJSON(w, r, http.StatusOK, g)
 }
 
 // requireGame loads the game named in the path, so that routes under an unknown
@@ -110,17 +117,20 @@ func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
 }
 
-// audiencesFit checks a new tag schema against every segment rule and every
-// inline campaign audience of the game, and names all that would break.
-func audiencesFit(ctx context.Context, tx pgx.Tx, g games.Game) error {
-	var errs fielderr.List
-	for _, check := range []func(context.Context, pgx.Tx, games.Game) error{segments.CheckSchema, campaigns.CheckSchema} {
-		err := check(ctx, tx, g)
-		if l, ok := fielderr.As(err); ok {
-			errs = append(errs, l...)
-		} else if err != nil {
-			return err
+// allOf runs every check of a changed game and names all that it would break:
+// segment rules and inline campaign audiences that a new tag schema no longer
+// fits, campaigns without text in a new default locale.
+func allOf(checks []func(context.Context, pgx.Tx, games.Game) error) func(context.Context, pgx.Tx, games.Game) error {
+	return func(ctx context.Context, tx pgx.Tx, g games.Game) error {
+		var errs fielderr.List
+		for _, check := range checks {
+			err := check(ctx, tx, g)
+			if l, ok := fielderr.As(err); ok {
+				errs = append(errs, l...)
+			} else if err != nil {
+				return err
+			}
 		}
+		return errs.Err()
 	}
-	return errs.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -113,4 +114,31 @@ func TestGameValidation(t *testing.T) {
 	}
 	page := s.must(http.StatusOK, "GET", "/v1/games", nil)
 	require.Empty(t, page["items"], "nothing refused was stored")
+}
+
+// TestDefaultLocaleChangeNeedsCampaignTexts: a game's default locale cannot
+// move to one that a scheduled or live campaign has no text in (clients fall
+// back to the default locale); the refusal names those campaigns.
+func TestDefaultLocaleChangeNeedsCampaignTexts(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createGame("g1")
+	later := map[string]any{"at": time.Now().Add(time.Hour)}
+	englishOnly := s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{"name": "english only", "schedule": later}))
+	s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{"name": "bilingual", "schedule": later,
+		"content": map[string]any{"title": map[string]any{"en": "t", "zh-CN": "标题"}, "body": map[string]any{"en": "b", "zh-CN": "正文"}}}))
+
+	problem := s.must(http.StatusUnprocessableEntity, "PATCH", "/v1/games/g1", map[string]any{"default_locale": "zh-CN", "name": "renamed"})
+	require.Equal(t, []string{"default_locale"}, fields(problem))
+	message := problem["errors"].([]any)[0].(map[string]any)["message"].(string)
+	require.Contains(t, message, englishOnly["id"].(string))
+	require.Contains(t, message, "english only")
+	require.NotContains(t, problem["detail"], "bilingual")
+	got := s.must(http.StatusOK, "GET", "/v1/games/g1", nil)
+	require.Equal(t, "en", got["default_locale"], "nothing changed")
+	require.Equal(t, "Game g1", got["name"])
+
+	s.must(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+englishOnly["id"].(string)+"/cancel", nil)
+	s.must(http.StatusOK, "PATCH", "/v1/games/g1", map[string]any{"default_locale": "zh-CN"})
+	require.Equal(t, "zh-CN", s.must(http.StatusOK, "GET", "/v1/games/g1", nil)["default_locale"])
 }

@@ -58,8 +58,9 @@ func newTestServerWithBroker(t testing.TB, broker string) *testServer {
 }
 
 // newTestServerWith sets the broker, each key's rate limit (requests/s, burst)
-// and, with configure, the HTTP server's settings (timeouts).
-func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst int, configure func(*http.Server)) *testServer {
+// and, with configure, the HTTP server's settings (timeouts); opts change the
+// API's configuration further.
+func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst int, configure func(*http.Server), opts ...func(*api.Config)) *testServer {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -69,11 +70,15 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
-	srv := httptest.NewUnstartedServer(api.New(api.Config{
+	cfg := api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys,
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
-	}).Handler())
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	srv := httptest.NewUnstartedServer(api.New(cfg).Handler())
 	if configure != nil {
 		configure(srv.Config)
 	}

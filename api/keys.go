@@ -3,7 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -11,6 +11,8 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/valid"
 )
 
 // createdKey is the one answer that carries a key's secret.
@@ -19,10 +21,21 @@ type createdKey struct {
 	Secret string `json:"secret"`
 }
 
+// createKey, listKeys, revokeKey and listAudit keep an admin key limited to
+// some games inside them: it creates keys limited to some of its games, lists
+// and revokes only such keys (others answer as if they did not exist), and
+// reads only the audit rows of its games and of those keys (auth.Key.Covers).
+// An unlimited admin key sees and does everything.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	var in auth.Input
 	if err := decode(w, r, &in); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if caller := callerKey(r.Context()); !caller.Covers(in.Games) {
+		s.writeError(w, r, &httpError{status: http.StatusForbidden,
+			detail: "this API key is limited to games " + strings.Join(caller.Games, ", ") + ": it may only create keys limited to some of them",
+			fields: fielderr.List{{Field: "games", Message: "must name only games among " + strings.Join(caller.Games, ", ")}}})
 		return
 	}
 	key, secret, err := s.Keys.Create(r.Context(), in)
@@ -31,7 +44,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, createdKey{Key: key, Secret: secret})
+	s.writeJSON(w, r, http.StatusCreated, createdKey{Key: key, Secret: secret})
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
@@ -40,12 +53,12 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	keys, more, err := s.Keys.List(r.Context(), after, limit)
+	keys, more, err := s.Keys.List(r.Context(), after, limit, callerKey(r.Context()).Games)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(keys, more, func(k auth.Key) string { return k.ID.String() }))
+	s.writeJSON(w, r, http.StatusOK, newPage(keys, more, func(k auth.Key) string { return k.ID.String() }))
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +67,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, auth.ErrNotFound)
 		return
 	}
-	if _, err := s.Keys.Revoke(r.Context(), id); err != nil {
+	if _, err := s.Keys.Revoke(r.Context(), id, callerKey(r.Context()).Games); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -67,11 +80,17 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q := audit.Query{Game: r.URL.Query().Get("game"), Limit: limit}
+	caller := callerKey(r.Context())
+	q := audit.Query{Game: r.URL.Query().Get("game"), Limit: limit, Within: caller.Games}
 	var errs fielderr.List
+	if q.Game != "" {
+		if err := topics.CheckID(q.Game); err != nil {
+			errs.Add("game", "%v", err)
+		}
+	}
 	if v := r.URL.Query().Get("since"); v != "" {
-		if q.Since, err = time.Parse(time.RFC3339, v); err != nil {
-			errs.Add("since", "must be an RFC 3339 time")
+		if q.Since, err = valid.ParseTime(v); err != nil {
+			errs.Add("since", "%v", err)
 		}
 	}
 	if cursor != "" {
@@ -83,10 +102,14 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errs)
 		return
 	}
+	if q.Game != "" && !caller.Allows(q.Game) {
+		writeProblem(w, http.StatusNotFound, "no such game") // as on every route of a game out of scope
+		return
+	}
 	rows, more, err := audit.List(r.Context(), s.DB, q)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(rows, more, func(row audit.Row) string { return strconv.FormatInt(row.ID, 10) }))
+	s.writeJSON(w, r, http.StatusOK, newPage(rows, more, func(row audit.Row) string { return strconv.FormatInt(row.ID, 10) }))
 }

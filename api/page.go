@@ -35,6 +35,9 @@ func pageParams(r *http.Request) (limit int, cursor string, err error) {
 	return limit, r.URL.Query().Get("cursor"), nil
 }
 
+// errBadCursor refuses a ?cursor= that no page of the endpoint could have given.
+var errBadCursor = fielderr.New("cursor", "is not a cursor this endpoint returned")
+
 // idPageParams is pageParams for lists keyed by a uuid, whose cursor is the
 // last id of the previous page.
 func idPageParams(r *http.Request) (limit int, after uuid.UUID, err error) {
@@ -43,7 +46,7 @@ func idPageParams(r *http.Request) (limit int, after uuid.UUID, err error) {
 		return limit, uuid.Nil, err
 	}
 	if after, err = uuid.Parse(cursor); err != nil {
-		return 0, uuid.Nil, fielderr.New("cursor", "is not a cursor this endpoint returned")
+		return 0, uuid.Nil, errBadCursor
 	}
 	return limit, after, nil
 }

@@ -82,7 +82,7 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := s.planBody(g.ID, plan)
-	writeJSON(w, http.StatusOK, resp)
+	s.writeJSON(w, r, http.StatusOK, resp)
 }
 
 // planBody renders a plan with full topic bases.

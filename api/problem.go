@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -65,19 +66,42 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
 	}
-	writeJSONType(w, p.Status, "application/problem+json", p)
+	s.writeJSONType(w, r, p.Status, "application/problem+json", p)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	writeJSONType(w, status, "application/json", v)
+// writeJSON sends v as the JSON body of a response with status.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	s.writeJSONType(w, r, status, "application/json", v)
 }
 
-func writeJSONType(w http.ResponseWriter, status int, contentType string, v any) {
+// writeJSONType encodes v before it writes anything, so that a value that
+// cannot be encoded becomes a logged 500 problem instead of a success status
+// followed by an empty or cut-off body.
+func (s *Server) writeJSONType(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) {
+	body, err := encodeJSON(v)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "encode response", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		w.Header().Del("Location")
+		writeProblem(w, http.StatusInternalServerError, "internal error; the server log has the details")
+		return
+	}
+	writeBody(w, status, contentType, body)
+}
+
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // the status is sent; a failed write means the client left
+	_, _ = w.Write(body) // the status is sent; a failed write means the client left
 }
 
 // domainErrors maps each domain error callers can cause to its status and what
@@ -112,11 +136,11 @@ func domainProblem(err error, p *Problem) bool {
 	return false
 }
 
-// writeProblem sends a problem with the given status and detail.
+// writeProblem sends a problem with the given status and detail. A problem of
+// strings and a number always encodes.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
-	writeJSONType(w, status, "application/problem+json", Problem{
-		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail,
-	})
+	body, _ := encodeJSON(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	writeBody(w, status, "application/problem+json", body)
 }
 
 // notFound and methodNotAllowed give chi's own refusals the problem shape.

@@ -33,7 +33,7 @@ func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/games/"+seg.GameID+"/segments/"+seg.ID.String())
-	writeJSON(w, http.StatusCreated, seg)
+	s.writeJSON(w, r, http.StatusCreated, seg)
 }
 
 func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +52,7 @@ func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(list, more, func(seg segments.Segment) string { return seg.ID.String() }))
+	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(seg segments.Segment) string { return seg.ID.String() }))
 }
 
 func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +66,7 @@ func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, seg)
+	s.writeJSON(w, r, http.StatusOK, seg)
 }
 
 // updateSegmentRequest holds the fields a PATCH may change; absent fields stay.
@@ -98,7 +98,7 @@ func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, seg)
+	s.writeJSON(w, r, http.StatusOK, seg)
 }
 
 func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) {

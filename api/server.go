@@ -44,6 +44,12 @@ type Config struct {
 	// second, and the burst above it); 0 takes 100 and 200.
 	RateLimit float64
 	RateBurst int
+	// AuthFailRate and AuthFailBurst size each client address's bucket of failed
+	// authentications (per second, and the burst above it); 0 takes 10 and 100:
+	// room for people and scripts that get a key wrong, far below what would
+	// load Postgres.
+	AuthFailRate  float64
+	AuthFailBurst int
 	// Metrics, when set, is served at /metrics and gets the HTTP metrics; nil
 	// turns /metrics off.
 	Metrics *prometheus.Registry
@@ -52,10 +58,12 @@ type Config struct {
 // Server serves the HTTP API.
 type Server struct {
 	Config
-	log      *slog.Logger
-	limits   *limiter
-	requests *prometheus.CounterVec
-	router   http.Handler
+	log    *slog.Logger
+	limits *limiter
+	// authFails keeps addresses that keep failing to authenticate off Postgres.
+	authFails *failLimiter
+	requests  *prometheus.CounterVec
+	router    http.Handler
 	// perms records the permission of every /v1 route ("METHOD /v1/pattern"), so
 	// that a test can check that no route goes unguarded.
 	perms map[string]auth.Permission
@@ -69,7 +77,14 @@ func New(cfg Config) *Server {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = 200
 	}
-	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst), perms: map[string]auth.Permission{}}
+	if cfg.AuthFailRate <= 0 {
+		cfg.AuthFailRate = 10
+	}
+	if cfg.AuthFailBurst <= 0 {
+		cfg.AuthFailBurst = 100
+	}
+	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst),
+		authFails: newFailLimiter(cfg.AuthFailRate, cfg.AuthFailBurst), perms: map[string]auth.Permission{}}
 	if cfg.Metrics != nil {
 		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "HTTP requests by method, route pattern and status code.",
@@ -142,7 +157,7 @@ func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permissi
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 only when Postgres answers and the broker is connected, so a
@@ -162,14 +177,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ready {
-		writeJSONType(w, http.StatusServiceUnavailable, "application/problem+json", struct {
+		s.writeJSONType(w, r, http.StatusServiceUnavailable, "application/problem+json", struct {
 			Problem
 			Checks map[string]string `json:"checks"`
 		}{Problem{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
 			Status: http.StatusServiceUnavailable, Detail: "not ready: " + reasons(checks)}, checks})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
 
 func reasons(checks map[string]string) string {

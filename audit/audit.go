@@ -73,20 +73,26 @@ type Row struct {
 }
 
 // Query selects audit rows: of one game (empty: all), at or after Since (zero:
-// from the start), after the row id After.
+// from the start), after the row id After. Within, unless nil, limits the rows
+// to those a key limited to these games may see: the rows of these games, and
+// the rows without a game (API key changes) about a key limited to some of them.
 type Query struct {
-	Game  string
-	Since time.Time
-	After int64
-	Limit int
+	Game   string
+	Since  time.Time
+	After  int64
+	Limit  int
+	Within []string
 }
 
 // List returns up to q.Limit rows in order, and whether more follow.
 func List(ctx context.Context, db *pgxpool.Pool, q Query) ([]Row, bool, error) {
 	rows, _ := db.Query(ctx, `
-		SELECT id, at, key_id, key_name, action, game_id, object_type, object_id, detail FROM audit_log
-		WHERE id > $1 AND ($2 = '' OR game_id = $2) AND at >= $3
-		ORDER BY id LIMIT $4`, q.After, q.Game, q.Since, q.Limit+1)
+		SELECT a.id, a.at, a.key_id, a.key_name, a.action, a.game_id, a.object_type, a.object_id, a.detail
+		FROM audit_log a
+		WHERE a.id > $1 AND ($2 = '' OR a.game_id = $2) AND a.at >= $3
+			AND ($5::text[] IS NULL OR a.game_id = ANY($5) OR (a.game_id IS NULL AND a.object_type = 'api_key'
+				AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id::text = a.object_id AND k.games <@ $5)))
+		ORDER BY a.id LIMIT $4`, q.After, q.Game, q.Since, q.Limit+1, q.Within)
 	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Row])
 	if err != nil {
 		return nil, false, fmt.Errorf("list audit log: %w", err)

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -20,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Errors returned by Store methods.
@@ -46,21 +46,36 @@ func (k Key) Allows(game string) bool {
 	return k.Games == nil || slices.Contains(k.Games, game)
 }
 
+// Covers reports whether every game of a key limited to games (nil: every game)
+// is one k may touch. A key limited to some games covers only keys limited to
+// some of those: it may create, list and revoke nothing wider than itself.
+func (k Key) Covers(games []string) bool {
+	if k.Games == nil {
+		return true
+	}
+	if games == nil {
+		return false
+	}
+	for _, g := range games {
+		if !k.Allows(g) {
+			return false
+		}
+	}
+	return true
+}
+
 // Input describes a key to create.
 type Input struct {
-	Name      string     `json:"name"`
-	Role      Role       `json:"role"`
-	Games     []string   `json:"games"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	Name      string      `json:"name"`
+	Role      Role        `json:"role"`
+	Games     []string    `json:"games"`
+	ExpiresAt *valid.Time `json:"expires_at"`
 }
 
 func (in Input) validate(now time.Time) error {
 	var errs fielderr.List
-	switch {
-	case in.Name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > 200:
-		errs.Add("name", "must be valid UTF-8 of at most 200 characters")
+	if err := valid.Name(in.Name); err != nil {
+		errs.Add("name", "%v", err)
 	}
 	if !in.Role.Valid() {
 		errs.Add("role", "must be admin, operator, marketing or service")
@@ -73,8 +88,12 @@ func (in Input) validate(now time.Time) error {
 			errs.Add(fielderr.Index("games", i), "%v", err)
 		}
 	}
-	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
-		errs.Add("expires_at", "must be in the future")
+	if in.ExpiresAt != nil {
+		if err := valid.CheckTime(in.ExpiresAt.Time); err != nil {
+			errs.Add("expires_at", "%v", err)
+		} else if !in.ExpiresAt.After(now) {
+			errs.Add("expires_at", "must be in the future")
+		}
 	}
 	return errs.Err()
 }
@@ -115,7 +134,7 @@ func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO api_keys (id, name, role, games, hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-			RETURNING `+keyColumns, id, in.Name, in.Role, in.Games, sum[:], in.ExpiresAt)
+			RETURNING `+keyColumns, id, in.Name, in.Role, in.Games, sum[:], in.ExpiresAt.Std())
 		var err error
 		if key, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Key]); err != nil {
 			return fmt.Errorf("insert api key: %w", err)
@@ -129,11 +148,19 @@ func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
 	return key, secretPrefix + strings.ReplaceAll(id.String(), "-", "") + "_" + secret, nil
 }
 
+// secretLen is the length of a key's secret: 32 bytes in unpadded base64url.
+const secretLen = 43
+
 // Authenticate returns the live key whose secret is presented, or
-// ErrUnauthenticated.
+// ErrUnauthenticated. A presented string that is not shaped like a key
+// (hk_, 32 hex digits, _, 43 base64url characters) is refused without asking
+// the database.
 func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error) {
 	rest, ok := strings.CutPrefix(presented, secretPrefix)
-	if !ok || len(rest) < 33 || rest[32] != '_' {
+	if !ok || len(rest) != 32+1+secretLen || rest[32] != '_' || !isHex(rest[:32]) {
+		return Key{}, ErrUnauthenticated
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(rest[33:]); err != nil {
 		return Key{}, ErrUnauthenticated
 	}
 	id, err := uuid.Parse(rest[:32])
@@ -158,9 +185,22 @@ func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error)
 	return key, nil
 }
 
-// List returns up to limit keys in creation order after the key after.
-func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Key, bool, error) {
-	rows, _ := s.db.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2`, after, limit+1)
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f' || 'A' <= s[i] && s[i] <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// List returns up to limit keys in creation order after the key after, only
+// those limited to some of the games within unless within is nil (see
+// Key.Covers).
+func (s *Store) List(ctx context.Context, after uuid.UUID, limit int, within []string) ([]Key, bool, error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT `+keyColumns+` FROM api_keys WHERE id > $1 AND ($3::text[] IS NULL OR games <@ $3)
+		ORDER BY id LIMIT $2`, after, limit+1, within)
 	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Key])
 	if err != nil {
 		return nil, false, fmt.Errorf("list api keys: %w", err)
@@ -172,12 +212,14 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int) ([]Key, bo
 }
 
 // Revoke makes a key unusable from now on. Revoking a revoked key changes
-// nothing. It returns ErrNotFound.
-func (s *Store) Revoke(ctx context.Context, id uuid.UUID) (Key, error) {
+// nothing. Unless within is nil, only a key limited to some of the games within
+// can be revoked (see Key.Covers). It returns ErrNotFound.
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, within []string) (Key, error) {
 	var key Key
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
-			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING `+keyColumns, id)
+			UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+			WHERE id = $1 AND ($2::text[] IS NULL OR games <@ $2) RETURNING `+keyColumns, id, within)
 		var err error
 		key, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Key])
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -8,13 +8,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Status is where a campaign stands (DESIGN 6).
@@ -31,7 +31,6 @@ const (
 
 // Limits on campaign fields.
 const (
-	MaxNameLen      = 200
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
@@ -81,7 +80,7 @@ func (a *Audience) UnmarshalJSON(data []byte) error {
 
 // Schedule says when a campaign is sent: nil for at once, or At.
 type Schedule struct {
-	At *time.Time `json:"at,omitempty"`
+	At *valid.Time `json:"at,omitempty"`
 }
 
 // PlanSummary is the size and exactness of a campaign's delivery plan.
@@ -118,16 +117,19 @@ type Input struct {
 	Audience  *Audience       `json:"audience"`
 	Content   json.RawMessage `json:"content"`
 	Priority  *int            `json:"priority"`
-	StartsAt  *time.Time      `json:"starts_at"`
-	ExpiresAt *time.Time      `json:"expires_at"`
+	StartsAt  *valid.Time     `json:"starts_at"`
+	ExpiresAt *valid.Time     `json:"expires_at"`
 	Schedule  *Schedule       `json:"schedule"`
 }
 
 // build validates in for game g at time now and returns the campaign it
 // describes, without id, plan or status, or a fielderr.List.
 func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
+	if err := checkTimes(in); err != nil {
+		return Campaign{}, err // the rules below compare times: they need sane ones
+	}
 	var errs fielderr.List
-	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt, Schedule: in.Schedule, Priority: DefaultPriority}
+	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt.Std(), Schedule: in.Schedule, Priority: DefaultPriority}
 	switch in.Kind {
 	case KindMarquee, KindNotice, KindAd:
 	case KindKickout:
@@ -137,11 +139,8 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	default:
 		errs.Add("kind", "must be marquee, notice or ad")
 	}
-	switch {
-	case in.Name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(in.Name) || utf8.RuneCountInString(in.Name) > MaxNameLen:
-		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	if err := valid.Name(in.Name); err != nil {
+		errs.Add("name", "%v", err)
 	}
 	if in.Priority != nil {
 		if *in.Priority < 0 || *in.Priority > 9 {
@@ -175,13 +174,13 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		} else if in.Schedule.At.Before(now.Add(-scheduleSlack)) {
 			errs.Add("schedule.at", "is in the past")
 		} else if in.Schedule.At.After(now) {
-			c.SendAt = *in.Schedule.At
+			c.SendAt = in.Schedule.At.Time
 		}
 	}
 	c.ExpiresAt = c.SendAt.Add(NoticeLifetime)
 	switch {
 	case in.ExpiresAt != nil:
-		c.ExpiresAt = *in.ExpiresAt
+		c.ExpiresAt = in.ExpiresAt.Time
 		switch {
 		case !c.ExpiresAt.After(c.SendAt):
 			errs.Add("expires_at", "must be after the send time %s", c.SendAt.UTC().Format(time.RFC3339))
@@ -191,10 +190,29 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	case in.Kind == KindMarquee || in.Kind == KindAd:
 		errs.Add("expires_at", "is required for a %s", in.Kind)
 	}
-	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(*in.ExpiresAt) {
+	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(in.ExpiresAt.Time) {
 		errs.Add("starts_at", "must be before expires_at")
 	}
 	return c, errs.Err()
+}
+
+// checkTimes refuses times outside the range of valid.CheckTime. Times read
+// from JSON were checked by the decoder already; this covers every other caller.
+func checkTimes(in Input) error {
+	var errs fielderr.List
+	check := func(field string, t *valid.Time) {
+		if t != nil {
+			if err := valid.CheckTime(t.Time); err != nil {
+				errs.Add(field, "%v", err)
+			}
+		}
+	}
+	check("starts_at", in.StartsAt)
+	check("expires_at", in.ExpiresAt)
+	if in.Schedule != nil {
+		check("schedule.at", in.Schedule.At)
+	}
+	return errs.Err()
 }
 
 func (k Kind) valid() bool {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Kind is what a message does on the client (DESIGN 2).
@@ -355,28 +356,23 @@ func parseLocalized(errs *fielderr.List, path string, raw json.RawMessage, defau
 	return l
 }
 
-// localizedText checks one text of a Localized: a non-blank string of valid UTF-8
-// of at most contentMaxText characters, without control characters other than
-// tab and line breaks.
+// localizedText checks one text of a Localized: a string that passes valid.Text
+// with at most contentMaxText characters (tab and line breaks allowed).
 func localizedText(errs *fielderr.List, path string, raw json.RawMessage) (string, bool) {
 	var s string
 	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 		errs.Add(path, "must be a string")
 		return "", false
 	}
-	switch {
-	case !utf8.Valid(raw):
-		errs.Add(path, "must be valid UTF-8")
-	case strings.TrimSpace(s) == "":
-		errs.Add(path, "must not be empty")
-	case utf8.RuneCountInString(s) > contentMaxText:
-		errs.Add(path, "must be at most %d characters", contentMaxText)
-	case strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' }):
-		errs.Add(path, "must not contain control characters other than tab and line breaks")
-	default:
-		return s, true
+	if !utf8.Valid(raw) { // the decoder replaced the invalid bytes in s
+		errs.Add(path, "%v", valid.ErrUTF8)
+		return "", false
 	}
-	return "", false
+	if err := valid.Text(s, contentMaxText); err != nil {
+		errs.Add(path, "%v", err)
+		return "", false
+	}
+	return s, true
 }
 
 // pathKey shortens an invalid locale key for use in an error path.

@@ -44,10 +44,20 @@ type Dispatch struct {
 	// recall; ClearedAt is when that finished.
 	Cleared   int64      `json:"cleared"`
 	ClearedAt *time.Time `json:"cleared_at,omitempty"`
+	// Restores counts the times the broker lost the dispatch's retained messages
+	// while it was live and a restore was requested. RestoreRequestedAt is set
+	// while the latest restore is due or under way; Restored counts the topics
+	// it re-published so far, RestoredAt is when it finished. A restore stops
+	// when the dispatch is recalled or expires, and clearing covers what it
+	// re-published.
+	Restores           int64      `json:"restores"`
+	RestoreRequestedAt *time.Time `json:"restore_requested_at,omitempty"`
+	Restored           int64      `json:"restored"`
+	RestoredAt         *time.Time `json:"restored_at,omitempty"`
 }
 
 const dispatchColumns = `id, fire_at, state, sent_at, expires_at, topics_total, acked, retried, failed,
-	first_ack_at, last_ack_at, cleared, cleared_at`
+	first_ack_at, last_ack_at, cleared, cleared_at, restores, restore_requested_at, restored, restored_at`
 
 // dispatchesOf returns the dispatches of a campaign, oldest first.
 func dispatchesOf(ctx context.Context, q querier, campaign uuid.UUID) ([]Dispatch, error) {
@@ -97,7 +107,8 @@ func attachDispatches(ctx context.Context, q querier, list []Campaign) error {
 	var campaign uuid.UUID
 	var d Dispatch
 	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.State, &d.SentAt, &d.ExpiresAt,
-		&d.Topics, &d.Acked, &d.Retried, &d.Failed, &d.FirstAckAt, &d.LastAckAt, &d.Cleared, &d.ClearedAt}, func() error {
+		&d.Topics, &d.Acked, &d.Retried, &d.Failed, &d.FirstAckAt, &d.LastAckAt, &d.Cleared, &d.ClearedAt,
+		&d.Restores, &d.RestoreRequestedAt, &d.Restored, &d.RestoredAt}, func() error {
 		c := byID[campaign]
 		c.Dispatches = append(c.Dispatches, d)
 		return nil

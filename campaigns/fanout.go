@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,13 +35,17 @@ type WorkerConfig struct {
 }
 
 // Worker runs dispatches: it claims them with SKIP LOCKED under a lease, publishes
-// each target's envelope, checkpoints after every acknowledged batch, and clears
-// the retained topics at expiry or recall. Any replica can resume any dispatch.
+// each target's envelope, checkpoints after every acknowledged batch, restores
+// the retained messages of live dispatches after the broker lost them (see
+// Guard), and clears the retained topics at expiry or recall. Any replica can
+// resume any dispatch.
 type Worker struct {
 	cfg    WorkerConfig
 	store  *Store
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	restored atomic.Int64 // topics re-published by restores, for metrics
 }
 
 // NewWorker returns workers over the store's dispatches.
@@ -113,6 +118,7 @@ type job struct {
 	clear    position // next to clear
 	reason   *string  // why it is being cleared; nil while publishing
 	state    DispatchState
+	restore  *restoreRequest // the restore due; nil if none
 }
 
 // claim takes the oldest dispatch that needs work and no live replica holds.
@@ -121,6 +127,7 @@ func (w *Worker) claim(ctx context.Context) (*job, error) {
 	var targets []segments.Target
 	var list *int64
 	var campaignID uuid.UUID
+	var restore restoreRow
 	err := w.store.db.QueryRow(ctx, `
 		UPDATE dispatches SET leased_by = $1, lease_until = now() + $2::interval,
 			state = CASE WHEN state = 'pending' AND clear_reason IS NULL THEN 'publishing' ELSE state END,
@@ -128,19 +135,21 @@ func (w *Worker) claim(ctx context.Context) (*job, error) {
 			updated_at = now()
 		WHERE id = (
 			SELECT id FROM dispatches
-			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL))
+			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL)
+					OR (restore_requested_at IS NOT NULL AND cleared_at IS NULL))
 				AND (lease_until IS NULL OR lease_until < now())
 			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
-			next_target, after_player, clear_target, clear_after, clear_reason`,
-		w.cfg.Replica, w.cfg.Lease.String()).Scan(&j.id, &campaignID, &j.state, &j.sentAt, &targets, &list,
-		&j.publish.Target, &j.publish.After, &j.clear.Target, &j.clear.After, &j.reason)
+			next_target, after_player, clear_target, clear_after, clear_reason, `+restoreColumns,
+		w.cfg.Replica, w.cfg.Lease.String()).Scan(append([]any{&j.id, &campaignID, &j.state, &j.sentAt, &targets, &list,
+		&j.publish.Target, &j.publish.After, &j.clear.Target, &j.clear.After, &j.reason}, restore.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
+	j.restore = restore.request()
 	rows, _ := w.store.db.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, campaignID)
 	if j.campaign, err = pgx.CollectExactlyOneRow(rows, scanCampaign); err != nil {
 		return nil, fmt.Errorf("load campaign %s of dispatch %s: %w", campaignID, j.id, err)
@@ -159,8 +168,18 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 	defer w.release(j.id)
 
 	log := w.cfg.Log.With("dispatch", j.id, "campaign", j.campaign.ID)
-	if j.reason == nil {
+	if j.reason == nil && j.state == DispatchPublishing {
 		if err := w.publish(ctx, j, log); err != nil {
+			return err
+		}
+		if j.reason == nil { // a restore may have been asked for meanwhile
+			if err := w.reload(ctx, j); err != nil {
+				return err
+			}
+		}
+	}
+	if j.reason == nil && j.restore != nil {
+		if err := w.restore(ctx, j, log); err != nil {
 			return err
 		}
 	}
@@ -185,20 +204,13 @@ func (w *Worker) publish(ctx context.Context, j *job, log *slog.Logger) error {
 			if err != nil {
 				return fmt.Errorf("mark published: %w", err)
 			}
+			j.state = DispatchPublished
 			log.InfoContext(ctx, "dispatch published")
 			return nil
 		}
-		msgs := make([]mqttout.Message, len(steps))
-		for i, st := range steps {
-			payload, ok := payloads[st.target]
-			if !ok {
-				e := envelopeOf(j.campaign, j.id, j.sentAt, j.walker.targets[st.target].Filter)
-				if payload, err = Encode(e, 1<<30); err != nil { // the size was checked at creation
-					return fmt.Errorf("encode envelope: %w", err)
-				}
-				payloads[st.target] = payload
-			}
-			msgs[i] = mqttout.Message{Topic: st.topic, Payload: payload, Retain: true}
+		msgs, err := j.messages(steps, payloads)
+		if err != nil {
+			return err
 		}
 		res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
 		if err != nil {
@@ -227,8 +239,28 @@ func (w *Worker) publish(ctx context.Context, j *job, log *slog.Logger) error {
 	}
 }
 
+// messages returns the retained envelope of each step. payloads keeps one
+// encoded envelope per target: envelopes differ only in the filter.
+func (j *job) messages(steps []step, payloads map[int][]byte) ([]mqttout.Message, error) {
+	msgs := make([]mqttout.Message, len(steps))
+	for i, st := range steps {
+		payload, ok := payloads[st.target]
+		if !ok {
+			e := envelopeOf(j.campaign, j.id, j.sentAt, j.walker.targets[st.target].Filter)
+			var err error
+			if payload, err = Encode(e, 1<<30); err != nil { // the size was checked at creation
+				return nil, fmt.Errorf("encode envelope: %w", err)
+			}
+			payloads[st.target] = payload
+		}
+		msgs[i] = mqttout.Message{Topic: st.topic, Payload: payload, Retain: true}
+	}
+	return msgs, nil
+}
+
 // clear publishes an empty retained payload to every topic the dispatch published
-// to, then marks it expired or recalled.
+// to, then marks it expired or recalled. That covers what a restore re-published
+// too: a restore only re-publishes topics the dispatch had published.
 func (w *Worker) clear(ctx context.Context, j *job, log *slog.Logger) error {
 	until := j.publish
 	if j.state != DispatchPublished {
@@ -271,7 +303,7 @@ func (w *Worker) clear(ctx context.Context, j *job, log *slog.Logger) error {
 	}
 	return pgx.BeginFunc(ctx, w.store.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			UPDATE dispatches SET state = $3, cleared_at = now(), updated_at = now()
+			UPDATE dispatches SET state = $3, cleared_at = now(), restore_requested_at = NULL, updated_at = now()
 			WHERE id = $1 AND leased_by = $2`, j.id, w.cfg.Replica, state); err != nil {
 			return fmt.Errorf("mark %s: %w", state, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Update applies change to the campaign as its caller described it, validates the
@@ -33,7 +34,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 			return ErrSent
 		}
 		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
-			Priority: &old.Priority, StartsAt: old.StartsAt, ExpiresAt: &old.ExpiresAt, Schedule: old.Schedule}
+			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
 		change(&in)
 		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
 		if err != nil {
@@ -219,6 +220,35 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	})
 	if err != nil {
 		return fmt.Errorf("load campaigns of %s: %w", g.ID, err)
+	}
+	return errs.Err()
+}
+
+// CheckLocale verifies, inside the transaction that changes a game's default
+// locale, that every campaign still scheduled or live has its localized texts
+// in the new one: clients fall back to the default locale, so a campaign
+// without it would show them nothing. It returns a fielderr.List on field
+// "default_locale" naming each campaign that lacks it.
+func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	rows, _ := tx.Query(ctx, `
+		SELECT id, name, kind, content FROM campaigns
+		WHERE game_id = $1 AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+	var errs fielderr.List
+	var id uuid.UUID
+	var name string
+	var kind Kind
+	var content []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &name, &kind, &content}, func() error {
+		if _, err := ParseContent(kind, content, g.DefaultLocale); err != nil {
+			if _, ok := fielderr.As(err); !ok {
+				return err
+			}
+			errs.Add("default_locale", "campaign %s (%s) has no text in %s: %v", id, name, g.DefaultLocale, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check campaign texts of %s: %w", g.ID, err)
 	}
 	return errs.Err()
 }

@@ -5,16 +5,15 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"unicode/utf8"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Limits on what one game may declare. They keep a tag schema small enough to be
 // checked on every rule and shown in full by GET /v1/games/{game}.
 const (
-	MaxNameLen      = 200
 	MaxTags         = 64
 	MaxTagValues    = 1000
 	MaxTagBands     = 1000
@@ -32,7 +31,9 @@ func (g *Game) Validate() error {
 	if err := topics.CheckID(g.ID); err != nil {
 		errs.Add("id", "%v", err)
 	}
-	checkName(&errs, g.Name)
+	if err := valid.Name(g.Name); err != nil {
+		errs.Add("name", "%v", err)
+	}
 	if !ValidLocale(g.DefaultLocale) {
 		errs.Add("default_locale", "must be a language tag such as en or zh-CN")
 	}
@@ -43,15 +44,6 @@ func (g *Game) Validate() error {
 // ValidLocale reports whether s is a language tag Herald accepts as a locale key.
 func ValidLocale(s string) bool {
 	return len(s) <= maxLocaleLength && locale.MatchString(s)
-}
-
-func checkName(errs *fielderr.List, name string) {
-	switch {
-	case name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen:
-		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
-	}
 }
 
 func checkTags(errs *fielderr.List, tags map[string]Tag) {

@@ -93,6 +93,49 @@ func TestBrokerACLPlayersAndHerald(t *testing.T) {
 	assert.NotContains(t, receipts.under("herald/g1/all/"), "herald/g1/all/notice/fake")
 }
 
+// Under the README's ACL, Herald's account checks and keeps its retained-store
+// sentinel (herald/$herald/sentinel, with a probe under herald/$herald/probe/),
+// while a player can neither read it nor overwrite it.
+func TestBrokerACLSentinel(t *testing.T) {
+	t.Parallel()
+	b := brokertest.StartWith(t, brokertest.Options{Listener: brokertest.Security{
+		PasswordFile: brokertest.WritePasswordFile(t, map[string]string{"herald": "herald-secret", "p1": "p1-secret"}),
+		ACLFile:      brokertest.WriteFile(t, "herald.acl", brokertest.HeraldACL),
+	}})
+	const sentinel, probe = "herald/$herald/sentinel", "herald/$herald/probe/replica-1"
+	herald := dialTest(t, Config{URL: b.URL, Username: "herald", Password: "herald-secret"})
+	waitUp(t, herald)
+	_, found := checkRetained(t, herald, sentinel, probe)
+	require.False(t, found)
+	publish(t, herald, Message{Topic: sentinel, Payload: []byte("s1"), Retain: true})
+	payload, found := checkRetained(t, herald, sentinel, probe)
+	require.True(t, found, "Herald reads its sentinel")
+	require.Equal(t, "s1", string(payload))
+
+	// p1 subscribes to everything: a broadcast Herald publishes after the SUBACK
+	// arrives after the retained sentinel would have.
+	p1 := newRecorder()
+	p1c := secureClient(t, b.URL, "p1", "p1-secret", TLSConfig{}, p1.handle)
+	subscribeAll(t, p1c, "herald/#")
+	publish(t, herald, Message{Topic: "herald/g1/all/notice/fence", Payload: []byte("fence")})
+	p1.waitFor(t, "herald/g1/all/notice/fence", "fence")
+	assert.Empty(t, p1.under("herald/$herald/"), "a player read Herald's sentinel")
+
+	// p1 tries to overwrite the sentinel, then sends a receipt of its own as a
+	// fence: Herald's receipt subscription gets it after the forbidden publish.
+	receipts := newRecorder()
+	subscribeAll(t, secureClient(t, b.URL, "herald", "herald-secret", TLSConfig{}, receipts.handle), "herald/+/receipts/+")
+	for _, m := range []struct{ topic, payload string }{{sentinel, "forged"}, {"herald/g1/receipts/p1", "fence"}} {
+		tok := p1c.Publish(m.topic, 1, true, m.payload)
+		require.True(t, tok.WaitTimeout(10*time.Second), "publish %s timed out", m.topic)
+		require.NoError(t, tok.Error())
+	}
+	receipts.waitFor(t, "herald/g1/receipts/p1", "fence")
+	payload, found = checkRetained(t, herald, sentinel, probe)
+	require.True(t, found)
+	require.Equal(t, "s1", string(payload), "a player cannot overwrite the sentinel")
+}
+
 // (e) and (f): a wrong password, an unknown user and an anonymous client are
 // refused; so are a plain TCP client on the TLS listener and a client that
 // trusts another CA than the one that signed the broker's certificate (with the

@@ -5,12 +5,12 @@ package segments
 
 import (
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/valid"
 )
 
 // Segment is a named audience rule of one game, with an optional uploaded member
@@ -25,18 +25,12 @@ type Segment struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// MaxNameLen is the longest segment name, in characters.
-const MaxNameLen = 200
-
 // Validate checks the segment against its game's tag schema and returns a
 // fielderr.List naming each offending field.
 func (s *Segment) Validate(tags map[string]games.Tag) error {
 	var errs fielderr.List
-	switch {
-	case s.Name == "":
-		errs.Add("name", "is required")
-	case !utf8.ValidString(s.Name) || utf8.RuneCountInString(s.Name) > MaxNameLen:
-		errs.Add("name", "must be valid UTF-8 of at most %d characters", MaxNameLen)
+	if err := valid.Name(s.Name); err != nil {
+		errs.Add("name", "%v", err)
 	}
 	if err := s.Rule.Validate("rule", tags); err != nil {
 		if l, ok := fielderr.As(err); ok {

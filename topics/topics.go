@@ -75,3 +75,20 @@ func Base(prefix, game string, scope Scope, keys ...string) string {
 func Message(base, kind, msg string) string {
 	return base + "/" + kind + "/" + msg
 }
+
+// ownLevel is the topic level under the prefix where Herald keeps topics of its
+// own. No game id can be "$herald" (CheckID refuses a '$'), so these never meet a
+// game's topics, and no game client's subscription covers them.
+const ownLevel = "$herald"
+
+// Sentinel returns the topic of Herald's retained-store sentinel:
+// {prefix}/$herald/sentinel.
+func Sentinel(prefix string) string {
+	return prefix + "/" + ownLevel + "/sentinel"
+}
+
+// Probe returns the topic a replica sends its sentinel probes to:
+// {prefix}/$herald/probe/{replica}. replica must be a valid id (CheckID).
+func Probe(prefix, replica string) string {
+	return prefix + "/" + ownLevel + "/probe/" + replica
+}

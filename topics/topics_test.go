@@ -35,6 +35,8 @@ func TestTopics(t *testing.T) {
 		{Base("herald", "g1", ScopeServer, "s1"), "herald/g1/server/s1"},
 		{Base("acme/herald", "g1", ScopeTag, "level", "30-39"), "acme/herald/g1/tag/level/30-39"},
 		{Message(Base("herald", "g1", ScopePlayer, "p1"), "kickout", "k1"), "herald/g1/player/p1/kickout/k1"},
+		{Sentinel("acme/herald"), "acme/herald/$herald/sentinel"},
+		{Probe("herald", "r1"), "herald/$herald/probe/r1"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
