@@ -45,6 +45,7 @@ commands:
   serve                   run the HTTP API (flags: herald serve -h)
   migrate up|down|version apply all pending migrations, revert the newest one, or show the version
   apikey create|list|revoke manage API keys (herald apikey for its flags)
+  sim                     simulate game clients receiving what Herald sends (herald sim -h)
   version                 print the version
 `
 
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(args[1:], getenv, stdout, stderr)
 	case "apikey":
 		return apikey(ctx, args[1:], getenv, stdout, stderr)
+	case "sim":
+		return simulate(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "herald", buildVersion())
 		return nil
