@@ -36,6 +36,12 @@ type config struct {
 	RateBurst int
 	// Metrics turns /metrics on.
 	Metrics bool
+	// DBTimeout bounds the database work of each request (and connecting):
+	// past it the request answers 503.
+	DBTimeout time.Duration
+	// MaxUploads is how many member uploads one replica streams at once; each
+	// holds a database connection for as long as it streams.
+	MaxUploads int
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -80,6 +86,12 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) {
 	fs.IntVar(&c.RateBurst, "rate-burst", rateBurst, "requests an API key may make at once above its rate (HERALD_RATE_BURST)")
 	metrics, _ := strconv.ParseBool(envOr(getenv, "HERALD_METRICS", "true"))
 	fs.BoolVar(&c.Metrics, "metrics", metrics, "serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
+	dbTimeout, _ := time.ParseDuration(envOr(getenv, "HERALD_DB_TIMEOUT", "5s"))
+	fs.DurationVar(&c.DBTimeout, "db-timeout", dbTimeout,
+		"how long a request may wait for Postgres before it answers 503 (HERALD_DB_TIMEOUT)")
+	maxUploads, _ := strconv.Atoi(envOr(getenv, "HERALD_MAX_UPLOADS", "4"))
+	fs.IntVar(&c.MaxUploads, "max-uploads", maxUploads,
+		"member uploads streamed at once by this replica; more answer 503 (HERALD_MAX_UPLOADS)")
 	c.LogLevel = slog.LevelInfo
 	_ = c.LogLevel.UnmarshalText([]byte(envOr(getenv, "HERALD_LOG_LEVEL", "info")))
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
@@ -109,6 +121,12 @@ func (c *config) validate() error {
 	}
 	if c.FireGrace <= 0 {
 		errs.Add("fire-grace", "must be positive")
+	}
+	if c.DBTimeout < 100*time.Millisecond {
+		errs.Add("db-timeout", "must be at least 100ms")
+	}
+	if c.MaxUploads < 1 {
+		errs.Add("max-uploads", "must be at least 1")
 	}
 	if c.DispatchLease < time.Second {
 		errs.Add("dispatch-lease", "must be at least 1s")
@@ -147,6 +165,8 @@ func (c *config) logValue() slog.Value {
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int("rate_burst", c.RateBurst),
 		slog.Bool("metrics", c.Metrics),
+		slog.String("db_timeout", c.DBTimeout.String()),
+		slog.Int("max_uploads", c.MaxUploads),
 	)
 }
 

@@ -33,7 +33,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.unauthorized(w, "send an API key as Authorization: Bearer <key>")
 			return
 		}
-		key, err := s.Keys.Authenticate(r.Context(), strings.TrimSpace(presented))
+		lookup, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
+		key, err := s.Keys.Authenticate(lookup, strings.TrimSpace(presented))
+		cancel()
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			s.unauthorized(w, err.Error())
 			return

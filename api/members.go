@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -11,23 +14,52 @@ import (
 // idleTimeout is how long a member upload may go without sending data.
 const idleTimeout = time.Minute
 
-// progressReader moves the connection's read deadline forward before each read.
-type progressReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	_ = p.rc.SetReadDeadline(time.Now().Add(idleTimeout))
-	return p.r.Read(b)
-}
+// finishTimeout bounds storing an uploaded list once its body has ended:
+// de-duplicating and indexing tens of millions of ids takes minutes.
+const finishTimeout = 10 * time.Minute
 
 // maxMemberUpload bounds one member list upload. At about 10 bytes an id, it
 // leaves room for far more than a hundred million players.
 const maxMemberUpload = 4 << 30
 
+// errDatabaseStalled is why an upload is canceled when Postgres stops taking it.
+var errDatabaseStalled = errors.New("the database stopped taking the upload")
+
+// uploadBody reads a member upload and watches that it keeps moving. Each read
+// gives the client idleTimeout (the connection's read deadline, moved forward
+// before each read); between reads the database must take what was read within
+// dbWait, and once the body has ended store the list within finishTimeout, or
+// the upload is canceled with errDatabaseStalled. It remembers the body's own
+// read error, so that a client that stalls or breaks off is told so.
+type uploadBody struct {
+	r      io.Reader
+	rc     *http.ResponseController
+	dbWait time.Duration
+	stall  *time.Timer // cancels the upload
+	err    error       // the body's read error (io.EOF excluded); read after the upload returns
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	b.stall.Stop() // the client's turn: the read deadline bounds it
+	_ = b.rc.SetReadDeadline(time.Now().Add(idleTimeout))
+	n, err := b.r.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		b.stall.Reset(finishTimeout)
+	case err != nil:
+		b.err = err
+		b.stall.Reset(b.dbWait)
+	default:
+		b.stall.Reset(b.dbWait)
+	}
+	return n, err
+}
+
 // replaceMembers streams a text/plain body of player ids, one per line, into the
 // segment's member list; the previous list stays until the new one is complete.
+// It runs in an upload slot (uploadSlot) rather than under the request time
+// limit: a list of millions streams for longer than any limit would allow, so
+// the upload is bounded by its progress instead (uploadBody).
 func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 	id, err := segmentID(r)
 	if err != nil {
@@ -35,22 +67,40 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	game := chi.URLParam(r, "game")
-	// A list of millions streams for longer than the server's read and write
-	// timeouts allow a request: this one instead gets idleTimeout after each
-	// piece of body that arrives, so only a client that stalls is cut off.
+	// Not the server's read and write timeouts either: this request instead gets
+	// idleTimeout after each piece of body that arrives, so only a client that
+	// stalls is cut off.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // errors mean "not supported": the server's own timeouts stay
-	body := &progressReader{r: http.MaxBytesReader(w, r.Body, maxMemberUpload), rc: rc}
-	_, err = s.Segments.ReplaceMembers(r.Context(), game, id, body)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	body := &uploadBody{r: http.MaxBytesReader(w, r.Body, maxMemberUpload), rc: rc, dbWait: s.DBTimeout,
+		stall: time.AfterFunc(s.DBTimeout, func() { cancel(errDatabaseStalled) })}
+	_, err = s.Segments.ReplaceMembers(ctx, game, id, body)
+	body.stall.Stop()
 	_ = rc.SetWriteDeadline(time.Now().Add(idleTimeout))
-	if err != nil {
-		s.writeError(w, r, err)
+	if err == nil {
+		bounded, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
+		defer cancel()
+		seg, err := s.Segments.Get(bounded, game, id)
+		if err != nil {
+			s.writeError(w, r.WithContext(bounded), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, seg)
 		return
 	}
-	seg, err := s.Segments.Get(r.Context(), game, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(context.Cause(ctx), errDatabaseStalled):
+		err = &httpError{status: http.StatusServiceUnavailable,
+			detail: "the database stopped taking the upload; the previous list stays; retry after the Retry-After delay"}
+	case errors.As(body.err, &tooBig):
+		err = body.err
+	case errors.Is(body.err, os.ErrDeadlineExceeded):
+		err = &httpError{status: http.StatusRequestTimeout, detail: "the body stopped arriving for longer than " + idleTimeout.String()}
+	case body.err != nil && r.Context().Err() == nil:
+		err = badRequest("the body could not be read: "+body.err.Error(), nil)
 	}
-	writeJSON(w, http.StatusOK, seg)
+	s.writeError(w, r, err)
 }
