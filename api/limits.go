@@ -35,6 +35,9 @@ func (s *Server) uploadSlot(next http.Handler) http.Handler {
 			defer func() { <-s.uploads }()
 			next.ServeHTTP(w, r)
 		default:
+			// The body is left unread: closing the connection spares waiting for
+			// the rest of it before the answer goes out.
+			w.Header().Set("Connection", "close")
 			s.writeError(w, r, &httpError{status: http.StatusServiceUnavailable, detail: fmt.Sprintf(
 				"this server is already receiving %d member uploads, its limit; retry after the Retry-After delay", s.MaxUploads)})
 		}
