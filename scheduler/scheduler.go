@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Campaigns is what the scheduler drives (campaigns.Store).
@@ -210,7 +212,11 @@ func (s *Scheduler) janitor(ctx context.Context) {
 }
 
 func (s *Scheduler) logErr(ctx context.Context, what string, err error) {
-	if ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil:
+	case postgres.Unavailable(err): // retried at the next tick; an outage is no bug
+		s.cfg.Log.WarnContext(ctx, what+": database unavailable", "err", err)
+	default:
 		s.cfg.Log.ErrorContext(ctx, what, "err", err)
 	}
 }
