@@ -15,7 +15,8 @@ import (
 // TestPostgresOutageAnswers503AndRecovers runs Herald on a private Postgres
 // that it stops, then freezes (SIGSTOP). Meanwhile every kind of /v1 call
 // answers 503 with Retry-After (its client gives up after 30 s: a hang fails),
-// /readyz says why, and once Postgres is back Herald serves again by itself and
+// /readyz says why, a member upload under way fails with 503 and leaves the
+// previous list, and once Postgres is back Herald serves again by itself and
 // sends the campaign that came due during the outage.
 func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	t.Parallel()
@@ -53,7 +54,15 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 			"schedule": map[string]any{"at": at},
 		})["id"].(string)
 
+		uploaded := make(chan answer, 1)
+		upload := h.startSlowUpload(seg, 200*time.Millisecond, uploaded)
+		waitFor(t, "the upload to stream", 20*time.Second, func() bool { return uploadsStreaming(t, pg.URL) == 1 })
+
 		fault.start()
+		upload.finish()
+		a := <-uploaded
+		requireRetryLater(t, a, fault.name+": the upload under way")
+		t.Logf("postgres %s: the upload under way answered 503 %s after it began", fault.name, a.took.Round(time.Millisecond))
 		for _, c := range calls {
 			a := h.try(c.method, c.path, c.body)
 			requireRetryLater(t, a, fault.name+": "+c.method+" "+c.path)
@@ -79,5 +88,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 		t.Logf("postgres %s: the campaign due during the outage went out %s after Postgres came back", fault.name, time.Since(back).Round(time.Millisecond))
 		require.Equal(t, "live", h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+due, nil)["status"], "sent late, not missed")
 		h.call(http.StatusOK, "GET", "/readyz", nil)
+		require.EqualValues(t, 0, h.call(http.StatusOK, "GET", "/v1/games/g1/segments/"+seg, nil)["member_count"],
+			"the failed upload left the previous (empty) list")
 	}
 }

@@ -14,9 +14,11 @@ import (
 // idleTimeout is how long a member upload may go without sending data.
 const idleTimeout = time.Minute
 
-// finishTimeout bounds storing an uploaded list once its body has ended:
-// de-duplicating and indexing tens of millions of ids takes minutes.
-const finishTimeout = 10 * time.Minute
+// finishPerMiB is how long storing an uploaded list may take, once its body
+// has ended, per MiB of body on top of DBTimeout: de-duplicating and indexing a
+// million ids (about 15 MiB) takes a few seconds, and a list of tens of
+// millions minutes.
+const finishPerMiB = 2 * time.Second
 
 // maxMemberUpload bounds one member list upload. At about 10 bytes an id, it
 // leaves room for far more than a hundred million players.
@@ -28,24 +30,29 @@ var errDatabaseStalled = errors.New("the database stopped taking the upload")
 // uploadBody reads a member upload and watches that it keeps moving. Each read
 // gives the client idleTimeout (the connection's read deadline, moved forward
 // before each read); between reads the database must take what was read within
-// dbWait, and once the body has ended store the list within finishTimeout, or
-// the upload is canceled with errDatabaseStalled. It remembers the body's own
-// read error, so that a client that stalls or breaks off is told so.
+// dbWait, and once the body has ended store the list within dbWait plus
+// finishPerMiB per MiB read, or the upload is canceled with errDatabaseStalled.
+// It remembers the body's own read error, so that a client that stalls or
+// breaks off is told so. Its fields are read once the upload has returned.
 type uploadBody struct {
 	r      io.Reader
 	rc     *http.ResponseController
 	dbWait time.Duration
 	stall  *time.Timer // cancels the upload
-	err    error       // the body's read error (io.EOF excluded); read after the upload returns
+	read   int64       // bytes read so far
+	ended  bool        // the whole body was read
+	err    error       // the body's read error (io.EOF excluded)
 }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
 	b.stall.Stop() // the client's turn: the read deadline bounds it
 	_ = b.rc.SetReadDeadline(time.Now().Add(idleTimeout))
 	n, err := b.r.Read(p)
+	b.read += int64(n)
 	switch {
 	case errors.Is(err, io.EOF):
-		b.stall.Reset(finishTimeout)
+		b.ended = true
+		b.stall.Reset(b.dbWait + time.Duration(float64(finishPerMiB)*float64(b.read)/(1<<20)))
 	case err != nil:
 		b.err = err
 		b.stall.Reset(b.dbWait)
@@ -89,6 +96,11 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, seg)
 		return
+	}
+	if !body.ended {
+		// Whatever is left of the body stays unread: closing the connection
+		// spares waiting for it before the answer goes out.
+		w.Header().Set("Connection", "close")
 	}
 	var tooBig *http.MaxBytesError
 	switch {
