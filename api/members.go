@@ -86,33 +86,41 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 	_, err = s.Segments.ReplaceMembers(ctx, game, id, body)
 	body.stall.Stop()
 	_ = rc.SetWriteDeadline(time.Now().Add(idleTimeout))
-	if err == nil {
-		bounded, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
-		defer cancel()
-		seg, err := s.Segments.Get(bounded, game, id)
-		if err != nil {
-			s.writeError(w, r.WithContext(bounded), err)
-			return
+	if err != nil {
+		if !body.ended {
+			// Whatever is left of the body stays unread: closing the connection
+			// spares waiting for it before the answer goes out.
+			w.Header().Set("Connection", "close")
 		}
-		writeJSON(w, http.StatusOK, seg)
+		s.writeError(w, r, body.failure(ctx, err))
 		return
 	}
-	if !body.ended {
-		// Whatever is left of the body stays unread: closing the connection
-		// spares waiting for it before the answer goes out.
-		w.Header().Set("Connection", "close")
+	bounded, cancelGet := context.WithTimeout(r.Context(), s.DBTimeout)
+	defer cancelGet()
+	r = r.WithContext(bounded)
+	seg, err := s.Segments.Get(bounded, game, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
+	writeJSON(w, http.StatusOK, seg)
+}
+
+// failure says who made the upload under ctx fail with err: the database that
+// stopped taking it (503), or the client whose body was too large (413),
+// stopped arriving (408) or could not be read (400); else err stands as it is.
+func (b *uploadBody) failure(ctx context.Context, err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(context.Cause(ctx), errDatabaseStalled):
-		err = &httpError{status: http.StatusServiceUnavailable,
+		return &httpError{status: http.StatusServiceUnavailable,
 			detail: "the database stopped taking the upload; the previous list stays; retry after the Retry-After delay"}
-	case errors.As(body.err, &tooBig):
-		err = body.err
-	case errors.Is(body.err, os.ErrDeadlineExceeded):
-		err = &httpError{status: http.StatusRequestTimeout, detail: "the body stopped arriving for longer than " + idleTimeout.String()}
-	case body.err != nil && r.Context().Err() == nil:
-		err = badRequest("the body could not be read: "+body.err.Error(), nil)
+	case b.err == nil, errors.Is(context.Cause(ctx), context.Canceled): // the client left: nobody reads this
+		return err
+	case errors.As(b.err, &tooBig):
+		return b.err
+	case errors.Is(b.err, os.ErrDeadlineExceeded):
+		return &httpError{status: http.StatusRequestTimeout, detail: "the body stopped arriving for longer than " + idleTimeout.String()}
 	}
-	s.writeError(w, r, err)
+	return badRequest("the body could not be read: "+b.err.Error(), nil)
 }
