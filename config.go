@@ -41,6 +41,12 @@ type config struct {
 	AuthFailBurst int
 	// Metrics turns /metrics on.
 	Metrics bool
+	// DBTimeout bounds the database work of each request (and connecting):
+	// past it the request answers 503.
+	DBTimeout time.Duration
+	// MaxUploads is how many member uploads one replica streams at once; each
+	// holds a database connection for as long as it streams.
+	MaxUploads int
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -89,6 +95,10 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"failed authentications a client address may make at once above that rate (HERALD_AUTH_FAIL_BURST)")
 	fs.BoolVar(&c.Metrics, "metrics", env.bool("HERALD_METRICS", true),
 		"serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
+	fs.DurationVar(&c.DBTimeout, "db-timeout", env.duration("HERALD_DB_TIMEOUT", 5*time.Second),
+		"how long a request may wait for Postgres before it answers 503 (HERALD_DB_TIMEOUT)")
+	fs.IntVar(&c.MaxUploads, "max-uploads", env.int("HERALD_MAX_UPLOADS", 4),
+		"member uploads streamed at once by this replica; more answer 503 (HERALD_MAX_UPLOADS)")
 	c.LogLevel = env.level("HERALD_LOG_LEVEL", slog.LevelInfo)
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
 	return env.errs.Err()
@@ -171,6 +181,12 @@ func (c *config) validate() error {
 	if c.FireGrace <= 0 {
 		errs.Add("fire-grace (HERALD_FIRE_GRACE)", "must be positive")
 	}
+	if c.DBTimeout < 100*time.Millisecond {
+		errs.Add("db-timeout (HERALD_DB_TIMEOUT)", "must be at least 100ms")
+	}
+	if c.MaxUploads < 1 {
+		errs.Add("max-uploads (HERALD_MAX_UPLOADS)", "must be at least 1")
+	}
 	if c.DispatchLease < time.Second {
 		errs.Add("dispatch-lease (HERALD_DISPATCH_LEASE)", "must be at least 1s")
 	}
@@ -208,13 +224,15 @@ func (c *config) logValue() slog.Value {
 		slog.Bool("mqtt_client_cert_set", c.MQTTTLS.CertFile != ""),
 		slog.String("topic_prefix", c.TopicPrefix),
 		slog.Bool("migrate", c.Migrate),
-		slog.Duration("dispatch_lease", c.DispatchLease),
-		slog.Duration("fire_grace", c.FireGrace),
+		slog.String("dispatch_lease", c.DispatchLease.String()),
+		slog.String("fire_grace", c.FireGrace.String()),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int("rate_burst", c.RateBurst),
 		slog.Float64("auth_fail_rate", c.AuthFailRate),
 		slog.Int("auth_fail_burst", c.AuthFailBurst),
 		slog.Bool("metrics", c.Metrics),
+		slog.String("db_timeout", c.DBTimeout.String()),
+		slog.Int("max_uploads", c.MaxUploads),
 	)
 }
 

@@ -144,6 +144,10 @@ func (h *herald) call(want int, method, path string, body any) map[string]any {
 // machines; a passing test never waits it out.
 const patience = 60 * time.Second
 
+// sleepUntil waits for a moment on the wall clock, for a test that needs a time
+// to pass (and nothing else to happen) while a fault lasts.
+func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

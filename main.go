@@ -15,11 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/api"
@@ -28,6 +26,7 @@ import (
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/scheduler"
 	"github.com/heraldpush/herald/segments"
 )
@@ -138,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return fmt.Errorf("apply migrations: %w", err)
 		}
 	}
-	pool, err := openPool(ctx, cfg.DatabaseURL)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return err
 	}
@@ -153,7 +152,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	campaignStore := campaigns.NewStore(pool, 0)
 	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
-	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace})
+	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
 	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
@@ -174,6 +173,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
+		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads,
 	})
 	// Slow clients cannot hold connections: every phase of a request has a
 	// deadline. Member uploads, which may stream for minutes, move theirs forward
@@ -218,25 +218,4 @@ func buildVersion() string {
 		return info.Main.Version
 	}
 	return "devel"
-}
-
-// defaultPoolSize is the pool size unless the database URL sets pool_max_conns.
-// pgxpool's own default (4 on two cores) is too small for Herald: the scheduler
-// leader holds a connection for as long as it leads, a member upload holds one
-// for the whole upload, and fan-out workers and API requests need theirs.
-const defaultPoolSize = 20
-
-func openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = defaultPoolSize
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open database pool: %w", err)
-	}
-	return pool, nil
 }

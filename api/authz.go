@@ -46,7 +46,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			s.unauthorized(w, "send an API key as Authorization: Bearer <key>")
 			return
 		}
-		key, err := s.Keys.Authenticate(r.Context(), presented)
+		lookup, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
+		key, err := s.Keys.Authenticate(lookup, presented)
+		cancel()
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			s.authFails.failed(addr, sum, now)
 			s.unauthorized(w, err.Error())

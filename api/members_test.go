@@ -112,10 +112,10 @@ func TestInterruptedMemberUploadKeepsTheOldList(t *testing.T) {
 	}
 	require.Error(t, err, "the client aborted its own request")
 
-	// The upload holds the segment's row lock until it commits or rolls back:
-	// wait until the lock is free, then look at what stayed.
+	// Wait until the upload's transaction has rolled back, then look at what
+	// stayed.
 	deadline := time.Now().Add(10 * time.Second)
-	for !s.segmentUnlocked(id) {
+	for !s.databaseIdle() {
 		require.True(t, time.Now().Before(deadline), "the interrupted upload never ended")
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -124,15 +124,15 @@ func TestInterruptedMemberUploadKeepsTheOldList(t *testing.T) {
 	require.EqualValues(t, 2, got["member_count"])
 }
 
-// segmentUnlocked reports whether no transaction holds the segment's row lock.
-func (s *testServer) segmentUnlocked(id string) bool {
+// databaseIdle reports whether no other session of the test's database is in
+// a statement or a transaction.
+func (s *testServer) databaseIdle() bool {
 	s.t.Helper()
-	ctx := context.Background()
-	tx, err := s.db.Begin(ctx)
-	require.NoError(s.t, err)
-	defer tx.Rollback(ctx) //nolint:errcheck // read-only probe
-	_, err = tx.Exec(ctx, `SELECT 1 FROM segments WHERE id = $1 FOR UPDATE NOWAIT`, id)
-	return err == nil
+	var busy int
+	require.NoError(s.t, s.db.QueryRow(context.Background(), `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`).Scan(&busy))
+	return busy == 0
 }
 
 // TestSlowMemberUploadOutlivesTheServerTimeouts streams a list for longer than
@@ -163,4 +163,67 @@ func TestSlowMemberUploadOutlivesTheServerTimeouts(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Len(t, s.storedMembers(id), 12)
+}
+
+// TestStreamingMemberUploadLocksNothingSendsNeed keeps an upload streaming and
+// checks that the segment can meanwhile be read for a send (the share lock a
+// fire takes) and edited: only the final swap locks it, for a moment.
+func TestStreamingMemberUploadLocksNothingSendsNeed(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.createGame("g1")
+	id := s.newMemberSegment("g1")
+	s.must(http.StatusOK, "PUT", "/v1/games/g1/segments/"+id+"/members", "a\nb\n")
+
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server's cleanup waits for the request
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", s.url+"/v1/games/g1/segments/"+id+"/members", pr)
+		req.Header.Set("Authorization", "Bearer "+s.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			resp = nil
+		}
+		done <- resp
+	}()
+	_, err := io.WriteString(pw, "c\nd\n")
+	require.NoError(t, err)
+	require.Eventually(t, s.copying, 10*time.Second, 10*time.Millisecond, "the upload streams")
+
+	require.NoError(t, s.shareLock(id), "a send can read the segment while its members stream")
+	s.must(http.StatusOK, "PATCH", "/v1/games/g1/segments/"+id, map[string]any{"name": "renamed mid-upload"})
+	require.True(t, s.copying(), "still streaming")
+
+	_, err = io.WriteString(pw, "e\n")
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	resp := <-done
+	require.NotNil(t, resp)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, []string{"c", "d", "e"}, s.storedMembers(id))
+	got := s.must(http.StatusOK, "GET", "/v1/games/g1/segments/"+id, nil)
+	require.Equal(t, "renamed mid-upload", got["name"])
+}
+
+// shareLock takes and gives back at once the lock a send takes on a segment
+// (segments.ForSend), or fails if another transaction holds a conflicting one.
+func (s *testServer) shareLock(id string) error {
+	ctx := context.Background()
+	tx, err := s.db.Begin(ctx)
+	require.NoError(s.t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // read-only probe
+	_, err = tx.Exec(ctx, `SELECT 1 FROM segments WHERE id = $1 FOR SHARE NOWAIT`, id)
+	return err
+}
+
+// copying reports whether a member upload is streaming into the test database.
+func (s *testServer) copying() bool {
+	s.t.Helper()
+	var n int
+	require.NoError(s.t, s.db.QueryRow(context.Background(), `
+		SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%member_upload%'`).Scan(&n))
+	return n > 0
 }

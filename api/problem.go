@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -54,10 +56,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case isFields:
 		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, "the request is invalid: "+fields.Error(), fields
 	case domainProblem(err, &p):
-	case r.Context().Err() != nil:
+	case errors.Is(r.Context().Err(), context.Canceled):
 		// The caller went away (or the server is shutting down); nobody reads this.
 		p.Status, p.Detail = 499, "request canceled"
 		s.log.InfoContext(r.Context(), "request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
+	case postgres.Unavailable(err), errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		// Down, restarting, frozen, out of connections, or a lock or statement
+		// out of time: nothing the caller did wrong, and worth trying again.
+		p.Status, p.Detail = http.StatusServiceUnavailable, "the database is unavailable or too busy to answer in time; retry after the Retry-After delay"
+		s.log.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error; the server log has the details"
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -65,6 +72,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p.Title = http.StatusText(p.Status)
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		retryAfter(w, unavailableRetry)
 	}
 	s.writeJSONType(w, r, p.Status, "application/problem+json", p)
 }

@@ -53,6 +53,11 @@ type Config struct {
 	// Metrics, when set, is served at /metrics and gets the HTTP metrics; nil
 	// turns /metrics off.
 	Metrics *prometheus.Registry
+	// DBTimeout bounds the database work of each request (0: 5 s); past it the
+	// request answers 503. Member uploads stream for longer (replaceMembers).
+	DBTimeout time.Duration
+	// MaxUploads is how many member uploads stream at once (0: 4); more answer 503.
+	MaxUploads int
 }
 
 // Server serves the HTTP API.
@@ -62,6 +67,7 @@ type Server struct {
 	limits *limiter
 	// authFails keeps addresses that keep failing to authenticate off Postgres.
 	authFails *failLimiter
+	uploads   chan struct{} // a slot per member upload in progress
 	requests  *prometheus.CounterVec
 	router    http.Handler
 	// perms records the permission of every /v1 route ("METHOD /v1/pattern"), so
@@ -83,8 +89,15 @@ func New(cfg Config) *Server {
 	if cfg.AuthFailBurst <= 0 {
 		cfg.AuthFailBurst = 100
 	}
+	if cfg.DBTimeout <= 0 {
+		cfg.DBTimeout = 5 * time.Second
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 4
+	}
 	s := &Server{Config: cfg, log: cfg.Log, limits: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		authFails: newFailLimiter(cfg.AuthFailRate, cfg.AuthFailBurst), perms: map[string]auth.Permission{}}
+		authFails: newFailLimiter(cfg.AuthFailRate, cfg.AuthFailBurst),
+		uploads:   make(chan struct{}, cfg.MaxUploads), perms: map[string]auth.Permission{}}
 	if cfg.Metrics != nil {
 		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_http_requests_total", Help: "HTTP requests by method, route pattern and status code.",
@@ -132,7 +145,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games/{game}/segments/{id}", auth.PermSegmentsRead, s.getSegment)
 		s.handle(r, "PATCH", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.updateSegment)
 		s.handle(r, "DELETE", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.deleteSegment)
-		s.handle(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
+		s.handleUpload(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
 
 		// Campaign writes also check the kind: a marquee needs auth.PermMarquee.
 		s.handle(r, "POST", "/games/{game}/campaigns", auth.PermCampaignsWrite, s.createCampaign)
@@ -150,10 +163,18 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// handle registers a /v1 route guarded by perm.
+// handle registers a /v1 route guarded by perm, its database work bounded.
 func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h http.HandlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm)).Method(method, pattern, h)
+	r.With(s.require(perm), s.bounded).Method(method, pattern, h)
+}
+
+// handleUpload registers a /v1 route that streams a request body into the
+// database for as long as it arrives: it takes an upload slot instead of a
+// time limit.
+func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Permission, h http.HandlerFunc) {
+	s.perms[method+" /v1"+pattern] = perm
+	r.With(s.require(perm), s.uploadSlot).Method(method, pattern, h)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

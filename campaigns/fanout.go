@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -91,8 +92,16 @@ func (w *Worker) Stop() {
 
 func (w *Worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
-		job, err := w.claim(ctx)
+		wait := w.cfg.Poll
+		claimCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease) // a claim slower than a lease is stale anyway
+		job, err := w.claim(claimCtx)
+		cancel()
 		switch {
+		case err != nil && ctx.Err() == nil && postgres.Unavailable(err):
+			// Postgres is down or frozen: say so at a gentler pace; the work
+			// resumes from its checkpoints once it is back.
+			w.cfg.Log.WarnContext(ctx, "claim dispatch: database unavailable", "err", err)
+			wait = max(wait, time.Second)
 		case err != nil && ctx.Err() == nil:
 			w.cfg.Log.ErrorContext(ctx, "claim dispatch", "err", err)
 		case job != nil:
@@ -103,7 +112,7 @@ func (w *Worker) loop(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(w.cfg.Poll):
+		case <-time.After(wait):
 		}
 	}
 }

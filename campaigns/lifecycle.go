@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -99,35 +100,69 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 	return canceled, err
 }
 
+// fireLockWait bounds how long one campaign's fire waits for a lock (its game's
+// or its segment's row): a fire held up longer is skipped for the round.
+const fireLockWait = 500 * time.Millisecond
+
+// fireTimeout bounds one campaign's fire in all.
+const fireTimeout = 5 * time.Second
+
 // FireDue sends every scheduled campaign whose time has come: it records its
 // dispatch with the plan as it stands now. A fire more than grace late (Herald
 // was down) is recorded as missed instead and nothing is sent. It returns how
 // many campaigns it fired or missed. Safe on several replicas at once: each
 // campaign is claimed with SKIP LOCKED and each fire is unique.
+//
+// Each fire has its own transaction and its own time (fireLockWait for a lock,
+// fireTimeout in all): a campaign whose fire fails or times out is skipped for
+// the rest of this call, which moves on to the others, and is tried again at
+// the next. The errors of skipped fires are returned joined.
 func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
 	fired := 0
+	skipped := []uuid.UUID{} // not nil: NOT (id = ANY(NULL)) would match nothing
+	var errs []error
 	for {
-		var done bool
-		err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-			rows, _ := tx.Query(ctx, `
-				SELECT `+campaignColumns+` FROM campaigns
-				WHERE status = 'scheduled' AND send_at <= $1
-				ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now)
-			list, err := pgx.CollectRows(rows, scanCampaign)
-			if err != nil {
-				return fmt.Errorf("find due campaigns: %w", err)
-			}
-			if len(list) == 0 {
-				done = true
-				return nil
-			}
-			return s.fire(ctx, tx, list[0], now, grace)
-		})
-		if err != nil || done {
-			return fired, err
+		id, done, err := s.fireNext(ctx, now, grace, skipped)
+		switch {
+		case done:
+			return fired, errors.Join(errs...)
+		case err != nil && id == uuid.Nil: // no campaign in hand: the database failed
+			return fired, errors.Join(append(errs, err)...)
+		case err != nil:
+			skipped = append(skipped, id)
+			errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
+		default:
+			fired++
 		}
-		fired++
 	}
+}
+
+// fireNext fires the earliest due campaign not in skip, in a transaction of its
+// own. It returns the campaign's id (uuid.Nil if it got none), and done when
+// none is due.
+func (s *Store) fireNext(ctx context.Context, now time.Time, grace time.Duration, skip []uuid.UUID) (id uuid.UUID, done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, fireTimeout)
+	defer cancel()
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, fireLockWait.Milliseconds())); err != nil {
+			return fmt.Errorf("bound lock waits: %w", err)
+		}
+		rows, _ := tx.Query(ctx, `
+			SELECT `+campaignColumns+` FROM campaigns
+			WHERE status = 'scheduled' AND send_at <= $1 AND NOT (id = ANY($2))
+			ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now, skip)
+		list, err := pgx.CollectRows(rows, scanCampaign)
+		if err != nil {
+			return fmt.Errorf("find due campaigns: %w", err)
+		}
+		if len(list) == 0 {
+			done = true
+			return nil
+		}
+		id = list[0].ID
+		return s.fire(ctx, tx, list[0], now, grace)
+	})
+	return id, done, err
 }
 
 func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, grace time.Duration) error {
@@ -140,11 +175,13 @@ func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, 
 		status, state = StatusCompleted, DispatchMissed
 	}
 	plan, list, err := resolve(ctx, tx, g, c.Audience)
-	if err != nil {
+	if _, invalid := fielderr.As(err); invalid {
 		// The audience no longer resolves (a schema change): record the fire as
 		// missed rather than retry it forever.
 		status, state = StatusCompleted, DispatchMissed
 		list = nil
+	} else if err != nil {
+		return err // a lock or the database out of time: the next round tries again
 	}
 	if _, err := newDispatch(ctx, tx, c, c.SendAt, state, plan, list); err != nil {
 		return err
@@ -168,36 +205,59 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
+// purgeBatch is how many members of a retired list one statement deletes: a
+// list of millions goes in many short statements rather than one long
+// transaction, so every call makes progress within its caller's time limit.
+const purgeBatch = 10_000
+
 // PurgeRetiredLists deletes the member lists that a segment replaced and that no
-// dispatch needs any more (to stream or to clear), and returns how many.
+// dispatch needs any more (to stream or to clear), and returns how many it
+// finished. A long list is deleted a batch at a time; what a call leaves when
+// ctx ends, the next one continues.
 func (s *Store) PurgeRetiredLists(ctx context.Context) (int64, error) {
+	// A retired list never becomes current again, and a dispatch that read it
+	// before it was retired was committed before (the swap waits for the share
+	// lock of the fire): a list found here stays unneeded.
+	rows, _ := s.db.Query(ctx, `
+		SELECT id FROM member_lists l
+		WHERE retired_at IS NOT NULL AND NOT EXISTS (
+			SELECT 1 FROM dispatches d WHERE d.member_list_id = l.id AND d.cleared_at IS NULL)
+		ORDER BY id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return 0, fmt.Errorf("find retired member lists: %w", err)
+	}
 	var n int64
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `
-			SELECT id FROM member_lists l
-			WHERE retired_at IS NOT NULL AND NOT EXISTS (
-				SELECT 1 FROM dispatches d WHERE d.member_list_id = l.id AND d.cleared_at IS NULL)
-			FOR UPDATE SKIP LOCKED`)
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	for _, id := range ids {
+		if err := s.purgeList(ctx, id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Store) purgeList(ctx context.Context, id int64) error {
+	for {
+		tag, err := s.db.Exec(ctx, `
+			DELETE FROM segment_members WHERE list_id = $1 AND player_id IN (
+				SELECT player_id FROM segment_members WHERE list_id = $1 ORDER BY player_id LIMIT $2)`, id, purgeBatch)
 		if err != nil {
-			return fmt.Errorf("find retired member lists: %w", err)
+			return fmt.Errorf("delete members of retired list %d: %w", id, err)
 		}
-		if len(ids) == 0 {
-			return nil
+		if tag.RowsAffected() < purgeBatch {
+			break
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM segment_members WHERE list_id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("delete retired members: %w", err)
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE dispatches SET member_list_id = NULL WHERE member_list_id = $1`, id); err != nil {
+			return fmt.Errorf("unlink retired member list %d: %w", id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE dispatches SET member_list_id = NULL WHERE member_list_id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("unlink retired member lists: %w", err)
+		if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete retired member list %d: %w", id, err)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("delete retired member lists: %w", err)
-		}
-		n = int64(len(ids))
 		return nil
 	})
-	return n, err
 }
 
 // CheckSchema verifies, inside the transaction that changes a game's tag schema,

@@ -12,7 +12,7 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -23,11 +23,13 @@ var Files embed.FS
 
 // open returns a migrator for the database at url. The caller closes it.
 func open(url string) (*migrate.Migrate, error) {
-	cfg, err := pgx.ParseConfig(url)
+	// Parsed as the pool parses it, so that pool settings in the URL
+	// (pool_max_conns) are not sent to the server as unknown parameters.
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	db := stdlib.OpenDB(*cfg)
+	db := stdlib.OpenDB(*cfg.ConnConfig)
 	driver, err := pgxmigrate.WithInstance(db, &pgxmigrate.Config{})
 	if err != nil {
 		db.Close()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Campaigns is what the scheduler drives (campaigns.Store).
@@ -32,6 +34,10 @@ type Config struct {
 	// Grace is how late a fire may still be sent after Herald was down
 	// (default 5 minutes); later ones are recorded as missed.
 	Grace time.Duration
+	// StepTimeout bounds each database step of the leader (default 5 s): the
+	// leadership check, marking expiries, each purge round. Each campaign's
+	// fire has its own bound (campaigns.Store.FireDue).
+	StepTimeout time.Duration
 }
 
 // leaderLock is the advisory lock key whose holder leads the scheduler.
@@ -54,6 +60,9 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 5 * time.Minute
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 5 * time.Second
 	}
 	return &Scheduler{cfg: cfg}
 }
@@ -94,13 +103,12 @@ func (s *Scheduler) setLeader(v bool) {
 func (s *Scheduler) run(ctx context.Context) {
 	defer s.setLeader(false)
 	for ctx.Err() == nil {
-		conn, err := s.cfg.DB.Acquire(ctx)
-		if err != nil {
+		conn, got := s.tryLead(ctx)
+		if conn == nil {
 			s.wait(ctx, time.Second)
 			continue
 		}
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil || !got {
+		if !got {
 			conn.Release()
 			s.wait(ctx, s.cfg.Tick*4)
 			continue
@@ -108,21 +116,51 @@ func (s *Scheduler) run(ctx context.Context) {
 		s.setLeader(true)
 		s.cfg.Log.InfoContext(ctx, "scheduler leadership taken")
 		s.lead(ctx, func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+			defer cancel()
 			_, err := conn.Exec(ctx, `SELECT 1`)
 			return err
 		})
 		s.setLeader(false)
-		// Closing the session releases the lock whatever state it is in.
-		_ = conn.Conn().Close(context.Background())
+		// Closing the session releases the lock whatever state it is in (a
+		// frozen server releases it when it runs again and sees the close).
+		closeCtx, cancel := context.WithTimeout(context.Background(), s.cfg.StepTimeout)
+		_ = conn.Conn().Close(closeCtx)
+		cancel()
 		conn.Release()
 		s.cfg.Log.InfoContext(ctx, "scheduler leadership given up")
 	}
 }
 
+// tryLead takes a connection and tries the leader lock on it, within
+// StepTimeout. It returns a nil connection if Postgres could not be reached.
+func (s *Scheduler) tryLead(ctx context.Context) (*pgxpool.Conn, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	defer cancel()
+	conn, err := s.cfg.DB.Acquire(ctx)
+	if err != nil {
+		return nil, false
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&got); err != nil {
+		conn.Release()
+		return nil, false
+	}
+	return conn, got
+}
+
 // lead does the leader's work every tick until ctx ends or the lock's session
 // fails. The first tick clears what expired while Herald was down before it
-// sends anything.
+// sends anything. The janitor runs beside the ticks, so that deleting a long
+// member list never delays a send or an expiry.
 func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error) {
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	var janitor sync.WaitGroup
+	janitor.Go(func() { s.janitor(janitorCtx) })
+	defer func() {
+		stopJanitor()
+		janitor.Wait()
+	}()
 	for {
 		if err := alive(ctx); err != nil {
 			if !errors.Is(err, context.Canceled) {
@@ -137,26 +175,48 @@ func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error)
 	}
 }
 
+// tick marks expired dispatches, then fires due campaigns, each step within
+// its own time: a step that fails is logged and tried again at the next tick.
 func (s *Scheduler) tick(ctx context.Context, now time.Time) {
-	if n, err := s.cfg.Campaigns.ExpireDue(ctx, now); err != nil {
+	step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	n, err := s.cfg.Campaigns.ExpireDue(step, now)
+	cancel()
+	if err != nil {
 		s.logErr(ctx, "expire dispatches", err)
 	} else if n > 0 {
 		s.cfg.Log.InfoContext(ctx, "dispatches expired", "count", n)
 	}
-	if n, err := s.cfg.Campaigns.FireDue(ctx, now, s.cfg.Grace); err != nil {
+	fired, err := s.cfg.Campaigns.FireDue(ctx, now, s.cfg.Grace)
+	if err != nil {
 		s.logErr(ctx, "fire scheduled campaigns", err)
-	} else if n > 0 {
-		s.cfg.Log.InfoContext(ctx, "scheduled campaigns fired", "count", n)
 	}
-	if n, err := s.cfg.Campaigns.PurgeRetiredLists(ctx); err != nil {
-		s.logErr(ctx, "purge retired member lists", err)
-	} else if n > 0 {
-		s.cfg.Log.InfoContext(ctx, "retired member lists purged", "count", n)
+	if fired > 0 {
+		s.cfg.Log.InfoContext(ctx, "scheduled campaigns fired", "count", fired)
+	}
+}
+
+// janitor purges retired member lists every tick until ctx ends. Each round
+// has StepTimeout; a long list is deleted over as many rounds as it takes.
+func (s *Scheduler) janitor(ctx context.Context) {
+	for s.wait(ctx, s.cfg.Tick) {
+		round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+		n, err := s.cfg.Campaigns.PurgeRetiredLists(round)
+		cancel()
+		switch {
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			s.logErr(ctx, "purge retired member lists", err)
+		case n > 0:
+			s.cfg.Log.InfoContext(ctx, "retired member lists purged", "count", n)
+		}
 	}
 }
 
 func (s *Scheduler) logErr(ctx context.Context, what string, err error) {
-	if ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil:
+	case postgres.Unavailable(err): // retried at the next tick; an outage is no bug
+		s.cfg.Log.WarnContext(ctx, what+": database unavailable", "err", err)
+	default:
 		s.cfg.Log.ErrorContext(ctx, what, "err", err)
 	}
 }
