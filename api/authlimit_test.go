@@ -83,7 +83,7 @@ func TestFailedAuthenticationsAreLimitedPerAddress(t *testing.T) {
 func TestMalformedKeysNeverReachPostgres(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
-	s.db.Close() // any lookup now fails with a 500
+	s.db.Close() // any lookup now fails: the database is unavailable (503)
 	for _, key := range []string{
 		"hello", "hk_", "hk_" + strings.Repeat("0", 32) + "_short",
 		"hk_" + strings.Repeat("g", 32) + "_" + strings.Repeat("A", 43),
@@ -95,5 +95,5 @@ func TestMalformedKeysNeverReachPostgres(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, status, "%q", key)
 	}
 	status, _ := s.status("Bearer hk_" + strings.Repeat("0", 32) + "_" + strings.Repeat("A", 43))
-	require.Equal(t, http.StatusInternalServerError, status, "a well-formed key does need the database")
+	require.Equal(t, http.StatusServiceUnavailable, status, "a well-formed key does need the database")
 }
