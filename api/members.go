@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/segments"
 )
 
 // idleTimeout is how long a member upload may go without sending data.
@@ -126,7 +127,7 @@ func (s *Server) usesMembers(r *http.Request, game string, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if !seg.Rule.UsesMembers() {
+	if !segments.UsesMembers(seg.Rule) {
 		return errNotMembers
 	}
 	return nil

@@ -6,13 +6,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/topics"
 )
 
 type planRequest struct {
-	SegmentID *string        `json:"segment_id"`
-	Rule      *segments.Rule `json:"rule"`
+	SegmentID *string              `json:"segment_id"`
+	Rule      *segments.StrictRule `json:"rule"`
 }
 
 // planResponse is a delivery plan as operators read it: full topic bases.
@@ -28,7 +29,7 @@ type planResponse struct {
 type planTarget struct {
 	Topic   string         `json:"topic"`
 	Members bool           `json:"members,omitempty"`
-	Filter  *segments.Rule `json:"filter,omitempty"`
+	Filter  *protocol.Rule `json:"filter,omitempty"`
 }
 
 // previewPlan resolves a segment or an inline rule into its delivery plan without
@@ -51,7 +52,7 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var rule segments.Rule
+	var rule protocol.Rule
 	var members int64
 	if req.SegmentID != nil {
 		id, err := uuid.Parse(*req.SegmentID)
@@ -66,12 +67,12 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 		}
 		rule, members = seg.Rule, seg.MemberCount
 	} else {
-		rule = *req.Rule
-		if err := rule.Validate("rule", g.Tags); err != nil {
+		rule = req.Rule.Rule
+		if err := segments.ValidateRule(rule, "rule", g.Tags); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if rule.UsesMembers() {
+		if segments.UsesMembers(rule) {
 			s.writeError(w, r, fielderr.New("rule", "members refers to a segment's uploaded list; preview that segment by segment_id"))
 			return
 		}

@@ -11,8 +11,8 @@ import (
 )
 
 type createSegmentRequest struct {
-	Name string         `json:"name"`
-	Rule *segments.Rule `json:"rule"`
+	Name string               `json:"name"`
+	Rule *segments.StrictRule `json:"rule"`
 }
 
 func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +26,7 @@ func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seg, err := s.Segments.Create(r.Context(), segments.Segment{
-		GameID: chi.URLParam(r, "game"), Name: req.Name, Rule: *req.Rule,
+		GameID: chi.URLParam(r, "game"), Name: req.Name, Rule: req.Rule.Rule,
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -71,8 +71,8 @@ func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) {
 
 // updateSegmentRequest holds the fields a PATCH may change; absent fields stay.
 type updateSegmentRequest struct {
-	Name *string        `json:"name"`
-	Rule *segments.Rule `json:"rule"`
+	Name *string              `json:"name"`
+	Rule *segments.StrictRule `json:"rule"`
 }
 
 func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +91,7 @@ func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) {
 			seg.Name = *req.Name
 		}
 		if req.Rule != nil {
-			seg.Rule = *req.Rule
+			seg.Rule = req.Rule.Rule
 		}
 	})
 	if err != nil {

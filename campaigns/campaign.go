@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/valid"
 )
@@ -44,7 +45,7 @@ const (
 // Audience is who a campaign reaches: a stored segment or an inline rule.
 type Audience struct {
 	SegmentID *uuid.UUID     `json:"segment_id,omitempty"`
-	Rule      *segments.Rule `json:"rule,omitempty"`
+	Rule      *protocol.Rule `json:"rule,omitempty"`
 }
 
 // UnmarshalJSON reads an audience so that errors inside an inline rule name their

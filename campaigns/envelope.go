@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/topics"
 )
 
@@ -30,7 +30,7 @@ type Envelope struct {
 	StartsAt  time.Time       // zero: omitted
 	ExpiresAt time.Time       // clients drop the message after it
 	Priority  int             // 0-9
-	Filter    *segments.Rule  // nil: omitted; present only when the target is not exact
+	Filter    *protocol.Rule  // nil: omitted; present only when the target is not exact
 	Content   json.RawMessage // from ParseContent
 }
 
@@ -48,7 +48,7 @@ type envelopeWire struct {
 	StartsAt  string          `json:"starts_at,omitempty"`
 	ExpiresAt string          `json:"expires_at"`
 	Priority  int             `json:"priority"`
-	Filter    *segments.Rule  `json:"filter,omitempty"`
+	Filter    *protocol.Rule  `json:"filter,omitempty"`
 	Content   json.RawMessage `json:"content"`
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/segments"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // marqueeEnvelope is a realistic marquee: UUID ids, short English text, a
@@ -36,7 +36,7 @@ func marqueeEnvelope(t *testing.T) campaigns.Envelope {
 
 func TestEncodeGolden(t *testing.T) {
 	t.Parallel()
-	filter := &segments.Rule{Tag: "level", Between: &[2]int64{25, 39}}
+	filter := &protocol.Rule{Tag: "level", Between: &[2]int64{25, 39}}
 	tests := []struct {
 		name   string
 		change func(*campaigns.Envelope)
@@ -63,9 +63,9 @@ func TestEncodeGolden(t *testing.T) {
 		{
 			name: "filter without start",
 			change: func(e *campaigns.Envelope) {
-				e.Filter = &segments.Rule{And: []segments.Rule{
+				e.Filter = &protocol.Rule{And: []protocol.Rule{
 					{Tag: "region", In: []string{"eu"}},
-					{Not: &segments.Rule{Server: []string{"s1"}}},
+					{Not: &protocol.Rule{Server: []string{"s1"}}},
 				}}
 				e.Priority = 0
 			},
@@ -92,7 +92,7 @@ func TestEncodeMarqueeUnder512Bytes(t *testing.T) {
 	t.Parallel()
 	e := marqueeEnvelope(t)
 	e.StartsAt = e.SentAt.Add(time.Minute + 123*time.Millisecond)
-	e.Filter = &segments.Rule{Tag: "level", Between: &[2]int64{25, 39}}
+	e.Filter = &protocol.Rule{Tag: "level", Between: &[2]int64{25, 39}}
 	got, err := campaigns.Encode(e, campaigns.DefaultMaxEnvelope)
 	require.NoError(t, err)
 	require.Less(t, len(got), 512, "DESIGN 4 targets a marquee under 512 bytes: %s", got)
@@ -197,7 +197,7 @@ func TestEncodeRefusesBrokenEnvelopes(t *testing.T) {
 		"no content":        func(e *campaigns.Envelope) { e.Content = nil },
 		"content not JSON":  func(e *campaigns.Envelope) { e.Content = json.RawMessage(`{"text":`) },
 		"content array":     func(e *campaigns.Envelope) { e.Content = json.RawMessage(`[1]`) },
-		"filter no form":    func(e *campaigns.Envelope) { e.Filter = &segments.Rule{} },
+		"filter no form":    func(e *campaigns.Envelope) { e.Filter = &protocol.Rule{} },
 	}
 	for name, change := range tests {
 		t.Run(name, func(t *testing.T) {

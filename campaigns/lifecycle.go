@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/valid"
 )
@@ -271,9 +272,9 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var rule segments.Rule
+	var rule protocol.Rule
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &rule}, func() error {
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+		if err := segments.ValidateRule(rule, "audience.rule", g.Tags); err != nil {
 			errs.Add("tags", "campaign %s (%s) would no longer be valid: %v", id, name, err)
 		}
 		return nil

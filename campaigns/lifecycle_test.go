@@ -15,6 +15,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/internal/dbtest"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -67,7 +68,7 @@ func TestFireDueSkipsACampaignHeldUp(t *testing.T) {
 	require.Equal(t, campaigns.StatusLive, status(t, store, "g1", held))
 }
 
-func everyone(t *testing.T) segments.Rule {
+func everyone(t *testing.T) protocol.Rule {
 	r, err := segments.ParseRule(json.RawMessage(`{"everyone":true}`), "rule")
 	require.NoError(t, err)
 	return r

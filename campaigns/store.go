@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -143,7 +144,7 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 // resolve returns the delivery plan of an audience as it stands in tx and the
 // member list its members target reads (nil without one).
 func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
-	var rule segments.Rule
+	var rule protocol.Rule
 	var list *int64
 	var members int64
 	if a.SegmentID != nil {
@@ -157,10 +158,10 @@ func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments
 		rule, list, members = seg.Rule, l, seg.MemberCount
 	} else {
 		rule = *a.Rule
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+		if err := segments.ValidateRule(rule, "audience.rule", g.Tags); err != nil {
 			return segments.Plan{}, nil, err
 		}
-		if rule.UsesMembers() {
+		if segments.UsesMembers(rule) {
 			return segments.Plan{}, nil, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
 		}
 	}
@@ -178,7 +179,7 @@ func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments
 // their filter) and refuses content that makes any of them exceed the limit,
 // before anything is stored. It returns the first target's envelope.
 func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.RawMessage, error) {
-	filters := []*segments.Rule{nil} // an empty plan still gets its content checked
+	filters := []*protocol.Rule{nil} // an empty plan still gets its content checked
 	if len(plan.Targets) > 0 {
 		filters = filters[:0]
 		for _, t := range plan.Targets {
@@ -202,7 +203,7 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 }
 
 // envelopeOf is the envelope of dispatch id of c for a target with filter.
-func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *segments.Rule) Envelope {
+func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *protocol.Rule) Envelope {
 	e := Envelope{
 		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
 		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,

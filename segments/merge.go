@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/topics"
 )
 
@@ -84,7 +85,7 @@ func (m *merger) add(cv coverage) error {
 // is replaced by the whole rule, which is as sound (a player reached through any
 // of the rule's topics gets the message exactly when the rule holds for it)
 // unless the rule names members, which clients cannot evaluate.
-func (m *merger) targets(r Rule) ([]Target, error) {
+func (m *merger) targets(r protocol.Rule) ([]Target, error) {
 	out := make([]Target, 0, len(m.slots))
 	for _, s := range m.slots {
 		t := s.t
@@ -93,14 +94,14 @@ func (m *merger) targets(r Rule) ([]Target, error) {
 			return []Target{t}, nil // everyone: nothing else matters
 		case s.open:
 		case s.nodes > MaxNodes:
-			if r.UsesMembers() {
+			if UsesMembers(r) {
 				return nil, tooComplex("a filter would have more than %d nodes", MaxNodes)
 			}
 			t.Filter = &r
 		case len(s.fids) == 1:
 			t.Filter = m.filters[s.fids[0]].rule()
 		default:
-			f := Rule{Or: make([]Rule, len(s.fids))}
+			f := protocol.Rule{Or: make([]protocol.Rule, len(s.fids))}
 			for i, fid := range s.fids {
 				f.Or[i] = *m.filters[fid].rule()
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/topics"
 )
 
@@ -59,7 +60,7 @@ type Target struct {
 	// player, no keys, one topic per member.
 	Members bool `json:"members,omitempty"`
 	// Filter is nil when everyone subscribed to the topic is in the audience.
-	Filter *Rule `json:"filter,omitempty"`
+	Filter *protocol.Rule `json:"filter,omitempty"`
 }
 
 // Resolve turns a rule into a delivery plan, following DESIGN section 5. It is pure:
@@ -86,9 +87,9 @@ type Target struct {
 // too complex to resolve (an error wrapping ErrTooComplex). Otherwise it degrades
 // soundly, for instance after a schema change: an atom on an unknown tag, or a range
 // overlapping no band, cannot be a cover and stays in the filter.
-func Resolve(r Rule, tags map[string]games.Tag, memberCount int64) (Plan, error) {
+func Resolve(r protocol.Rule, tags map[string]games.Tag, memberCount int64) (Plan, error) {
 	var l fielderr.List
-	r.validate(&l, "rule", nil, false, 1) // structure and members polarity only
+	validateRule(&l, r, "rule", nil, false, 1) // structure and members polarity only
 	if err := l.Err(); err != nil {
 		return Plan{}, err
 	}
@@ -143,11 +144,11 @@ type coverage struct {
 // needed for them) and others only partly (the range stays in their filter).
 func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	for i, l := range c {
-		if !l.neg && l.form == formMembers {
+		if !l.neg && l.form == protocol.FormMembers {
 			return []coverage{{scope: topics.ScopePlayer, members: true, rest: residual{c, i}}}
 		}
 	}
-	for _, f := range []form{formPlayers, formServer} {
+	for _, f := range []protocol.Form{protocol.FormPlayers, protocol.FormServer} {
 		best := -1
 		for i, l := range c {
 			if !l.neg && l.form == f && (best < 0 || len(l.list()) < len(c[best].list())) {
@@ -156,7 +157,7 @@ func cover(c []*literal, tags map[string]games.Tag) []coverage {
 		}
 		if best >= 0 {
 			scope := topics.ScopePlayer
-			if f == formServer {
+			if f == protocol.FormServer {
 				scope = topics.ScopeServer
 			}
 			return []coverage{{scope: scope, keys: c[best].list(), rest: residual{c, best}}}
@@ -209,12 +210,12 @@ func bestTag(c []*literal, tags map[string]games.Tag) (tagCover, bool) {
 		}
 		tc := tagCover{i: i, tag: l.atom.Tag}
 		switch l.form {
-		case formIn:
+		case protocol.FormIn:
 			if len(t.Values) == 0 || len(t.Bands) > 0 {
 				continue
 			}
 			tc.num, tc.den, tc.inside = int64(len(l.atom.In)), int64(len(t.Values)), l.atom.In
-		case formBetween:
+		case protocol.FormBetween:
 			bands := overlapping(t.Bands, *l.atom.Between)
 			if len(bands) == 0 {
 				continue
@@ -265,8 +266,8 @@ func (r residual) key() (key string, nodes int) {
 }
 
 // rule is the filter: the remaining literal alone, or their "and".
-func (r residual) rule() *Rule {
-	var rs []Rule
+func (r residual) rule() *protocol.Rule {
+	var rs []protocol.Rule
 	for i, l := range r.c {
 		if i != r.skip {
 			rs = append(rs, l.rule())
@@ -275,5 +276,5 @@ func (r residual) rule() *Rule {
 	if len(rs) == 1 {
 		return &rs[0]
 	}
-	return &Rule{And: rs}
+	return &protocol.Rule{And: rs}
 }

@@ -10,19 +10,20 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
 // Segment is a named audience rule of one game, with an optional uploaded member
 // list that rules reach through {"members": true}.
 type Segment struct {
-	ID          uuid.UUID `json:"id"`
-	GameID      string    `json:"game"`
-	Name        string    `json:"name"`
-	Rule        Rule      `json:"rule"`
-	MemberCount int64     `json:"member_count"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          uuid.UUID     `json:"id"`
+	GameID      string        `json:"game"`
+	Name        string        `json:"name"`
+	Rule        protocol.Rule `json:"rule"`
+	MemberCount int64         `json:"member_count"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
 }
 
 // Validate checks the segment against its game's tag schema and returns a
@@ -32,7 +33,7 @@ func (s *Segment) Validate(tags map[string]games.Tag) error {
 	if err := valid.Name(s.Name); err != nil {
 		errs.Add("name", "%v", err)
 	}
-	if err := s.Rule.Validate("rule", tags); err != nil {
+	if err := ValidateRule(s.Rule, "rule", tags); err != nil {
 		if l, ok := fielderr.As(err); ok {
 			errs = append(errs, l...)
 		} else {

@@ -167,7 +167,7 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	}
 	var errs fielderr.List
 	for _, seg := range segs {
-		if err := seg.Rule.Validate("rule", g.Tags); err != nil {
+		if err := ValidateRule(seg.Rule, "rule", g.Tags); err != nil {
 			errs.Add("tags", "segment %s (%s) would no longer be valid: %v", seg.ID, seg.Name, err)
 		}
 	}
