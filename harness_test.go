@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/internal/dbtest"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // herald is a real Herald started in-process by run, on its own database and
@@ -285,7 +285,7 @@ func clearSentinelAtEnd(tb testing.TB, vars map[string]string) {
 			return
 		}
 		defer c.Disconnect(100)
-		if tok := c.Publish(topics.Sentinel(prefix), 1, true, []byte{}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(protocol.Sentinel(prefix), 1, true, []byte{}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			tb.Errorf("clear the retained sentinel of %s: %v", prefix, tok.Error())
 		}
 	})

@@ -17,7 +17,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 type keyCtx struct{}
@@ -95,7 +95,7 @@ func (s *Server) require(perm auth.Permission) func(http.Handler) http.Handler {
 }
 
 // checkPathParams refuses path parameters ({game}, {id}) outside the id
-// alphabet (topics.CheckID), naming each, so that no NUL, control character or
+// alphabet (protocol.CheckID), naming each, so that no NUL, control character or
 // other stray byte reaches Postgres or a topic. Handlers parse {id} further: a
 // well-formed id that is no UUID is simply not found.
 func checkPathParams(r *http.Request) error {
@@ -105,7 +105,7 @@ func checkPathParams(r *http.Request) error {
 		if name == "*" {
 			continue // the rest of the path below a mount point, not a parameter
 		}
-		if err := topics.CheckID(params.Values[i]); err != nil {
+		if err := protocol.CheckID(params.Values[i]); err != nil {
 			errs.Add(name, "path parameter %v", err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -49,7 +50,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: campaigns.Kind(r.URL.Query().Get("kind"))}
+	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List
 	switch f.Status {
 	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusExpired, campaigns.StatusCanceled:
@@ -57,7 +58,7 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		errs.Add("status", "must be scheduled, live, completed, expired or canceled")
 	}
 	switch f.Kind {
-	case "", campaigns.KindMarquee, campaigns.KindNotice, campaigns.KindAd:
+	case "", protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
 	default:
 		errs.Add("kind", "must be marquee, notice or ad")
 	}
@@ -181,9 +182,9 @@ func campaignID(r *http.Request) (uuid.UUID, error) {
 }
 
 // mayWrite refuses a campaign of a kind the caller's role may not send.
-func mayWrite(r *http.Request, kind campaigns.Kind) error {
+func mayWrite(r *http.Request, kind protocol.Kind) error {
 	role := callerKey(r.Context()).Role
-	if kind == campaigns.KindMarquee && !role.Can(auth.PermMarquee) {
+	if kind == protocol.KindMarquee && !role.Can(auth.PermMarquee) {
 		return forbidden(role, auth.PermMarquee)
 	}
 	return nil

@@ -10,8 +10,8 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 type createGameRequest struct {
@@ -47,7 +47,7 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
 	limit, cursor, err := pageParams(r)
-	if err == nil && cursor != "" && topics.CheckID(cursor) != nil {
+	if err == nil && cursor != "" && protocol.CheckID(cursor) != nil {
 		err = errBadCursor
 	}
 	if err != nil {

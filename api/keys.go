@@ -11,7 +11,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -84,7 +84,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	q := audit.Query{Game: r.URL.Query().Get("game"), Limit: limit, Within: caller.Games}
 	var errs fielderr.List
 	if q.Game != "" {
-		if err := topics.CheckID(q.Game); err != nil {
+		if err := protocol.CheckID(q.Game); err != nil {
 			errs.Add("game", "%v", err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 type planRequest struct {
@@ -94,7 +93,7 @@ func (s *Server) planBody(game string, plan segments.Plan) planResponse {
 		if t.Members {
 			keys = []string{"{member}"}
 		}
-		resp.Targets[i] = planTarget{Topic: topics.Base(s.TopicPrefix, game, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
+		resp.Targets[i] = planTarget{Topic: protocol.Base(s.TopicPrefix, game, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
 	}
 	return resp
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -84,7 +84,7 @@ func (in Input) validate(now time.Time) error {
 		errs.Add("games", "leave games out for every game, or name at least one")
 	}
 	for i, g := range in.Games {
-		if err := topics.CheckID(g); err != nil {
+		if err := protocol.CheckID(g); err != nil {
 			errs.Add(fielderr.Index("games", i), "%v", err)
 		}
 	}

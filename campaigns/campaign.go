@@ -95,7 +95,7 @@ type PlanSummary struct {
 type Campaign struct {
 	ID         uuid.UUID       `json:"id"`
 	GameID     string          `json:"game"`
-	Kind       Kind            `json:"kind"`
+	Kind       protocol.Kind   `json:"kind"`
 	Name       string          `json:"name"`
 	Audience   Audience        `json:"audience"`
 	Content    json.RawMessage `json:"content"`
@@ -113,7 +113,7 @@ type Campaign struct {
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.
 type Input struct {
-	Kind      Kind            `json:"kind"`
+	Kind      protocol.Kind   `json:"kind"`
 	Name      string          `json:"name"`
 	Audience  *Audience       `json:"audience"`
 	Content   json.RawMessage `json:"content"`
@@ -132,8 +132,8 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	var errs fielderr.List
 	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt.Std(), Schedule: in.Schedule, Priority: DefaultPriority}
 	switch in.Kind {
-	case KindMarquee, KindNotice, KindAd:
-	case KindKickout:
+	case protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
+	case protocol.KindKickout:
 		errs.Add("kind", "kick-outs are sent through the kick-out API, not as campaigns")
 	case "":
 		errs.Add("kind", "is required: marquee, notice or ad")
@@ -155,10 +155,10 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	default:
 		c.Audience = *in.Audience
 	}
-	if in.Kind.valid() {
+	if campaignKind(in.Kind) {
 		if in.Content == nil {
 			errs.Add("content", "is required")
-		} else if content, err := ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
+		} else if content, err := protocol.ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
 			if l, ok := fielderr.As(err); ok {
 				errs = append(errs, l...)
 			} else {
@@ -188,7 +188,7 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		case c.ExpiresAt.Sub(c.SendAt) > MaxLifetime:
 			errs.Add("expires_at", "must be at most 30 days after the send time")
 		}
-	case in.Kind == KindMarquee || in.Kind == KindAd:
+	case in.Kind == protocol.KindMarquee || in.Kind == protocol.KindAd:
 		errs.Add("expires_at", "is required for a %s", in.Kind)
 	}
 	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(in.ExpiresAt.Time) {
@@ -216,6 +216,8 @@ func checkTimes(in Input) error {
 	return errs.Err()
 }
 
-func (k Kind) valid() bool {
-	return k == KindMarquee || k == KindNotice || k == KindAd
+// campaignKind reports whether k is a kind sent as a campaign: kick-outs have
+// an API of their own.
+func campaignKind(k protocol.Kind) bool {
+	return k == protocol.KindMarquee || k == protocol.KindNotice || k == protocol.KindAd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -257,7 +258,7 @@ func (j *job) messages(steps []step, payloads map[int][]byte) ([]mqttout.Message
 		if !ok {
 			e := envelopeOf(j.campaign, j.id, j.sentAt, j.walker.targets[st.target].Filter)
 			var err error
-			if payload, err = Encode(e, 1<<30); err != nil { // the size was checked at creation
+			if payload, err = protocol.EncodeEnvelope(e, 1<<30); err != nil { // the size was checked at creation
 				return nil, fmt.Errorf("encode envelope: %w", err)
 			}
 			payloads[st.target] = payload

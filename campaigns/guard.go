@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/mqttout"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // SentinelBroker is what the Guard needs of the broker (mqttout.Conn).
@@ -28,7 +28,7 @@ type GuardConfig struct {
 	Prefix string // the topic prefix
 	Log    *slog.Logger
 	// Replica names this replica's probe topic; unique per process, a valid id
-	// (topics.CheckID). Default: a random UUID.
+	// (protocol.CheckID). Default: a random UUID.
 	Replica string
 	// Interval is how often the sentinel is checked besides at every connect
 	// (default 1 min): a broker may lose its store without dropping Herald.
@@ -84,7 +84,7 @@ func (s *Store) NewGuard(cfg GuardConfig) *Guard {
 	if cfg.Retry <= 0 {
 		cfg.Retry = 5 * time.Second
 	}
-	return &Guard{cfg: cfg, store: s, topic: topics.Sentinel(cfg.Prefix), probe: topics.Probe(cfg.Prefix, cfg.Replica)}
+	return &Guard{cfg: cfg, store: s, topic: protocol.Sentinel(cfg.Prefix), probe: protocol.Probe(cfg.Prefix, cfg.Replica)}
 }
 
 // Start starts checking and returns at once.

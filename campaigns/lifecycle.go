@@ -297,10 +297,10 @@ func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var kind Kind
+	var kind protocol.Kind
 	var content []byte
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &kind, &content}, func() error {
-		if _, err := ParseContent(kind, content, g.DefaultLocale); err != nil {
+		if _, err := protocol.ParseContent(kind, content, g.DefaultLocale); err != nil {
 			if _, ok := fielderr.As(err); !ok {
 				return err
 			}

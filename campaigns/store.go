@@ -34,10 +34,10 @@ type Store struct {
 }
 
 // NewStore returns a Store over db refusing content whose envelope would exceed
-// maxEnvelope bytes (0: DefaultMaxEnvelope).
+// maxEnvelope bytes (0: protocol.DefaultMaxEnvelope).
 func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 	if maxEnvelope <= 0 {
-		maxEnvelope = DefaultMaxEnvelope
+		maxEnvelope = protocol.DefaultMaxEnvelope
 	}
 	return &Store{db: db, maxEnvelope: maxEnvelope}
 }
@@ -188,8 +188,8 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	}
 	var first json.RawMessage
 	for _, filter := range filters {
-		e, err := Encode(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
-		if errors.Is(err, ErrTooLarge) {
+		e, err := protocol.EncodeEnvelope(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
+		if errors.Is(err, protocol.ErrTooLarge) {
 			return nil, fielderr.New("content", "the envelope would be over the limit of %d bytes: %v", s.maxEnvelope, err)
 		}
 		if err != nil {
@@ -203,8 +203,8 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 }
 
 // envelopeOf is the envelope of dispatch id of c for a target with filter.
-func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *protocol.Rule) Envelope {
-	e := Envelope{
+func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *protocol.Rule) protocol.Envelope {
+	e := protocol.Envelope{
 		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
 		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,
 	}
@@ -262,7 +262,7 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, e
 // Filter narrows a campaign list; empty fields match everything.
 type Filter struct {
 	Status Status
-	Kind   Kind
+	Kind   protocol.Kind
 }
 
 // List returns up to limit campaigns of game matching f, with their dispatches,

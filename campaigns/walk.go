@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 // position is a point in a dispatch's walk over its targets: the next target and,
@@ -35,7 +35,7 @@ type walker struct {
 	db      querier
 	prefix  string
 	game    string
-	kind    Kind
+	kind    protocol.Kind
 	msg     string // the campaign id: the last topic level
 	targets []segments.Target
 	list    *int64 // the member list a members target streams
@@ -51,7 +51,7 @@ func (w *walker) next(ctx context.Context, p position, n int, until *position) (
 		}
 		t := w.targets[p.Target]
 		if !t.Members {
-			out = append(out, step{topics.Message(topics.Base(w.prefix, w.game, t.Scope, t.Keys...), string(w.kind), w.msg), p.Target})
+			out = append(out, step{protocol.Message(protocol.Base(w.prefix, w.game, t.Scope, t.Keys...), w.kind, w.msg), p.Target})
 			p = position{Target: p.Target + 1}
 			continue
 		}
@@ -64,7 +64,7 @@ func (w *walker) next(ctx context.Context, p position, n int, until *position) (
 			if until != nil && until.Target == p.Target && until.After != "" && player > until.After {
 				return out, position{Target: p.Target + 1}, nil
 			}
-			out = append(out, step{topics.Message(topics.Base(w.prefix, w.game, topics.ScopePlayer, player), string(w.kind), w.msg), p.Target})
+			out = append(out, step{protocol.Message(protocol.Base(w.prefix, w.game, protocol.ScopePlayer, player), w.kind, w.msg), p.Target})
 			p.After = player
 		}
 		if len(players) < want { // the list ran out

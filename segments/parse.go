@@ -8,7 +8,6 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/topics"
 )
 
 // ParseRule reads one rule from JSON, checking its structure (not the game's tag
@@ -16,7 +15,7 @@ import (
 // starting at path, e.g. "rule.and[1].in[0]". It refuses unknown or repeated keys,
 // objects with no or several forms, wrong JSON types and null, empty lists, false
 // for "everyone"/"members", ranges that are not two integers lo <= hi, repeated
-// values in a list, ids failing topics.CheckID, and rules beyond the limits above.
+// values in a list, ids failing protocol.CheckID, and rules beyond the limits above.
 func ParseRule(data []byte, path string) (protocol.Rule, error) {
 	var raw json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -208,13 +207,13 @@ func (p *parser) array(raw json.RawMessage, path string) ([]json.RawMessage, boo
 	return elems, true
 }
 
-// id reads one topic-safe id (topics.CheckID).
+// id reads one topic-safe id (protocol.CheckID).
 func (p *parser) id(raw json.RawMessage, path string) (string, bool) {
 	var s string
 	if !p.kind(raw, path, '"', "a string") || json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
-	if err := topics.CheckID(s); err != nil {
+	if err := protocol.CheckID(s); err != nil {
 		p.add(path, "%v", err)
 		return "", false
 	}

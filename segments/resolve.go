@@ -10,7 +10,6 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/topics"
 )
 
 // MaxConjuncts bounds the disjunctive normal form of a rule. A rule whose normal
@@ -49,13 +48,13 @@ type Plan struct {
 	Targets []Target `json:"targets"`
 }
 
-// Target is one topic base (see topics.Base) and the residual filter clients on it
+// Target is one topic base (see protocol.Base) and the residual filter clients on it
 // evaluate against their own attributes.
 type Target struct {
 	// Scope and Keys name the topic base: all (no keys), server [server],
 	// tag [tag, value or band name such as "30-39"], player [player id].
-	Scope topics.Scope `json:"scope"`
-	Keys  []string     `json:"keys,omitempty"`
+	Scope protocol.Scope `json:"scope"`
+	Keys  []string       `json:"keys,omitempty"`
 	// Members marks the target of the segment's uploaded member list: scope
 	// player, no keys, one topic per member.
 	Members bool `json:"members,omitempty"`
@@ -132,7 +131,7 @@ func tooComplex(format string, args ...any) error {
 // coverage is the cover of one conjunct: the topics of one scope it publishes to
 // (one per key; none for all and members) and the filter that remains.
 type coverage struct {
-	scope   topics.Scope
+	scope   protocol.Scope
 	tag     string
 	keys    []string
 	members bool
@@ -145,7 +144,7 @@ type coverage struct {
 func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	for i, l := range c {
 		if !l.neg && l.form == protocol.FormMembers {
-			return []coverage{{scope: topics.ScopePlayer, members: true, rest: residual{c, i}}}
+			return []coverage{{scope: protocol.ScopePlayer, members: true, rest: residual{c, i}}}
 		}
 	}
 	for _, f := range []protocol.Form{protocol.FormPlayers, protocol.FormServer} {
@@ -156,9 +155,9 @@ func cover(c []*literal, tags map[string]games.Tag) []coverage {
 			}
 		}
 		if best >= 0 {
-			scope := topics.ScopePlayer
+			scope := protocol.ScopePlayer
 			if f == protocol.FormServer {
-				scope = topics.ScopeServer
+				scope = protocol.ScopeServer
 			}
 			return []coverage{{scope: scope, keys: c[best].list(), rest: residual{c, best}}}
 		}
@@ -166,14 +165,14 @@ func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	if tc, ok := bestTag(c, tags); ok {
 		var out []coverage
 		if len(tc.inside) > 0 {
-			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.inside, rest: residual{c, tc.i}})
+			out = append(out, coverage{scope: protocol.ScopeTag, tag: tc.tag, keys: tc.inside, rest: residual{c, tc.i}})
 		}
 		if len(tc.partly) > 0 { // a partly covered band keeps the range in its filter
-			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.partly, rest: residual{c, -1}})
+			out = append(out, coverage{scope: protocol.ScopeTag, tag: tc.tag, keys: tc.partly, rest: residual{c, -1}})
 		}
 		return out
 	}
-	return []coverage{{scope: topics.ScopeAll, rest: residual{c, -1}}}
+	return []coverage{{scope: protocol.ScopeAll, rest: residual{c, -1}}}
 }
 
 // tagCover is a candidate cover among the tag literals of a conjunct: literal i,

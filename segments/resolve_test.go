@@ -15,7 +15,6 @@ import (
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 func mustRule(t testing.TB, in string) protocol.Rule {
@@ -171,7 +170,7 @@ func TestResolveLargeFilter(t *testing.T) {
 	rule := mustRule(t, `{"and":[`+strings.Join(parts, ",")+`]}`)
 	plan, err := segments.Resolve(rule, ruleTags, 0)
 	require.NoError(t, err)
-	require.Equal(t, []segments.Target{{Scope: topics.ScopeTag, Keys: []string{"region", "eu"}, Filter: &rule}}, plan.Targets)
+	require.Equal(t, []segments.Target{{Scope: protocol.ScopeTag, Keys: []string{"region", "eu"}, Filter: &rule}}, plan.Targets)
 
 	withMembers := mustRule(t, `{"and":[{"members":true},`+strings.Join(parts[1:], ",")+`]}`)
 	_, err = segments.Resolve(withMembers, ruleTags, 0)
@@ -230,16 +229,16 @@ func eval(r protocol.Rule, p testPlayer) bool {
 // subscribed reports whether p subscribes to t's topic (DESIGN section 3).
 func subscribed(t segments.Target, tags map[string]games.Tag, p testPlayer) bool {
 	switch t.Scope {
-	case topics.ScopeAll:
+	case protocol.ScopeAll:
 		return true
-	case topics.ScopeServer:
+	case protocol.ScopeServer:
 		return t.Keys[0] == p.server
-	case topics.ScopePlayer:
+	case protocol.ScopePlayer:
 		if t.Members {
 			return p.member
 		}
 		return t.Keys[0] == p.id
-	case topics.ScopeTag:
+	case protocol.ScopeTag:
 		if v, ok := p.enums[t.Keys[0]]; ok {
 			return t.Keys[1] == v
 		}
@@ -283,7 +282,7 @@ func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[strin
 			require.NoError(t, err, "filter %s does not parse back", b)
 			require.Equal(t, *tg.Filter, back)
 		}
-		if tg.Scope == topics.ScopeAll && tg.Filter == nil {
+		if tg.Scope == protocol.ScopeAll && tg.Filter == nil {
 			require.Len(t, plan.Targets, 1, "an unfiltered all target is the whole plan")
 		}
 		if tg.Members {
@@ -308,7 +307,7 @@ func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[strin
 }
 
 func targetLess(a, b segments.Target) bool {
-	rank := map[topics.Scope]int{topics.ScopeAll: 0, topics.ScopeServer: 1, topics.ScopeTag: 2, topics.ScopePlayer: 3}
+	rank := map[protocol.Scope]int{protocol.ScopeAll: 0, protocol.ScopeServer: 1, protocol.ScopeTag: 2, protocol.ScopePlayer: 3}
 	if rank[a.Scope] != rank[b.Scope] {
 		return rank[a.Scope] < rank[b.Scope]
 	}
