@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
@@ -94,7 +95,7 @@ func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, page[campaigns.Dispatch]{Items: c.Dispatches})
+	s.writeJSON(w, r, http.StatusOK, page[dispatch.Dispatch]{Items: c.Dispatches})
 }
 
 // updateCampaignRequest holds what a PATCH may change; absent fields stay.

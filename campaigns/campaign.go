@@ -1,7 +1,9 @@
-// Package campaigns owns what Herald sends and every send of it: campaigns, their
-// content and envelopes, dispatches (one per send), and the fan-out that publishes
-// a dispatch to its topics, checkpointed in Postgres so that it resumes after a
-// crash on any replica, and clears them again at expiry or recall.
+// Package campaigns owns campaigns: what an operator sends (a message of one
+// kind, validated with protocol.ParseContent), to whom (an audience, resolved
+// with segments), when (a schedule) and for how long. Creating or firing a
+// campaign records a dispatch in the same transaction (package dispatch, which
+// does the publishing); cancelling recalls its dispatches; the fan-out tells
+// the campaign when its last dispatch was cleared (Store.DispatchCleared).
 package campaigns
 
 import (
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
@@ -93,22 +96,22 @@ type PlanSummary struct {
 
 // Campaign is a message and its audience, validity and schedule.
 type Campaign struct {
-	ID         uuid.UUID       `json:"id"`
-	GameID     string          `json:"game"`
-	Kind       protocol.Kind   `json:"kind"`
-	Name       string          `json:"name"`
-	Audience   Audience        `json:"audience"`
-	Content    json.RawMessage `json:"content"`
-	Priority   int             `json:"priority"`
-	StartsAt   *time.Time      `json:"starts_at,omitempty"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	Schedule   *Schedule       `json:"schedule,omitempty"`
-	SendAt     time.Time       `json:"send_at"`
-	Status     Status          `json:"status"`
-	Plan       PlanSummary     `json:"plan"`
-	Dispatches []Dispatch      `json:"dispatches"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	ID         uuid.UUID           `json:"id"`
+	GameID     string              `json:"game"`
+	Kind       protocol.Kind       `json:"kind"`
+	Name       string              `json:"name"`
+	Audience   Audience            `json:"audience"`
+	Content    json.RawMessage     `json:"content"`
+	Priority   int                 `json:"priority"`
+	StartsAt   *time.Time          `json:"starts_at,omitempty"`
+	ExpiresAt  time.Time           `json:"expires_at"`
+	Schedule   *Schedule           `json:"schedule,omitempty"`
+	SendAt     time.Time           `json:"send_at"`
+	Status     Status              `json:"status"`
+	Plan       PlanSummary         `json:"plan"`
+	Dispatches []dispatch.Dispatch `json:"dispatches"`
+	CreatedAt  time.Time           `json:"created_at"`
+	UpdatedAt  time.Time           `json:"updated_at"`
 }
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.

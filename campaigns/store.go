@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
@@ -40,10 +42,6 @@ func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 		maxEnvelope = protocol.DefaultMaxEnvelope
 	}
 	return &Store{db: db, maxEnvelope: maxEnvelope}
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
@@ -78,7 +76,7 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		}
 		c := p.campaign
 		if dryRun {
-			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
+			c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
 			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
 			return nil
 		}
@@ -137,7 +135,7 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := newDispatch(ctx, tx, p.campaign, p.campaign.SendAt, DispatchPending, p.plan, p.list)
+	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, dispatch.StatePending, p.plan, p.list))
 	return err
 }
 
@@ -188,7 +186,7 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	}
 	var first json.RawMessage
 	for _, filter := range filters {
-		e, err := protocol.EncodeEnvelope(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
+		e, err := protocol.EncodeEnvelope(c.template().Envelope(uuid.Max, now, filter), s.maxEnvelope)
 		if errors.Is(err, protocol.ErrTooLarge) {
 			return nil, fielderr.New("content", "the envelope would be over the limit of %d bytes: %v", s.maxEnvelope, err)
 		}
@@ -202,16 +200,17 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	return first, nil
 }
 
-// envelopeOf is the envelope of dispatch id of c for a target with filter.
-func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *protocol.Rule) protocol.Envelope {
-	e := protocol.Envelope{
-		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
-		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,
-	}
-	if c.StartsAt != nil {
-		e.StartsAt = *c.StartsAt
-	}
-	return e
+// template is the envelope template of c's dispatches: campaigns send retained
+// messages, each campaign on topics of its own ({msg} is its id).
+func (c Campaign) template() dispatch.Template {
+	return dispatch.Template{Kind: c.Kind, Game: c.GameID, Msg: c.ID.String(), Content: c.Content,
+		Priority: c.Priority, StartsAt: c.StartsAt, ExpiresAt: c.ExpiresAt, Retain: true}
+}
+
+// newDispatch is the send of c fired at fireAt, in state, with plan and the
+// member list its members target reads.
+func (c Campaign) newDispatch(fireAt time.Time, state dispatch.State, plan segments.Plan, list *int64) dispatch.New {
+	return dispatch.New{Campaign: c.ID, FireAt: fireAt, State: state, Template: c.template(), Plan: plan, List: list}
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
@@ -239,7 +238,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 }
 
 // get loads campaign id of game with its dispatches; lock is "" or a locking clause.
-func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string) (Campaign, error) {
+func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock string) (Campaign, error) {
 	rows, _ := q.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE game_id = $1 AND id = $2 `+lock, game, id)
 	c, err := pgx.CollectExactlyOneRow(rows, scanCampaign)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -248,7 +247,7 @@ func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("load campaign %s: %w", id, err)
 	}
-	if c.Dispatches, err = dispatchesOf(ctx, q, c.ID); err != nil {
+	if c.Dispatches, err = dispatch.Of(ctx, q, c.ID); err != nil {
 		return Campaign{}, err
 	}
 	return c, nil
@@ -280,8 +279,19 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	if more {
 		list = list[:limit]
 	}
-	if err := attachDispatches(ctx, s.db, list); err != nil {
+	ids := make([]uuid.UUID, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
+	}
+	dispatches, err := dispatch.OfEach(ctx, s.db, ids)
+	if err != nil {
 		return nil, false, err
+	}
+	for i := range list {
+		list[i].Dispatches = dispatches[list[i].ID]
+		if list[i].Dispatches == nil {
+			list[i].Dispatches = []dispatch.Dispatch{}
+		}
 	}
 	return list, more, nil
 }

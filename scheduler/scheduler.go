@@ -16,18 +16,30 @@ import (
 	"github.com/heraldpush/herald/postgres"
 )
 
-// Campaigns is what the scheduler drives (campaigns.Store).
+// Campaigns fires scheduled campaigns (campaigns.Store).
 type Campaigns interface {
 	FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error)
+}
+
+// Dispatches marks expired sends for clearing and says which member lists
+// sends still need (dispatch.Store).
+type Dispatches interface {
 	ExpireDue(ctx context.Context, now time.Time) (int64, error)
-	PurgeRetiredLists(ctx context.Context) (int64, error)
+	ListsInUse(ctx context.Context, lists []int64) ([]int64, error)
+}
+
+// Lists purges the member lists segments replaced (segments.Store).
+type Lists interface {
+	PurgeRetiredLists(ctx context.Context, inUse func(context.Context, []int64) ([]int64, error)) (int64, error)
 }
 
 // Config configures the scheduler.
 type Config struct {
-	DB        *pgxpool.Pool
-	Campaigns Campaigns
-	Log       *slog.Logger
+	DB         *pgxpool.Pool
+	Campaigns  Campaigns
+	Dispatches Dispatches
+	Lists      Lists
+	Log        *slog.Logger
 	// Tick is how often the leader looks for due work (default 250 ms): expiry
 	// and scheduled sends happen within about one tick of their time.
 	Tick time.Duration
@@ -179,7 +191,7 @@ func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error)
 // its own time: a step that fails is logged and tried again at the next tick.
 func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-	n, err := s.cfg.Campaigns.ExpireDue(step, now)
+	n, err := s.cfg.Dispatches.ExpireDue(step, now)
 	cancel()
 	if err != nil {
 		s.logErr(ctx, "expire dispatches", err)
@@ -200,7 +212,7 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 func (s *Scheduler) janitor(ctx context.Context) {
 	for s.wait(ctx, s.cfg.Tick) {
 		round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-		n, err := s.cfg.Campaigns.PurgeRetiredLists(round)
+		n, err := s.cfg.Lists.PurgeRetiredLists(round, s.cfg.Dispatches.ListsInUse)
 		cancel()
 		switch {
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):

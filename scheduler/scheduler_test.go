@@ -11,8 +11,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/scheduler"
+	"github.com/heraldpush/herald/segments"
 )
 
 func TestMain(m *testing.M) {
@@ -24,9 +26,9 @@ func TestMain(m *testing.M) {
 func TestOneLeaderAndHandover(t *testing.T) {
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := campaigns.NewStore(pool, 0)
-	a := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Log: log, Tick: 20 * time.Millisecond})
-	b := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Log: log, Tick: 20 * time.Millisecond})
+	cfg := scheduler.Config{DB: pool, Campaigns: campaigns.NewStore(pool, 0), Dispatches: dispatch.NewStore(pool),
+		Lists: segments.NewStore(pool), Log: log, Tick: 20 * time.Millisecond}
+	a, b := scheduler.New(cfg), scheduler.New(cfg)
 	a.Start(context.Background())
 	defer a.Stop()
 	require.Eventually(t, a.Leader, 60*time.Second, 10*time.Millisecond)

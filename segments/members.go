@@ -105,7 +105,7 @@ func swapList(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID, newList
 	}
 	if oldList != nil {
 		// Retired, not deleted: a dispatch may still stream it or have to clear
-		// its players' topics. The campaigns janitor deletes it when none does.
+		// its players' topics. PurgeRetiredLists deletes it once nothing does.
 		if _, err := tx.Exec(ctx, `UPDATE member_lists SET retired_at = now() WHERE id = $1`, *oldList); err != nil {
 			return fmt.Errorf("retire old member list of %s: %w", id, err)
 		}

@@ -1,11 +1,9 @@
-package campaigns
+package dispatch
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
@@ -32,11 +30,11 @@ type step struct {
 
 // walker reads the topics of a dispatch in walk order, a batch at a time.
 type walker struct {
-	db      querier
+	db      postgres.DBTX
 	prefix  string
 	game    string
 	kind    protocol.Kind
-	msg     string // the campaign id: the last topic level
+	msg     string // the last topic level
 	targets []segments.Target
 	list    *int64 // the member list a members target streams
 }
@@ -79,12 +77,5 @@ func (w *walker) members(ctx context.Context, after string, n int) ([]string, er
 	if w.list == nil {
 		return nil, nil
 	}
-	rows, _ := w.db.Query(ctx, `
-		SELECT player_id FROM segment_members WHERE list_id = $1 AND player_id > $2
-		ORDER BY player_id LIMIT $3`, *w.list, after, n)
-	players, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("read member list %d: %w", *w.list, err)
-	}
-	return players, nil
+	return segments.Members(ctx, w.db, *w.list, after, n)
 }
