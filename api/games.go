@@ -1,17 +1,13 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/campaigns"
-	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/segments"
 )
 
 type createGameRequest struct {
@@ -96,14 +92,8 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 			g.Tags = *req.Tags
 		}
 	}
-	var checks []func(context.Context, pgx.Tx, games.Game) error
-	if req.Tags != nil {
-		checks = append(checks, segments.CheckSchema, campaigns.CheckSchema) // a new schema must keep every audience valid
-	}
-	if req.DefaultLocale != nil {
-		checks = append(checks, campaigns.CheckLocale) // unfinished campaigns must speak the new default locale
-	}
-	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, allOf(checks))
+	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
+		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -115,22 +105,4 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 // game answer 404 before looking at anything else.
 func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
-}
-
-// allOf runs every check of a changed game and names all that it would break:
-// segment rules and inline campaign audiences that a new tag schema no longer
-// fits, campaigns without text in a new default locale.
-func allOf(checks []func(context.Context, pgx.Tx, games.Game) error) func(context.Context, pgx.Tx, games.Game) error {
-	return func(ctx context.Context, tx pgx.Tx, g games.Game) error {
-		var errs fielderr.List
-		for _, check := range checks {
-			err := check(ctx, tx, g)
-			if l, ok := fielderr.As(err); ok {
-				errs = append(errs, l...)
-			} else if err != nil {
-				return err
-			}
-		}
-		return errs.Err()
-	}
 }

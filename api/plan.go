@@ -51,32 +51,18 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var rule protocol.Rule
-	var members int64
+	var a segments.Audience
 	if req.SegmentID != nil {
 		id, err := uuid.Parse(*req.SegmentID)
 		if err != nil {
 			s.writeError(w, r, fielderr.New("segment_id", "is not a segment id"))
 			return
 		}
-		seg, err := s.Segments.Get(r.Context(), g.ID, id)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		rule, members = seg.Rule, seg.MemberCount
+		a.SegmentID = &id
 	} else {
-		rule = req.Rule.Rule
-		if err := segments.ValidateRule(rule, "rule", g.Tags); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if segments.UsesMembers(rule) {
-			s.writeError(w, r, fielderr.New("rule", "members refers to a segment's uploaded list; preview that segment by segment_id"))
-			return
-		}
+		a.Rule = &req.Rule.Rule
 	}
-	plan, err := segments.Resolve(rule, g.Tags, members)
+	plan, err := s.Segments.Preview(r.Context(), g.ID, a)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

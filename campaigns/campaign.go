@@ -45,11 +45,9 @@ const (
 	scheduleSlack = time.Minute
 )
 
-// Audience is who a campaign reaches: a stored segment or an inline rule.
-type Audience struct {
-	SegmentID *uuid.UUID     `json:"segment_id,omitempty"`
-	Rule      *protocol.Rule `json:"rule,omitempty"`
-}
+// Audience is who a campaign reaches: a stored segment or an inline rule
+// (segments.Audience, read from a campaign's JSON by UnmarshalJSON below).
+type Audience segments.Audience
 
 // UnmarshalJSON reads an audience so that errors inside an inline rule name their
 // path from the request's top ("audience.rule.in[0]").

@@ -139,38 +139,18 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	return err
 }
 
-// resolve returns the delivery plan of an audience as it stands in tx and the
-// member list its members target reads (nil without one).
+// resolve returns the delivery plan of a campaign's audience as it stands in
+// tx and the member list its members target reads (nil without one), with
+// its refusals named as fields of the campaign.
 func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
-	var rule protocol.Rule
-	var list *int64
-	var members int64
-	if a.SegmentID != nil {
-		seg, l, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
-		if errors.Is(err, segments.ErrNotFound) {
-			return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
-		}
-		if err != nil {
-			return segments.Plan{}, nil, err
-		}
-		rule, list, members = seg.Rule, l, seg.MemberCount
-	} else {
-		rule = *a.Rule
-		if err := segments.ValidateRule(rule, "audience.rule", g.Tags); err != nil {
-			return segments.Plan{}, nil, err
-		}
-		if segments.UsesMembers(rule) {
-			return segments.Plan{}, nil, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
-		}
-	}
-	plan, err := segments.Resolve(rule, g.Tags, members)
-	if errors.Is(err, segments.ErrTooComplex) {
+	plan, list, err := segments.ResolveAudience(ctx, tx, g, segments.Audience(a), "audience")
+	switch {
+	case errors.Is(err, segments.ErrNotFound):
+		return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
+	case errors.Is(err, segments.ErrTooComplex):
 		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
 	}
-	if err != nil {
-		return segments.Plan{}, nil, fmt.Errorf("resolve audience: %w", err)
-	}
-	return plan, list, nil
+	return plan, list, err
 }
 
 // checkSize encodes the envelope of every target of plan (they differ only in

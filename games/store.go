@@ -74,11 +74,16 @@ func (s *Store) List(ctx context.Context, after string, limit int, only []string
 	return games, false, nil
 }
 
+// Check vetoes a change to a game, inside the transaction that makes it, with
+// an error (a fielderr.List for a refusal) for what the changed game g would
+// break: campaigns.GameChangeCheck refuses a tag schema that segments or
+// campaigns no longer fit, and a default locale campaigns have no text in.
+type Check func(ctx context.Context, tx pgx.Tx, g Game) error
+
 // Update loads the game with id under a row lock, lets change modify it, validates
-// the result, lets check veto it (segments use this to refuse a tag schema that
-// their rules no longer fit) and stores it, all in one transaction. It returns
-// ErrNotFound, the validation error, or check's error.
-func (s *Store) Update(ctx context.Context, id string, change func(*Game), check func(context.Context, pgx.Tx, Game) error) (Game, error) {
+// the result, lets check (unless nil) veto it and stores it, all in one
+// transaction. It returns ErrNotFound, the validation error, or check's error.
+func (s *Store) Update(ctx context.Context, id string, change func(*Game), check Check) (Game, error) {
 	var updated Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		g, err := get(ctx, tx, id, "FOR UPDATE")
