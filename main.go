@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/dispatch"
@@ -171,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		registry = newMetrics(broker, workers, guard)
 	}
 	srv := api.New(api.Config{
-		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
+		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segmentStore, Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,

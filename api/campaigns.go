@@ -15,41 +15,39 @@ import (
 	"github.com/heraldpush/herald/valid"
 )
 
-func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	dryRun, err := boolQuery(r, "dry_run")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var in campaigns.Input
 	if err := decode(w, r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := mayWrite(r, in.Kind); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, preview, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in, dryRun)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if dryRun {
-		s.writeJSON(w, r, http.StatusOK, map[string]any{
+		preview, err := s.Campaigns.Preview(r.Context(), chi.URLParam(r, "game"), in)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{
 			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
 		})
-		return
+	}
+	c, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in)
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Location", "/v1/games/"+c.GameID+"/campaigns/"+c.ID.String())
-	s.writeJSON(w, r, http.StatusCreated, c)
+	return writeJSON(w, http.StatusCreated, c)
 }
 
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := idPageParams(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List
@@ -64,38 +62,33 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		errs.Add("kind", "must be marquee, notice or ad")
 	}
 	if len(errs) > 0 {
-		s.writeError(w, r, errs)
-		return
+		return errs
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, more, err := s.Campaigns.List(r.Context(), g.ID, f, after, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
+	return writeJSON(w, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
 }
 
-func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, page[dispatch.Dispatch]{Items: c.Dispatches})
+	return writeJSON(w, http.StatusOK, page[dispatch.Dispatch]{Items: c.Dispatches})
 }
 
 // updateCampaignRequest holds what a PATCH may change; absent fields stay.
@@ -109,20 +102,17 @@ type updateCampaignRequest struct {
 	Schedule  *campaigns.Schedule `json:"schedule"`
 }
 
-func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := campaignID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req updateCampaignRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayWriteCampaign(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.Campaigns.Update(r.Context(), chi.URLParam(r, "game"), id, func(in *campaigns.Input) {
 		if req.Name != nil {
@@ -148,28 +138,24 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := campaignID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayWriteCampaign(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.Campaigns.Cancel(r.Context(), chi.URLParam(r, "game"), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is

@@ -17,54 +17,47 @@ type createGameRequest struct {
 	Tags          map[string]games.Tag `json:"tags"`
 }
 
-func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
 	var req createGameRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if key := callerKey(r.Context()); !key.Allows(req.ID) {
-		s.writeError(w, r, &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID})
-		return
+		return &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID}
 	}
 	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
 	if err := g.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	created, err := s.Games.Create(r.Context(), g)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/games/"+created.ID)
-	s.writeJSON(w, r, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, created)
 }
 
-func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listGames(w http.ResponseWriter, r *http.Request) error {
 	limit, cursor, err := pageParams(r)
 	if err == nil && cursor != "" && protocol.CheckID(cursor) != nil {
 		err = errBadCursor
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, more, err := s.Games.List(r.Context(), cursor, limit, callerKey(r.Context()).Games)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
+	return writeJSON(w, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
 }
 
-func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getGame(w http.ResponseWriter, r *http.Request) error {
 	g, err := s.Games.Get(r.Context(), chi.URLParam(r, "game"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, g)
 }
 
 // updateGameRequest holds the fields a PATCH may change; absent fields stay.
@@ -75,11 +68,10 @@ type updateGameRequest struct {
 	Tags          *map[string]games.Tag `json:"tags"`
 }
 
-func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 	var req updateGameRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	change := func(g *games.Game) {
 		if req.Name != nil {
@@ -95,10 +87,9 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
 		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, g)
 }
 
 // requireGame loads the game named in the path, so that routes under an unknown

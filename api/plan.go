@@ -33,30 +33,26 @@ type planTarget struct {
 
 // previewPlan resolves a segment or an inline rule into its delivery plan without
 // sending anything.
-func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
+func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) error {
 	var req planRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if (req.SegmentID == nil) == (req.Rule == nil) {
-		s.writeError(w, r, fielderr.List{
+		return fielderr.List{
 			{Field: "segment_id", Message: "give exactly one of segment_id and rule"},
 			{Field: "rule", Message: "give exactly one of segment_id and rule"},
-		})
-		return
+		}
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var a segments.Audience
 	if req.SegmentID != nil {
 		id, err := uuid.Parse(*req.SegmentID)
 		if err != nil {
-			s.writeError(w, r, fielderr.New("segment_id", "is not a segment id"))
-			return
+			return fielderr.New("segment_id", "is not a segment id")
 		}
 		a.SegmentID = &id
 	} else {
@@ -64,11 +60,10 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, err := s.Segments.Preview(r.Context(), g.ID, a)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	resp := s.planBody(g.ID, plan)
-	s.writeJSON(w, r, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 // planBody renders a plan with full topic bases.

@@ -38,7 +38,7 @@ func TestFireDueSkipsACampaignHeldUp(t *testing.T) {
 		var in campaigns.Input
 		require.NoError(t, json.Unmarshal(fmt.Appendf(nil, `{"kind":"notice","name":"n","audience":%s,
 			"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"at":%q}}`, audience, at.Format(time.RFC3339)), &in))
-		c, _, err := store.Create(ctx, game, in, false)
+		c, err := store.Create(ctx, game, in)
 		require.NoError(t, err)
 		return c.ID
 	}

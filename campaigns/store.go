@@ -52,34 +52,37 @@ type Preview struct {
 	Envelope json.RawMessage `json:"envelope"`
 }
 
-// Create validates in for game and stores the campaign. Without a schedule it is
-// sent at once: its first dispatch is recorded in the same transaction, so it can
-// never be lost between the two. With dryRun nothing is stored and the preview is
-// returned instead. It returns games.ErrNotFound, segments.ErrNotFound or a
-// fielderr.List.
-func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) (Campaign, *Preview, error) {
-	var created Campaign
-	var preview *Preview
+// Preview validates in for game and returns what Create would store and send,
+// storing nothing: the campaign, its plan, and the envelope its first target
+// would receive. It returns games.ErrNotFound or a fielderr.List.
+func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, error) {
+	var preview Preview
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		g, err := games.GetShared(ctx, tx, game)
-		if err != nil {
-			return err
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("new campaign id: %w", err)
-		}
 		now := time.Now()
-		p, err := s.prepare(ctx, tx, g, in, id, now)
+		p, err := s.prepareNew(ctx, tx, game, in, now)
 		if err != nil {
 			return err
 		}
 		c := p.campaign
-		if dryRun {
-			c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
-			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
-			return nil
+		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
+		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
+		return nil
+	})
+	return preview, err
+}
+
+// Create validates in for game and stores the campaign. Without a schedule it is
+// sent at once: its first dispatch is recorded in the same transaction, so it can
+// never be lost between the two. It returns games.ErrNotFound or a
+// fielderr.List.
+func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
+	var created Campaign
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		p, err := s.prepareNew(ctx, tx, game, in, time.Now())
+		if err != nil {
+			return err
 		}
+		c := p.campaign
 		if err := insert(ctx, tx, c); err != nil {
 			return err
 		}
@@ -93,7 +96,20 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		created, err = get(ctx, tx, game, c.ID, "")
 		return err
 	})
-	return created, preview, err
+	return created, err
+}
+
+// prepareNew is prepare for a new campaign of game, with a new id.
+func (s *Store) prepareNew(ctx context.Context, tx pgx.Tx, game string, in Input, now time.Time) (prepared, error) {
+	g, err := games.GetShared(ctx, tx, game)
+	if err != nil {
+		return prepared{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return prepared{}, fmt.Errorf("new campaign id: %w", err)
+	}
+	return s.prepare(ctx, tx, g, in, id, now)
 }
 
 // prepared is a validated campaign with the plan its audience resolves to now.

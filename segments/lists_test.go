@@ -42,7 +42,7 @@ func TestPurgeRetiredListsWaitsForTheirDispatches(t *testing.T) {
 	var in campaigns.Input
 	require.NoError(t, json.Unmarshal(fmt.Appendf(nil, `{"kind":"notice","name":"n","audience":{"segment_id":%q},
 		"content":{"title":{"en":"t"},"body":{"en":"b"}}}`, seg.ID), &in))
-	c, _, err := store.Create(ctx, "g1", in, false) // sent now: its dispatch reads the old list
+	c, err := store.Create(ctx, "g1", in) // sent now: its dispatch reads the old list
 	require.NoError(t, err)
 	_, err = segs.ReplaceMembers(ctx, "g1", seg.ID, strings.NewReader("q1\nq2\n"))
 	require.NoError(t, err)
