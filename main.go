@@ -26,6 +26,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
@@ -153,11 +154,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer broker.Close()
 
 	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
-	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerPublisher{broker}, Prefix: cfg.TopicPrefix,
+	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
 		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
-	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerPublisher{broker}, Prefix: cfg.TopicPrefix, Log: log})
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))

@@ -100,12 +100,21 @@ func (in Input) validate(now time.Time) error {
 
 // Store keeps API keys in Postgres.
 type Store struct {
-	db *pgxpool.Pool
+	db  *pgxpool.Pool
+	now func() time.Time
 }
 
-// NewStore returns a Store over db.
+// NewStore returns a Store over db. Its clock is time.Now.
 func NewStore(db *pgxpool.Pool) *Store {
-	return &Store{db: db}
+	return &Store{db: db, now: time.Now}
+}
+
+// WithClock returns a copy of s that takes the time from now: whether a key
+// being created expires in the past, and whether a presented key has expired.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 const keyColumns = `id, name, role, games, created_at, expires_at, revoked_at`
@@ -117,7 +126,7 @@ const secretPrefix = "hk_"
 // secret exists outside the caller's hands. It returns a fielderr.List for bad
 // input.
 func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
-	if err := in.validate(time.Now()); err != nil {
+	if err := in.validate(s.now()); err != nil {
 		return Key{}, "", err
 	}
 	id, err := uuid.NewV7()
@@ -179,7 +188,7 @@ func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error)
 	}
 	sum := sha256.Sum256([]byte(rest[33:]))
 	if subtle.ConstantTimeCompare(sum[:], stored) != 1 || key.RevokedAt != nil ||
-		(key.ExpiresAt != nil && !key.ExpiresAt.After(time.Now())) {
+		(key.ExpiresAt != nil && !key.ExpiresAt.After(s.now())) {
 		return Key{}, ErrUnauthenticated
 	}
 	return key, nil

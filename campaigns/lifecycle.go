@@ -39,7 +39,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
 			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
 		change(&in)
-		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
+		p, err := s.prepare(ctx, tx, g, in, id, s.now())
 		if err != nil {
 			return err
 		}

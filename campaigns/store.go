@@ -29,19 +29,29 @@ var (
 	ErrFinished = errors.New("campaign already finished")
 )
 
-// Store keeps campaigns and their dispatches in Postgres.
+// Store keeps campaigns in Postgres.
 type Store struct {
 	db          *pgxpool.Pool
 	maxEnvelope int
+	now         func() time.Time
 }
 
 // NewStore returns a Store over db refusing content whose envelope would exceed
-// maxEnvelope bytes (0: protocol.DefaultMaxEnvelope).
+// maxEnvelope bytes (0: protocol.DefaultMaxEnvelope). Its clock is time.Now.
 func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 	if maxEnvelope <= 0 {
 		maxEnvelope = protocol.DefaultMaxEnvelope
 	}
-	return &Store{db: db, maxEnvelope: maxEnvelope}
+	return &Store{db: db, maxEnvelope: maxEnvelope, now: time.Now}
+}
+
+// WithClock returns a copy of s that takes the time from now: when a campaign
+// without a schedule is sent, whether an {"at"} is in the past, and its
+// default expiry. Tests move time with it instead of waiting.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
@@ -58,7 +68,7 @@ type Preview struct {
 func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, error) {
 	var preview Preview
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		now := time.Now()
+		now := s.now()
 		p, err := s.prepareNew(ctx, tx, game, in, now)
 		if err != nil {
 			return err
@@ -78,7 +88,7 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
 	var created Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		p, err := s.prepareNew(ctx, tx, game, in, time.Now())
+		p, err := s.prepareNew(ctx, tx, game, in, s.now())
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 )
 
 // SentinelBroker is what the Guard needs of the broker (mqttout.Conn, through
-// main's adapter).
+// brokerlink.Publisher).
 type SentinelBroker interface {
 	Publisher
 	Connected() bool

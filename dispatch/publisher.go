@@ -23,7 +23,7 @@ type Result struct {
 
 // Publisher is what the fan-out needs of the broker: QoS 1 publishes that
 // return once the broker acknowledged every one, or ctx ended (mqttout.Conn,
-// through main's adapter: this package imports no broker library, so neither
+// through brokerlink.Publisher: this package imports no broker library, so neither
 // does campaigns, which records dispatches).
 type Publisher interface {
 	PublishAll(ctx context.Context, msgs []Message) (Result, error)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/postgres"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// Grace is how late a fire may still be sent after Herald was down
 	// (default 5 minutes); later ones are recorded as missed.
 	Grace time.Duration
+	// Now is the scheduler's clock (default time.Now): what is due and what
+	// expired is judged by it.
+	Now func() time.Time
 	// StepTimeout bounds each database step of the leader (default 5 s): the
 	// leadership check, marking expiries, each purge round. Each campaign's
 	// fire has its own bound (campaigns.Store.FireDue).
@@ -57,9 +61,8 @@ const leaderLock = 0x4865_7261_6c64 // "Herald"
 
 // Scheduler is the leader loop.
 type Scheduler struct {
-	cfg    Config
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg  Config
+	life startstop.Service
 
 	mu     sync.Mutex
 	leader bool
@@ -76,25 +79,21 @@ func New(cfg Config) *Scheduler {
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 5 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Scheduler{cfg: cfg}
 }
 
-// Start starts the loop and returns at once.
+// Start starts the loop and returns at once. Only the first call starts
+// anything.
 func (s *Scheduler) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.run(ctx)
-	}()
+	s.life.Start(ctx, s.run)
 }
 
 // Stop stops the loop, giving up leadership, and waits for it.
 func (s *Scheduler) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
-	}
+	s.life.Stop()
 }
 
 // Leader reports whether this replica leads the scheduler now.
@@ -180,7 +179,7 @@ func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error)
 			}
 			return
 		}
-		s.tick(ctx, time.Now())
+		s.tick(ctx, s.cfg.Now())
 		if !s.wait(ctx, s.cfg.Tick) {
 			return
 		}
