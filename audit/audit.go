@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Actor is who makes a change: an API key, or the command line (KeyID nil).
@@ -107,8 +109,6 @@ func (s *Store) List(ctx context.Context, q Query) ([]Row, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("list audit log: %w", err)
 	}
-	if len(list) > q.Limit {
-		return list[:q.Limit], true, nil
-	}
-	return list, false, nil
+	list, more := postgres.TrimPage(list, q.Limit)
+	return list, more, nil
 }

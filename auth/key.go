@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
@@ -214,10 +215,8 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int, within []s
 	if err != nil {
 		return nil, false, fmt.Errorf("list api keys: %w", err)
 	}
-	if len(keys) > limit {
-		return keys[:limit], true, nil
-	}
-	return keys, false, nil
+	keys, more := postgres.TrimPage(keys, limit)
+	return keys, more, nil
 }
 
 // Revoke makes a key unusable from now on. Revoking a revoked key changes

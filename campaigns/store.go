@@ -281,10 +281,7 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	if err != nil {
 		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
-	}
+	list, more := postgres.TrimPage(list, limit)
 	ids := make([]uuid.UUID, len(list))
 	for i := range list {
 		ids[i] = list[i].ID

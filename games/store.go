@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Errors returned by Store methods.
@@ -68,10 +69,8 @@ func (s *Store) List(ctx context.Context, after string, limit int, only []string
 	if err != nil {
 		return nil, false, fmt.Errorf("list games: %w", err)
 	}
-	if len(games) > limit {
-		return games[:limit], true, nil
-	}
-	return games, false, nil
+	games, more = postgres.TrimPage(games, limit)
+	return games, more, nil
 }
 
 // Check vetoes a change to a game, inside the transaction that makes it, with
@@ -111,12 +110,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 	return updated, err
 }
 
-// querier is what get needs from a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func get(ctx context.Context, q querier, id, lock string) (Game, error) {
+func get(ctx context.Context, q postgres.DBTX, id, lock string) (Game, error) {
 	rows, _ := q.Query(ctx, `SELECT `+gameColumns+` FROM games WHERE id = $1 `+lock, id)
 	g, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -8,10 +8,8 @@ import (
 	"io"
 	"maps"
 	"net/url"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -271,55 +269,15 @@ func decodeContent(errs *fielderr.List, raw json.RawMessage, dst any, members st
 		if typeErr.Field != "" {
 			path = fielderr.Join(path, typeErr.Field)
 		}
-		errs.Add(path, "%s", typeMessage(typeErr))
+		errs.Add(path, "%s", fielderr.TypeMessage(typeErr))
 	default:
-		if name, ok := unknownField(err); ok {
+		if name, ok := fielderr.UnknownField(err); ok {
 			errs.Add(fielderr.Join("content", name), "unknown member; the content of this kind has %s", members)
 		} else {
 			errs.Add("content", "cannot be read: %v", err)
 		}
 	}
 	return false
-}
-
-// unknownField extracts the member name from the decoder's unknown-field error.
-func unknownField(err error) (string, bool) {
-	rest, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
-	if !ok {
-		return "", false
-	}
-	if name, err := strconv.Unquote(rest); err == nil {
-		return name, true
-	}
-	return strings.Trim(rest, `"`), true
-}
-
-// typeMessage explains a wrong JSON type in a user's terms.
-func typeMessage(e *json.UnmarshalTypeError) string {
-	want := "a " + e.Type.String()
-	switch e.Type.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if n, ok := strings.CutPrefix(e.Value, "number "); ok {
-			return fmt.Sprintf("must be a whole number within range, not %s", n)
-		}
-		want = "a whole number"
-	case reflect.String:
-		want = "a string"
-	case reflect.Struct, reflect.Map:
-		want = "an object"
-	}
-	got := e.Value
-	switch {
-	case got == "array" || got == "object":
-		got = "an " + got
-	case got == "bool":
-		got = "a boolean"
-	case got == "string":
-		got = "a string"
-	case strings.HasPrefix(got, "number"):
-		got = "a number"
-	}
-	return fmt.Sprintf("must be %s, not %s", want, got)
 }
 
 // parseLocalized checks the localized text raw at path. Absent or null is refused
