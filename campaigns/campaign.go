@@ -21,7 +21,7 @@ import (
 	"github.com/heraldpush/herald/valid"
 )
 
-// Status is where a campaign stands (DESIGN 6).
+// Status is where a campaign stands (the README's "Campaigns").
 type Status string
 
 // Campaign statuses.
@@ -38,7 +38,7 @@ const (
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
-	// MaxLifetime is the longest a message may stay retained (DESIGN 2).
+	// MaxLifetime is the longest a message may stay retained (README, "Campaigns").
 	MaxLifetime = 30 * 24 * time.Hour
 	// scheduleSlack lets an {"at"} a moment in the past through (clock skew, a slow
 	// request): it is sent at once.

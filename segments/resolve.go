@@ -62,9 +62,10 @@ type Target struct {
 	Filter *protocol.Rule `json:"filter,omitempty"`
 }
 
-// Resolve turns a rule into a delivery plan, following DESIGN section 5. It is pure:
-// the plan depends only on the rule, the game's tag schema and the member count of
-// the segment's list (used when the rule names "members").
+// Resolve turns a rule into a delivery plan, as the README's "Audiences and
+// plans" describes it. It is pure: the plan depends only on the rule, the
+// game's tag schema and the member count of the segment's list (used when the
+// rule names "members").
 //
 // The rule is put in negation normal form and then disjunctive normal form. Each
 // conjunct gets one cover, the atom whose topics reach the fewest players, and the
@@ -138,9 +139,10 @@ type coverage struct {
 	rest    residual
 }
 
-// cover chooses the topics of one conjunct, in the order of DESIGN section 5.
-// It returns one coverage, or two when a range covers some bands whole (no filter
-// needed for them) and others only partly (the range stays in their filter).
+// cover chooses the topics of one conjunct, in the order the README's
+// "Audiences and plans" gives. It returns one coverage, or two when a range
+// covers some bands whole (no filter needed for them) and others only partly
+// (the range stays in their filter).
 func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	for i, l := range c {
 		if !l.neg && l.form == protocol.FormMembers {

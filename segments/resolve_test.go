@@ -226,7 +226,7 @@ func eval(r protocol.Rule, p testPlayer) bool {
 	panic("rule without a form: " + r.String())
 }
 
-// subscribed reports whether p subscribes to t's topic (DESIGN section 3).
+// subscribed reports whether p subscribes to t's topic (docs/protocol.md section 2).
 func subscribed(t segments.Target, tags map[string]games.Tag, p testPlayer) bool {
 	switch t.Scope {
 	case protocol.ScopeAll:

@@ -1,6 +1,9 @@
-// Package segments owns audiences: named rules over a game's players, their
-// uploaded member lists, and the resolution of a rule into a delivery plan of
-// MQTT topics (DESIGN section 5).
+// Package segments owns audiences: named rules over a game's players (the
+// rule language itself is protocol.Rule; this package parses, validates and
+// resolves it), their uploaded member lists (upload, paging, purge), and the
+// one resolver of an audience into a delivery plan of MQTT topics (the
+// README's "Audiences and plans"; the topics are those of docs/protocol.md
+// section 2).
 package segments
 
 import (
