@@ -106,7 +106,6 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) error {
 	}
 	bounded, cancelGet := context.WithTimeout(r.Context(), s.DBTimeout)
 	defer cancelGet()
-	r = r.WithContext(bounded)
 	seg, err := s.Segments.Get(bounded, game, id)
 	if err != nil {
 		return err

@@ -20,10 +20,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
 }
 
-// patience is how long a test waits for something that takes a moment on an
-// idle machine; generous, because the suite runs on loaded 2-core machines.
-const patience = 60 * time.Second
-
 // newOwner inserts a game g1 (if missing) and a campaign to own dispatches,
 // straight into the tables: the tests of this package stand alone, without
 // package campaigns.

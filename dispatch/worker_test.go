@@ -28,6 +28,8 @@ import (
 	"github.com/heraldpush/herald/segments"
 )
 
+// patience is how long a test waits for something that takes a moment on an
+// idle machine; generous, because the suite runs on loaded 2-core machines.
 const patience = 60 * time.Second
 
 // env is a database with game g1, the stores, and a private broker.
@@ -38,7 +40,6 @@ type env struct {
 	campaigns  *campaigns.Store
 	segments   *segments.Store
 	dispatches *dispatch.Store
-	broker     string
 }
 
 func newEnv(t *testing.T) *env {
