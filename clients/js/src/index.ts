@@ -4,6 +4,8 @@
  * game's descriptor, filters, de-duplication, starts_at and expires_at, receipts
  * and kick-outs, over MQTT (WebSocket in browsers) with MQTT.js.
  */
+export { connect, Client } from './client.js';
+export type { ClientEvents, ConnectOptions, ReceiptEvent, Stats } from './client.js';
 export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 export type { Backoff } from './backoff.js';
 export { descriptorTopic, parseDescriptor, subscriptions } from './descriptor.js';
@@ -22,5 +24,7 @@ export type {
 } from './envelope.js';
 export { matches, withinLimits, MAX_FILTER_DEPTH, MAX_FILTER_NODES } from './filter.js';
 export type { Attributes, Filter } from './filter.js';
+export { byPriority } from './inbox.js';
+export type { Counts, Kickout, RemoveReason } from './inbox.js';
 export { isId } from './ids.js';
 export { pickText } from './locale.js';
