@@ -101,7 +101,7 @@ export class Client extends Emitter<ClientEvents> {
     checkOptions(o);
     this.prefix = o.prefix ?? 'herald';
     this.game = o.game;
-    this.attrs = { player: o.player, server: o.server, tags: o.tags };
+    this.attrs = { player: o.player, server: o.server, tags: { ...o.tags } }; // a copy: they are fixed for the client's life
     this.locale = o.locale ?? (globalThis as { navigator?: { language?: string } }).navigator?.language;
     this.now = o.now ?? Date.now;
     this.backoff = { ...DEFAULT_BACKOFF, ...o.reconnect };
