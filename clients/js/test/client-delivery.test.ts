@@ -81,7 +81,7 @@ describe('delivery against Mosquitto', { concurrency: true }, () => {
     await marker(herald, rec);
 
     const stale = await herald.send('all', { expiresAt: Date.now() - 1000 });
-    const expiresAt = Date.now() + 3000;
+    const expiresAt = Date.now() + 4000;
     const e = await herald.send('all', { expiresAt });
     await rec.message(e.campaign);
     const r = await rec.removed(e.campaign);
@@ -99,7 +99,7 @@ describe('delivery against Mosquitto', { concurrency: true }, () => {
     const { rec } = start(t, broker, herald);
     await marker(herald, rec);
 
-    const startsAt = Date.now() + 2500;
+    const startsAt = Date.now() + 5000; // time enough for the removal to arrive first
     const held = await herald.send('all', { startsAt, kind: 'ad' });
     const recalled = await herald.send('all', { startsAt });
     await herald.receipt(held.id, 'delivered');
