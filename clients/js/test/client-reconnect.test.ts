@@ -20,6 +20,7 @@ it('reconnects with backoff and jitter after the broker dies, subscribes again, 
   await rec.message(a.campaign);
   await waitFor(() => client.stats().receiptsSent === 1, 'the broker acknowledging the delivered receipt of a');
   const other = connect({ url: broker.wsUrl, game: herald.game, player: 'p2' });
+  t.after(() => other.close()); // should an assertion fail before the close below
   await waitFor(() => other.connected, 'a second client connected');
 
   await broker.kill();
