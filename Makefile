@@ -17,7 +17,7 @@ TEST_FLAGS   ?=
 # HERALD_SKIP_SERVICES=1 skips scripts/services.sh (services managed elsewhere).
 HERALD_SKIP_SERVICES ?=
 
-.PHONY: run test lint build services fmt vet
+.PHONY: run test test-js lint build services fmt vet
 
 # staticcheck is pinned here and fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -26,10 +26,19 @@ run: services
 	$(GO) run . serve
 
 # `go test -race` needs a C compiler: --with-cc makes services.sh install gcc
-# if it is missing (target-specific variables also apply to prerequisites).
-test: SERVICES_FLAGS = --with-cc
+# if it is missing, and --with-node Node.js and npm for the TypeScript client
+# (target-specific variables also apply to prerequisites). `make test` runs
+# the Go tests, then the TypeScript client's.
+test: SERVICES_FLAGS = --with-cc --with-node
 test: services
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	$(TEST_JS)
+
+# The TypeScript client (clients/js) alone: its tests start their own brokers.
+TEST_JS = cd clients/js && npm ci --no-audit --no-fund && npm test
+test-js: SERVICES_FLAGS = --with-node
+test-js: services
+	$(TEST_JS)
 
 build:
 	$(GO) build -o bin/herald .

@@ -4,7 +4,9 @@
 #     password `herald`) and a database `herald` owned by it;
 #   - an MQTT broker (Mosquitto) on 127.0.0.1:1883, and the `mosquitto`
 #     binary itself (tests start private brokers with `mosquitto -c FILE`);
-#   - with --with-cc: a C compiler (gcc), which `go test -race` needs.
+#   - with --with-cc: a C compiler (gcc), which `go test -race` needs;
+#   - with --with-node: Node.js 18+ and npm, which the TypeScript client's
+#     tests (clients/js) need.
 # Services already answering on those ports are used as they are. Missing
 # Debian packages are installed with apt-get (root only, never sudo).
 # Idempotent: safe to run before every `make run` / `make test`.
@@ -12,11 +14,13 @@
 set -euo pipefail
 
 WITH_CC=0
+WITH_NODE=0
 for arg in "$@"; do
   case "$arg" in
     --with-cc) WITH_CC=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "services.sh: unknown argument: $arg (known: --with-cc)" >&2; exit 2 ;;
+    --with-node) WITH_NODE=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "services.sh: unknown argument: $arg (known: --with-cc, --with-node)" >&2; exit 2 ;;
   esac
 done
 
@@ -103,6 +107,10 @@ plan_packages() {
   fi
   if [ "$WITH_CC" -eq 1 ] && ! command -v gcc >/dev/null 2>&1; then
     pkgs+=(gcc libc6-dev)
+  fi
+  if [ "$WITH_NODE" -eq 1 ]; then
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
   fi
   echo "${pkgs[@]+"${pkgs[@]}"}"
 }
@@ -300,6 +308,19 @@ EOF
   say "Mosquitto: broker (pid $pid) accepting connections on $MQTT_HOST:$MQTT_PORT"
 }
 
+# -------------------------------------------------------------------- node --
+# ensure_node checks what the TypeScript client's tests need: npm, and a
+# Node.js of version 18 or later (Debian 12's nodejs is 18).
+ensure_node() {
+  command -v npm >/dev/null 2>&1 || die "npm not found; the TypeScript client's tests need it"
+  local version
+  version="$(node --version 2>/dev/null || true)"
+  version="${version#v}"
+  [ "${version%%.*}" -ge 18 ] 2>/dev/null ||
+    die "Node.js ${version:-not found}: the TypeScript client needs 18 or later"
+  say "Node.js $version, npm $(npm --version)"
+}
+
 # -------------------------------------------------------------------- main --
 main() {
   local pkgs
@@ -315,6 +336,9 @@ main() {
   ensure_mosquitto
   if [ "$WITH_CC" -eq 1 ]; then
     command -v gcc >/dev/null 2>&1 || die "gcc not found; go test -race needs a C compiler"
+  fi
+  if [ "$WITH_NODE" -eq 1 ]; then
+    ensure_node
   fi
   say "ready: postgres://herald:herald@$PG_HOST:$PG_PORT/herald  tcp://$MQTT_HOST:$MQTT_PORT"
 }
