@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -107,7 +108,7 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return "", fmt.Errorf("create template: %w", err)
 	}
-	if err := migrations.Up(withDatabase(ServerURL(), building)); err != nil {
+	if err := migrations.Up(ctx, withDatabase(ServerURL(), building), 30*time.Second); err != nil {
 		return "", fmt.Errorf("migrate template: %w", err)
 	}
 	// Renamed only once complete, so a crash mid-migration never leaves a template
