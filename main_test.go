@@ -23,6 +23,10 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// TestMain drops, once the tests end, the template database their databases
+// are cloned from (internal/dbtest).
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
 func mqttURL() string {
 	if v := os.Getenv("HERALD_MQTT_URL"); v != "" {
 		return v
