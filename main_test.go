@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
@@ -27,13 +27,6 @@ func env(vars map[string]string) func(string) string {
 // are cloned from (internal/dbtest).
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-func mqttURL() string {
-	if v := os.Getenv("HERALD_MQTT_URL"); v != "" {
-		return v
-	}
-	return "tcp://127.0.0.1:1883"
-}
-
 // TestServeEndToEnd starts the real program on a free port, migrates an empty
 // database, serves a request, and shuts down cleanly when its context ends.
 func TestServeEndToEnd(t *testing.T) {
@@ -43,7 +36,7 @@ func TestServeEndToEnd(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0"}, env(map[string]string{
-			"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": mqttURL(), "HERALD_MQTT_PASSWORD": "s3cret-pw",
+			"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_MQTT_PASSWORD": "s3cret-pw",
 		}), io.Discard, logw)
 		logw.Close()
 	}()
