@@ -62,6 +62,7 @@ func TestCommandLineMistakes(t *testing.T) {
 	}{
 		{nil, "herald", "no command"},
 		{[]string{"frobnicate"}, "herald", `unknown command "frobnicate"`},
+		{[]string{"help", "frobnicate"}, "herald", `unknown command "frobnicate"`},
 		{[]string{"serve", "--bogus"}, "herald serve", "-bogus"},
 		{[]string{"serve", "--dispatch-lease", "abc"}, "herald serve", "dispatch-lease"},
 		{[]string{"serve", "extra"}, "herald serve", `unexpected argument "extra"`},

@@ -85,8 +85,11 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 	case "version":
 		return printVersion(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && slices.Contains(commands, args[1]) {
-			return run(ctx, []string{args[1], "-h"}, getenv, stdout, stderr)
+		if len(args) > 1 {
+			if !slices.Contains(commands, args[1]) {
+				return &usageError{command: "herald", msg: fmt.Sprintf("unknown command %q", args[1])}
+			}
+			return runCommand(ctx, []string{args[1], "-h"}, getenv, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
 		return nil
