@@ -95,6 +95,13 @@ func TestCommandLineMistakes(t *testing.T) {
 		require.Empty(t, stdout.String(), "%v", c.args)
 	}
 
+	// A variable that does not parse is named, for every command that reads it.
+	for _, args := range [][]string{{"serve"}, {"migrate", "up"}, {"apikey", "list"}} {
+		err := run(context.Background(), args, env(map[string]string{"HERALD_CONNECT_TIMEOUT": "10"}), io.Discard, io.Discard)
+		require.ErrorContains(t, err, "HERALD_CONNECT_TIMEOUT", "%v", args)
+		require.Equal(t, 2, exitCode(err, io.Discard), "%v", args)
+	}
+
 	// Flags and arguments in any order; "--" ends the flags.
 	cmd := newCommand("herald x", "usage: herald x")
 	var n int

@@ -176,7 +176,7 @@ func TestUnparsableSettingsStopHerald(t *testing.T) {
 	for key, value := range map[string]string{
 		"HERALD_MIGRATE": "yes", "HERALD_DISPATCH_LEASE": "abc", "HERALD_RATE_LIMIT": "x", "HERALD_LOG_LEVEL": "loud",
 		"HERALD_FIRE_GRACE": "5", "HERALD_RATE_BURST": "1.5", "HERALD_METRICS": "on", "HERALD_AUTH_FAIL_RATE": "NaN",
-		"HERALD_AUTH_FAIL_BURST": "many",
+		"HERALD_AUTH_FAIL_BURST": "many", "HERALD_CONNECT_TIMEOUT": "10",
 	} {
 		err := run(context.Background(), []string{"serve"}, env(map[string]string{key: value}), io.Discard, io.Discard)
 		require.ErrorContains(t, err, key, "%s=%s", key, value)
