@@ -49,6 +49,7 @@ func TestReconnectAfterBrokerRestart(t *testing.T) {
 	rec := &recorder{}
 	c := h.connect(rec)
 	rec.await(t, "message d1")
+	h.awaitReceipt("d1", protocol.EventDelivered) // before the kill, which could lose it on its way
 
 	h.broker.Kill()
 	h.broker.Start()

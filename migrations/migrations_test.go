@@ -19,10 +19,10 @@ import (
 func TestDispatchEnvelopeBackfill(t *testing.T) {
 	t.Parallel()
 	url := dbtest.New(t)
-	version, _, err := migrations.Version(url)
+	version, _, err := migrations.Version(context.Background(), url, 30*time.Second)
 	require.NoError(t, err)
 	require.EqualValues(t, 5, version, "this test is about migration 5; move it along if the newest changed")
-	require.NoError(t, migrations.Down(url))
+	require.NoError(t, migrations.Down(context.Background(), url, 30*time.Second))
 
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -44,7 +44,7 @@ func TestDispatchEnvelopeBackfill(t *testing.T) {
 		dispatch, campaign, startsAt)
 	require.NoError(t, err)
 
-	require.NoError(t, migrations.Up(url))
+	require.NoError(t, migrations.Up(context.Background(), url, 30*time.Second))
 	var (
 		kind, game, msg, content string
 		priority                 int

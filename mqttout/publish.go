@@ -251,8 +251,8 @@ func (b *batch) collect(ctx context.Context) {
 		// The epoch is read after the token completed: if paho completed it while
 		// re-sending after a reconnect, the epoch moved on before (epochStore).
 		sameConn := c.epoch.Load() == f.epoch
+		c.inFlight.Add(-1) // before the slot is free, so the gauge never exceeds the window
 		<-c.slots
-		c.inFlight.Add(-1)
 		if stopped {
 			continue
 		}
@@ -335,7 +335,7 @@ func (c *Conn) waitConnected(ctx context.Context) error {
 		up := c.up
 		c.mu.Unlock()
 		if c.client.IsConnectionOpen() {
-			c.log.InfoContext(ctx, "broker connected; publishing resumes", "waited", time.Since(start).Round(time.Millisecond))
+			c.log.InfoContext(ctx, "broker connected; publishing resumes", "waited", time.Since(start).Round(time.Millisecond).String())
 			return nil
 		}
 		select {

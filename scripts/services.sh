@@ -4,19 +4,23 @@
 #     password `herald`) and a database `herald` owned by it;
 #   - an MQTT broker (Mosquitto) on 127.0.0.1:1883, and the `mosquitto`
 #     binary itself (tests start private brokers with `mosquitto -c FILE`);
-#   - with --with-cc: a C compiler (gcc), which `go test -race` needs.
+#   - with --with-cc: a C compiler (gcc), which `go test -race` needs;
+#   - with --with-node: Node.js 18+ and npm, which the TypeScript client's
+#     tests (clients/js) need.
 # Services already answering on those ports are used as they are. Missing
 # Debian packages are installed with apt-get (root only, never sudo).
-# Idempotent: safe to run before every `make run` / `make test`.
+# Idempotent: creates only what is missing, never changes a password.
 # Exports nothing; the Makefile passes the URLs to Herald.
 set -euo pipefail
 
 WITH_CC=0
+WITH_NODE=0
 for arg in "$@"; do
   case "$arg" in
     --with-cc) WITH_CC=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "services.sh: unknown argument: $arg (known: --with-cc)" >&2; exit 2 ;;
+    --with-node) WITH_NODE=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "services.sh: unknown argument: $arg (known: --with-cc, --with-node)" >&2; exit 2 ;;
   esac
 done
 
@@ -103,6 +107,10 @@ plan_packages() {
   fi
   if [ "$WITH_CC" -eq 1 ] && ! command -v gcc >/dev/null 2>&1; then
     pkgs+=(gcc libc6-dev)
+  fi
+  if [ "$WITH_NODE" -eq 1 ]; then
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
   fi
   echo "${pkgs[@]+"${pkgs[@]}"}"
 }
@@ -228,6 +236,11 @@ pick_psql_mode() {
   return 1
 }
 
+# Creates the role herald and the database herald if they are missing, and
+# changes nothing that exists: an existing role keeps its password and
+# attributes, an existing database its owner. (This script may touch a server
+# that is not only Herald's.) What would stop Herald or the tests is reported,
+# with the statement to run, but not done.
 ensure_role_and_db() {
   if ! pick_psql_mode; then
     die "cannot connect as the PostgreSQL superuser (tried 'psql -h $PG_HOST -U postgres' and, as root, 'runuser -u postgres -- psql'). Create them yourself:
@@ -237,21 +250,21 @@ ensure_role_and_db() {
   local how="psql -h $PG_HOST -U postgres"
   [ "$PSQL_MODE" = peer ] && how="runuser -u postgres -- psql"
 
-  local role_exists
-  role_exists="$(psql_super -Atc "SELECT 1 FROM pg_roles WHERE rolname = 'herald'")"
-  if [ "$role_exists" = 1 ]; then
-    psql_super -c "ALTER ROLE herald LOGIN CREATEDB PASSWORD 'herald'"
-    say "PostgreSQL: role herald present (LOGIN CREATEDB, password herald)"
-  else
+  local role
+  role="$(psql_super -Atc "SELECT rolcanlogin::text || ' ' || rolcreatedb::text FROM pg_roles WHERE rolname = 'herald'")"
+  if [ -z "$role" ]; then
     psql_super -c "CREATE ROLE herald LOGIN CREATEDB PASSWORD 'herald'"
     say "PostgreSQL: created role herald (LOGIN CREATEDB, password herald) via $how"
+  else
+    say "PostgreSQL: role herald present, left as it is"
+    [ "${role%% *}" = true ] || warn "role herald cannot log in; to allow it: ALTER ROLE herald LOGIN"
+    [ "${role##* }" = true ] || warn "role herald lacks CREATEDB, which the tests need (each creates its own database); to grant it: ALTER ROLE herald CREATEDB"
   fi
 
   local db_exists
   db_exists="$(psql_super -Atc "SELECT 1 FROM pg_database WHERE datname = 'herald'")"
   if [ "$db_exists" = 1 ]; then
-    psql_super -c "ALTER DATABASE herald OWNER TO herald"
-    say "PostgreSQL: database herald present, owned by herald"
+    say "PostgreSQL: database herald present, left as it is"
   else
     local enc
     enc="$(psql_super -Atc "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'")"
@@ -261,6 +274,15 @@ ensure_role_and_db() {
       psql_super -c "CREATE DATABASE herald OWNER herald TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
     fi
     say "PostgreSQL: created database herald owned by herald"
+  fi
+
+  # The default URL must log in; if a role that was already there has another
+  # password, say so rather than change it.
+  if ! PGPASSWORD=herald PGCONNECT_TIMEOUT=5 psql -X -w -q -h "$PG_HOST" -p "$PG_PORT" -U herald -d herald -Atc 'SELECT 1' >/dev/null 2>&1; then
+    warn "cannot log in as herald with password herald on $PG_HOST:$PG_PORT (the role's password differs, or pg_hba.conf refuses it).
+  This script never changes an existing password. Either point Herald and the tests elsewhere:
+    export HERALD_DATABASE_URL='postgres://herald:PASSWORD@$PG_HOST:$PG_PORT/herald?sslmode=disable'
+  or, if this server is only for development, set it yourself: ALTER ROLE herald PASSWORD 'herald';"
   fi
 }
 
@@ -300,6 +322,19 @@ EOF
   say "Mosquitto: broker (pid $pid) accepting connections on $MQTT_HOST:$MQTT_PORT"
 }
 
+# -------------------------------------------------------------------- node --
+# ensure_node checks what the TypeScript client's tests need: npm, and a
+# Node.js of version 18 or later (Debian 12's nodejs is 18).
+ensure_node() {
+  command -v npm >/dev/null 2>&1 || die "npm not found; the TypeScript client's tests need it"
+  local version
+  version="$(node --version 2>/dev/null || true)"
+  version="${version#v}"
+  [ "${version%%.*}" -ge 18 ] 2>/dev/null ||
+    die "Node.js ${version:-not found}: the TypeScript client needs 18 or later"
+  say "Node.js $version, npm $(npm --version)"
+}
+
 # -------------------------------------------------------------------- main --
 main() {
   local pkgs
@@ -315,6 +350,9 @@ main() {
   ensure_mosquitto
   if [ "$WITH_CC" -eq 1 ]; then
     command -v gcc >/dev/null 2>&1 || die "gcc not found; go test -race needs a C compiler"
+  fi
+  if [ "$WITH_NODE" -eq 1 ]; then
+    ensure_node
   fi
   say "ready: postgres://herald:herald@$PG_HOST:$PG_PORT/herald  tcp://$MQTT_HOST:$MQTT_PORT"
 }
