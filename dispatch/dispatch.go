@@ -35,6 +35,11 @@ const (
 	StateMissed     State = "missed"     // its fire came while Herald was down, past the grace period
 	StateExpired    State = "expired"    // cleared at expires_at
 	StateRecalled   State = "recalled"   // cleared by a cancel
+	// StateRecalling is how a dispatch whose campaign was canceled reads until
+	// its retained messages are cleared (then it is StateRecalled). It is never
+	// stored: the worker keeps the state it was in, which says how far the
+	// clearing must reach.
+	StateRecalling State = "recalling"
 )
 
 // Reason is why a dispatch is being cleared.
@@ -145,7 +150,11 @@ func Record(ctx context.Context, tx pgx.Tx, n New) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-const dispatchColumns = `id, fire_at, state, sent_at, expires_at, topics_total, acked, retried, failed,
+// dispatchColumns are a Dispatch's, its state as people read it: recalling
+// from the cancel until the clearing is done.
+const dispatchColumns = `id, fire_at,
+	CASE WHEN clear_reason = 'recall' AND cleared_at IS NULL THEN 'recalling' ELSE state END,
+	sent_at, expires_at, topics_total, acked, retried, failed,
 	first_ack_at, last_ack_at, cleared, cleared_at, restores, restore_requested_at, restored, restored_at`
 
 // Of returns the dispatches of a campaign, oldest first.
