@@ -52,9 +52,10 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List
 	switch f.Status {
-	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusExpired, campaigns.StatusCanceled:
+	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusMissed,
+		campaigns.StatusExpired, campaigns.StatusCanceled:
 	default:
-		errs.Add("status", "must be scheduled, live, completed, expired or canceled")
+		errs.Add("status", "must be scheduled, live, completed, missed, expired or canceled")
 	}
 	switch f.Kind {
 	case "", protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:

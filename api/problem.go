@@ -155,7 +155,7 @@ var domainErrors = []struct {
 	{segments.ErrTooComplex, http.StatusUnprocessableEntity, "the rule is too complex to resolve", "rule"},
 	{campaigns.ErrNotFound, http.StatusNotFound, "no such campaign in this game", ""},
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
-	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired or completed; there is nothing to recall", ""},
+	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired, completed or missed its fire; there is nothing to recall", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
 }
 

@@ -9,6 +9,7 @@ package campaigns
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,10 +29,23 @@ type Status string
 const (
 	StatusScheduled Status = "scheduled" // waiting for its send time
 	StatusLive      Status = "live"      // sent; its messages are out there
-	StatusCompleted Status = "completed" // its one fire was missed: nothing was sent
+	StatusCompleted Status = "completed" // it has no fire left and nothing of it is out there
+	StatusMissed    Status = "missed"    // its one fire came while Herald was down, past the grace: nothing was sent
 	StatusExpired   Status = "expired"   // its messages reached expires_at and were cleared
 	StatusCanceled  Status = "canceled"  // recalled by an operator
 )
+
+// finishedStatuses are those of campaigns with nothing left to send or to
+// clear: they can be archived, and use no segment any more. Every other
+// status (scheduled, live, and any added later) is unfinished.
+var finishedStatuses = []Status{StatusCompleted, StatusMissed, StatusExpired, StatusCanceled}
+
+// Finished reports whether a campaign in status s has nothing left to send
+// or clear by its own schedule (a canceled one may still be clearing: its
+// dispatches say so).
+func (s Status) Finished() bool {
+	return slices.Contains(finishedStatuses, s)
+}
 
 // Limits on campaign fields.
 const (
@@ -85,11 +99,13 @@ type Schedule struct {
 	At *valid.Time `json:"at,omitempty"`
 }
 
-// PlanSummary is the size and exactness of a campaign's delivery plan.
+// PlanSummary is the size and exactness of a campaign's delivery plan; its
+// players are counted only where Herald can (segments.Plan).
 type PlanSummary struct {
-	Exact   bool  `json:"exact"`
-	Topics  int64 `json:"topics"`
-	Players int64 `json:"players"`
+	Exact       bool   `json:"exact"`
+	Topics      int64  `json:"topics"`
+	Players     *int64 `json:"players"`
+	PlayersNote string `json:"players_note,omitempty"`
 }
 
 // Campaign is a message and its audience, validity and schedule.
@@ -110,6 +126,9 @@ type Campaign struct {
 	Dispatches []dispatch.Dispatch `json:"dispatches"`
 	CreatedAt  time.Time           `json:"created_at"`
 	UpdatedAt  time.Time           `json:"updated_at"`
+	// ArchivedAt is set once an operator deleted the finished campaign: it is
+	// left out of lists unless asked for, and can still be read by its id.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
 }
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.

@@ -47,10 +47,11 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
 				starts_at = $8, expires_at = $9, schedule = $10, send_at = $11, status = $12, plan_exact = $13,
-				plan_topics = $14, plan_players = $15, updated_at = now()
+				plan_topics = $14, plan_players = $15, plan_players_note = nullif($16, ''), updated_at = now()
 			WHERE id = $1`,
 			id, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players); err != nil {
+			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players,
+			c.Plan.PlayersNote); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
 		}
 		if err := p.sendIfDue(ctx, tx); err != nil {
@@ -68,7 +69,8 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 // Cancel recalls a campaign: no later send happens, and every dispatch that
 // published anything is marked for clearing, which the fan-out workers do at
 // once. Canceling a canceled campaign changes nothing. It returns ErrNotFound, or
-// ErrFinished for a campaign that already expired or completed.
+// ErrFinished for a campaign that already expired, completed or missed its
+// fire.
 func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign, error) {
 	var canceled Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -80,7 +82,7 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		case StatusCanceled:
 			canceled = c
 			return nil
-		case StatusExpired, StatusCompleted:
+		case StatusExpired, StatusCompleted, StatusMissed:
 			return ErrFinished
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {
@@ -170,13 +172,13 @@ func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, 
 	}
 	status, state := StatusLive, dispatch.StatePending
 	if now.Sub(c.SendAt) > grace || !c.ExpiresAt.After(now) {
-		status, state = StatusCompleted, dispatch.StateMissed
+		status, state = StatusMissed, dispatch.StateMissed
 	}
 	plan, list, err := resolve(ctx, tx, g, c.Audience)
 	if _, invalid := fielderr.As(err); invalid {
 		// The audience no longer resolves (a schema change): record the fire as
 		// missed rather than retry it forever.
-		status, state = StatusCompleted, dispatch.StateMissed
+		status, state = StatusMissed, dispatch.StateMissed
 		list = nil
 	} else if err != nil {
 		return err // a lock or the database out of time: the next round tries again

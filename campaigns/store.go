@@ -147,12 +147,17 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if err != nil {
 		return prepared{}, err
 	}
-	c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
+	c.Plan = summarize(plan)
 	c.Status = StatusScheduled
 	if !c.SendAt.After(now) {
 		c.Status = StatusLive
 	}
 	return prepared{campaign: c, plan: plan, list: list, envelope: envelope}, nil
+}
+
+// summarize is the part of plan a campaign keeps.
+func summarize(plan segments.Plan) PlanSummary {
+	return PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, PlayersNote: plan.PlayersNote}
 }
 
 // sendIfDue records the first dispatch of a campaign sent at once, in the
@@ -220,15 +225,16 @@ func (c Campaign) newDispatch(fireAt time.Time, state dispatch.State, plan segme
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-	schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
+	schedule, send_at, status, plan_exact, plan_topics, plan_players, coalesce(plan_players_note, ''), created_at,
+	updated_at, archived_at`
 
 func insert(ctx context.Context, tx pgx.Tx, c Campaign) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO campaigns (id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-			schedule, send_at, status, plan_exact, plan_topics, plan_players)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			schedule, send_at, status, plan_exact, plan_topics, plan_players, plan_players_note)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''))`,
 		c.ID, c.GameID, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-		c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players)
+		c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players, c.Plan.PlayersNote)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
 	}
@@ -239,7 +245,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var c Campaign
 	err := row.Scan(&c.ID, &c.GameID, &c.Kind, &c.Name, &c.Audience.SegmentID, &c.Audience.Rule, &c.Content,
 		&c.Priority, &c.StartsAt, &c.ExpiresAt, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact, &c.Plan.Topics,
-		&c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+		&c.Plan.Players, &c.Plan.PlayersNote, &c.CreatedAt, &c.UpdatedAt, &c.ArchivedAt)
 	return c, err
 }
 
