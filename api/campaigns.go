@@ -49,7 +49,12 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
+	archived, err := boolQuery(r, "archived")
+	if err != nil {
+		return err
+	}
+	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind")),
+		Archived: archived}
 	var errs fielderr.List
 	switch f.Status {
 	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusMissed,
@@ -157,6 +162,22 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, c)
+}
+
+// deleteCampaign archives a finished campaign: see campaigns.Store.Delete.
+func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := campaignID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.mayWriteCampaign(r); err != nil {
+		return err
+	}
+	if err := s.Campaigns.Delete(r.Context(), chi.URLParam(r, "game"), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is

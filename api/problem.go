@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/heraldpush/herald/auth"
@@ -150,20 +151,31 @@ var domainErrors = []struct {
 }{
 	{games.ErrNotFound, http.StatusNotFound, "no such game", ""},
 	{games.ErrExists, http.StatusConflict, "a game with this id already exists", "id"},
+	{games.ErrArchived, http.StatusGone, "the game is archived; POST /v1/games/{game}/unarchive to use it again", ""},
+	{campaigns.ErrGameBusy, http.StatusConflict, "a game is archived only once all its campaigns are finished; cancel them, or wait until they end", ""},
 	{segments.ErrNotFound, http.StatusNotFound, "no such segment in this game", ""},
-	{segments.ErrInUse, http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first", ""},
+	{segments.ErrInUse, http.StatusConflict, "a campaign that is not finished uses this segment as its audience; cancel it, or wait until it ends", ""},
 	{segments.ErrTooComplex, http.StatusUnprocessableEntity, "the rule is too complex to resolve", "rule"},
 	{campaigns.ErrNotFound, http.StatusNotFound, "no such campaign in this game", ""},
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
+	{campaigns.ErrUnfinished, http.StatusConflict, "only a finished campaign (completed, missed, expired or canceled) can be deleted; cancel it first", ""},
 	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired, completed or missed its fire; there is nothing to recall", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
 }
+
+// explained are the domain errors whose own text is added to the problem's
+// detail: it names what stands in the way (the campaigns that use a segment,
+// the campaign's status).
+var explained = []error{segments.ErrInUse, campaigns.ErrUnfinished, campaigns.ErrGameBusy}
 
 // domainProblem fills p for a known domain error and reports whether err was one.
 func domainProblem(err error, p *Problem) bool {
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
 			p.Status, p.Detail = d.status, d.detail
+			if slices.ContainsFunc(explained, func(e error) bool { return errors.Is(err, e) }) {
+				p.Detail += " (" + err.Error() + ")"
+			}
 			if d.field != "" {
 				p.Errors = []fielderr.Error{{Field: d.field, Message: err.Error()}}
 			}

@@ -145,6 +145,8 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
 		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
 		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
+		s.handle(r, "POST", "/games/{game}/archive", auth.PermGamesWrite, s.archiveGame)
+		s.handle(r, "POST", "/games/{game}/unarchive", auth.PermGamesWrite, s.unarchiveGame)
 		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
 
 		s.handle(r, "POST", "/games/{game}/segments", auth.PermSegmentsWrite, s.createSegment)
@@ -159,6 +161,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
+		s.handle(r, "DELETE", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.deleteCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
 
@@ -170,10 +173,11 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// handle registers a /v1 route guarded by perm, its database work bounded.
+// handle registers a /v1 route guarded by perm, its database work bounded;
+// under an archived game it answers 410 (liveGame).
 func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.bounded).Method(method, pattern, s.serve(h))
+	r.With(s.guards(method, pattern, perm, s.bounded)...).Method(method, pattern, s.serve(h))
 }
 
 // handleUpload registers a /v1 route that streams a request body into the
@@ -181,7 +185,17 @@ func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permissi
 // time limit.
 func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.uploadSlot).Method(method, pattern, s.serve(h))
+	r.With(s.guards(method, pattern, perm, s.uploadSlot)...).Method(method, pattern, s.serve(h))
+}
+
+// guards are the middlewares of a /v1 route: the permission, then limit (a
+// time limit or an upload slot), then, under a game, the archive check.
+func (s *Server) guards(method, pattern string, perm auth.Permission, limit func(http.Handler) http.Handler) []func(http.Handler) http.Handler {
+	mw := []func(http.Handler) http.Handler{s.require(perm), limit}
+	if underLiveGame(method, pattern) {
+		mw = append(mw, s.liveGame)
+	}
+	return mw
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

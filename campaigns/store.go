@@ -270,10 +270,12 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, e
 	return get(ctx, s.db, game, id, "")
 }
 
-// Filter narrows a campaign list; empty fields match everything.
+// Filter narrows a campaign list; empty fields match everything. Archived
+// (deleted) campaigns are left out unless Archived is set.
 type Filter struct {
-	Status Status
-	Kind   protocol.Kind
+	Status   Status
+	Kind     protocol.Kind
+	Archived bool
 }
 
 // List returns up to limit campaigns of game matching f, with their dispatches,
@@ -282,7 +284,8 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	rows, _ := s.db.Query(ctx, `
 		SELECT `+campaignColumns+` FROM campaigns
 		WHERE game_id = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR kind = $4)
-		ORDER BY id LIMIT $5`, game, after, string(f.Status), string(f.Kind), limit+1)
+			AND ($6 OR archived_at IS NULL)
+		ORDER BY id LIMIT $5`, game, after, string(f.Status), string(f.Kind), limit+1, f.Archived)
 	list, err := pgx.CollectRows(rows, scanCampaign)
 	if err != nil {
 		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)

@@ -32,6 +32,9 @@ func (g *Game) Validate() error {
 		errs.Add("default_locale", "must be a language tag such as en or zh-CN")
 	}
 	checkTags(&errs, g.Tags)
+	if g.ConfirmOver != nil && *g.ConfirmOver < 0 {
+		errs.Add("confirm_over", "must be a player count, 0 or more (null: no confirmation)")
+	}
 	return errs.Err()
 }
 
