@@ -153,7 +153,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	campaignStore := campaigns.NewStore(pool, 0)
 	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
-	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
+	gameStore := games.NewStore(pool)
+	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: descriptorBroker{broker}, Prefix: cfg.TopicPrefix, Log: log})
+	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log,
+		OnRestore: games.MarkDescriptorsStale})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
@@ -162,14 +165,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer sched.Stop()
 	guard.Start(context.WithoutCancel(ctx))
 	defer guard.Stop()
+	descriptors.Start(context.WithoutCancel(ctx))
+	defer descriptors.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registerDescriptorMetrics(registry, descriptors)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
-		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
+		Games: gameStore, Segments: segments.NewStore(pool), Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
