@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/internal/dbtest"
-	"github.com/heraldpush/herald/topics"
 )
 
 // herald is a real Herald started in-process by run, on its own database and
@@ -61,7 +60,7 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	t.Helper()
 	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"], key: adminKey(t, vars["HERALD_DATABASE_URL"])}
-	clearSentinelAtEnd(t, vars)
+	clearRetainedAtEnd(t, vars)
 	vars = maps.Clone(vars)
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
@@ -247,7 +246,7 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clearSentinelAtEnd(tb, vars)
+	clearRetainedAtEnd(tb, vars)
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -267,14 +266,19 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	return "", nil
 }
 
-// clearSentinelAtEnd removes, once the test's heralds have stopped, the
-// retained sentinel that a herald with vars keeps on its broker
-// ({prefix}/$herald/sentinel), so that tests leave nothing retained on the
-// shared broker. A broker the test already stopped is left alone.
-func clearSentinelAtEnd(tb testing.TB, vars map[string]string) {
+// clearRetainedAtEnd removes, once the test's heralds have stopped, what a
+// herald with vars left retained on its broker under its topic prefix: the
+// sentinel ({prefix}/$herald/sentinel), the game descriptors, and messages the
+// test did not clear, so that tests leave nothing retained on the shared
+// broker. A private broker (internal/brokertest) dies with the test, and one
+// the test already stopped is left alone.
+func clearRetainedAtEnd(tb testing.TB, vars map[string]string) {
 	broker, prefix := vars["HERALD_MQTT_URL"], vars["HERALD_TOPIC_PREFIX"]
 	if broker == "" {
 		broker = mqttURL()
+	}
+	if broker != mqttURL() {
+		return
 	}
 	if prefix == "" {
 		prefix = "herald"
@@ -285,8 +289,58 @@ func clearSentinelAtEnd(tb testing.TB, vars map[string]string) {
 			return
 		}
 		defer c.Disconnect(100)
-		if tok := c.Publish(topics.Sentinel(prefix), 1, true, []byte{}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear the retained sentinel of %s: %v", prefix, tok.Error())
+		// Mosquitto sends a subscription's retained messages before a message
+		// published after its SUBACK: once the marker is in, all are.
+		marker := prefix + "/" + markerLevel
+		var mu sync.Mutex
+		var retained []string
+		done := make(chan struct{})
+		tok := c.Subscribe(prefix+"/#", 0, func(_ mqtt.Client, m mqtt.Message) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case m.Topic() == marker:
+				close(done)
+			case m.Retained() && len(m.Payload()) > 0:
+				retained = append(retained, m.Topic())
+			}
+		})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			tb.Errorf("clear what %s left retained: subscribe: %v", prefix, tok.Error())
+			return
+		}
+		if tok := c.Publish(marker, 0, false, "marker"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			tb.Errorf("clear what %s left retained: marker: %v", prefix, tok.Error())
+			return
+		}
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			tb.Errorf("clear what %s left retained: the marker never came back", prefix)
+			return
+		}
+		// Not subscribed any more: the clearing payloads would come back.
+		if tok := c.Unsubscribe(prefix + "/#"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			tb.Errorf("clear what %s left retained: unsubscribe: %v", prefix, tok.Error())
+			return
+		}
+		mu.Lock()
+		topics := retained
+		mu.Unlock()
+		toks := make([]mqtt.Token, len(topics))
+		for i, topic := range topics {
+			toks[i] = c.Publish(topic, 0, true, []byte{})
+		}
+		for i, tok := range toks {
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				tb.Errorf("clear the retained %s: %v", topics[i], tok.Error())
+				return
+			}
+		}
+		// A QoS 1 publish after them: once the broker acknowledged it, it has
+		// handled every clearing before it.
+		if tok := c.Publish(marker, 1, false, "done"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			tb.Errorf("clear what %s left retained: %v", prefix, tok.Error())
 		}
 	})
 }
