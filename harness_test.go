@@ -59,8 +59,8 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 // stop is called.
 func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	t.Helper()
+	requirePrivateBroker(t, vars)
 	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"], key: adminKey(t, vars["HERALD_DATABASE_URL"])}
-	clearRetainedAtEnd(t, vars)
 	vars = maps.Clone(vars)
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
@@ -237,6 +237,7 @@ func buildHerald(tb testing.TB) string {
 // process is interrupted (or killed, if the test did) when the test ends.
 func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (string, *exec.Cmd) {
 	tb.Helper()
+	requirePrivateBroker(tb, vars)
 	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
 	cmd.Env = os.Environ()
 	for k, v := range vars {
@@ -246,7 +247,6 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clearRetainedAtEnd(tb, vars)
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -266,81 +266,12 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	return "", nil
 }
 
-// clearRetainedAtEnd removes, once the test's heralds have stopped, what a
-// herald with vars left retained on its broker under its topic prefix: the
-// sentinel ({prefix}/$herald/sentinel), the game descriptors, and messages the
-// test did not clear, so that tests leave nothing retained on the shared
-// broker. A private broker (internal/brokertest) dies with the test, and one
-// the test already stopped is left alone.
-func clearRetainedAtEnd(tb testing.TB, vars map[string]string) {
-	broker, prefix := vars["HERALD_MQTT_URL"], vars["HERALD_TOPIC_PREFIX"]
-	if broker == "" {
-		broker = mqttURL()
+// requirePrivateBroker refuses to start a Herald without a broker of the
+// test's own (internal/brokertest): whatever it retains (its sentinel, every
+// send) would otherwise stay on the developer's shared broker.
+func requirePrivateBroker(tb testing.TB, vars map[string]string) {
+	tb.Helper()
+	if vars["HERALD_MQTT_URL"] == "" {
+		tb.Fatal("give Herald a private broker: HERALD_MQTT_URL = brokertest.Start(t).URL")
 	}
-	if broker != mqttURL() {
-		return
-	}
-	if prefix == "" {
-		prefix = "herald"
-	}
-	tb.Cleanup(func() {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetConnectTimeout(5 * time.Second))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			return
-		}
-		defer c.Disconnect(100)
-		// Mosquitto sends a subscription's retained messages before a message
-		// published after its SUBACK: once the marker is in, all are.
-		marker := prefix + "/" + markerLevel
-		var mu sync.Mutex
-		var retained []string
-		done := make(chan struct{})
-		tok := c.Subscribe(prefix+"/#", 0, func(_ mqtt.Client, m mqtt.Message) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case m.Topic() == marker:
-				close(done)
-			case m.Retained() && len(m.Payload()) > 0:
-				retained = append(retained, m.Topic())
-			}
-		})
-		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear what %s left retained: subscribe: %v", prefix, tok.Error())
-			return
-		}
-		if tok := c.Publish(marker, 0, false, "marker"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear what %s left retained: marker: %v", prefix, tok.Error())
-			return
-		}
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			tb.Errorf("clear what %s left retained: the marker never came back", prefix)
-			return
-		}
-		// Not subscribed any more: the clearing payloads would come back.
-		if tok := c.Unsubscribe(prefix + "/#"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear what %s left retained: unsubscribe: %v", prefix, tok.Error())
-			return
-		}
-		mu.Lock()
-		topics := retained
-		mu.Unlock()
-		toks := make([]mqtt.Token, len(topics))
-		for i, topic := range topics {
-			toks[i] = c.Publish(topic, 0, true, []byte{})
-		}
-		for i, tok := range toks {
-			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				tb.Errorf("clear the retained %s: %v", topics[i], tok.Error())
-				return
-			}
-		}
-		// A QoS 1 publish after them: once the broker acknowledged it, it has
-		// handled every clearing before it.
-		if tok := c.Publish(marker, 1, false, "done"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear what %s left retained: %v", prefix, tok.Error())
-		}
-	})
 }
