@@ -82,7 +82,10 @@ export class Inbox {
     if (this.closed) return;
     if (payload === '') {
       this.counts.removals++;
-      this.drop(topic.slice(topic.lastIndexOf('/') + 1), 'removed');
+      // Herald clears at expiry too: past its expires_at, the message expired.
+      const campaign = topic.slice(topic.lastIndexOf('/') + 1);
+      const expires = this.held.get(campaign)?.message.expiresAt.getTime() ?? Infinity;
+      this.drop(campaign, expires <= this.now() ? 'expired' : 'removed');
       return;
     }
     const parsed = parseEnvelope(payload, topic);
