@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -57,10 +58,9 @@ type PublisherCounters struct {
 // that an older descriptor never overtakes a newer one, and a game being
 // changed never waits for the broker.
 type DescriptorPublisher struct {
-	cfg    PublisherConfig
-	store  *Store
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg   PublisherConfig
+	store *Store
+	life  startstop.Service
 
 	published, failures atomic.Int64
 }
@@ -81,20 +81,12 @@ func (s *Store) NewDescriptorPublisher(cfg PublisherConfig) *DescriptorPublisher
 
 // Start starts publishing and returns at once.
 func (p *DescriptorPublisher) Start(ctx context.Context) {
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.done = make(chan struct{})
-	go func() {
-		defer close(p.done)
-		p.loop(ctx)
-	}()
+	p.life.Start(ctx, p.loop)
 }
 
 // Stop stops publishing and waits for a publish under way.
 func (p *DescriptorPublisher) Stop() {
-	if p.cancel != nil {
-		p.cancel()
-		<-p.done
-	}
+	p.life.Stop()
 }
 
 // Counters returns the publisher's cumulative counters.
