@@ -240,7 +240,7 @@ func (p *jsPlayers) report() map[string]jsClient {
 }
 
 // view is the scenario's view of the clients. A removal of the canceled
-// campaign must say "removed", of the expired one "expired": another reason
+// campaign must say "recalled", of the expired one "expired": another reason
 // shows as a campaign the scenario does not know.
 func (p *jsPlayers) view() map[string]playerView {
 	out := map[string]playerView{}
@@ -248,7 +248,7 @@ func (p *jsPlayers) view() map[string]playerView {
 		v := playerView{Received: c.Stats.Received, Filtered: c.Stats.Filtered, Duplicates: c.Stats.Duplicates,
 			Removed: map[string]bool{}, Other: c.Stats.Expired + c.Stats.Invalid + c.Stats.Ignored}
 		for _, r := range c.Removed {
-			want := map[string]string{p.sc.filtered.ID: "removed", p.sc.expiring.ID: "expired"}[r.Campaign]
+			want := map[string]string{p.sc.filtered.ID: "recalled", p.sc.expiring.ID: "expired"}[r.Campaign]
 			if r.Reason == want {
 				v.Removed[r.Campaign] = true
 			} else {

@@ -36,7 +36,7 @@ export interface ConnectOptions {
   /**
    * After a reconnect, a message held whose retained copy has not come back
    * this long (ms) after the broker acknowledged the subscriptions was recalled
-   * while the client was offline, and is removed ('removed'). 5000 unless told.
+   * while the client was offline, and is removed ('recalled'). 5000 unless told.
    */
   recallGraceMs?: number;
 }

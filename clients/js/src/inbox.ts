@@ -3,7 +3,7 @@ import { parseEnvelope } from './envelope.js';
 import { matches, type Attributes } from './filter.js';
 
 /** Why a message the game was shown went away. */
-export type RemoveReason = 'removed' | 'expired' | 'replaced';
+export type RemoveReason = 'recalled' | 'expired' | 'replaced';
 
 /** A kick-out: log the account out, show message, do not reconnect before reconnectAfterS. */
 export type Kickout = Omit<Extract<Envelope, { kind: 'kickout' }>, 'content'> & KickoutContent;
@@ -85,7 +85,7 @@ export class Inbox {
       // Herald clears at expiry too: past its expires_at, the message expired.
       const campaign = topic.slice(topic.lastIndexOf('/') + 1);
       const expires = this.held.get(campaign)?.message.expiresAt.getTime() ?? Infinity;
-      this.drop(campaign, expires <= this.now() ? 'expired' : 'removed');
+      this.drop(campaign, expires <= this.now() ? 'expired' : 'recalled');
       return;
     }
     const parsed = parseEnvelope(payload, topic);
@@ -158,7 +158,7 @@ export class Inbox {
   /**
    * subscribed tells the inbox that the broker acknowledged the subscriptions
    * made after reconnected: graceMs later, the messages still unconfirmed are
-   * removed ('removed') and their ids forgotten, so that a copy arriving later
+   * removed ('recalled') and their ids forgotten, so that a copy arriving later
    * still (a broker slower than the grace) shows the message again.
    */
   subscribed(graceMs: number): void {
@@ -180,7 +180,7 @@ export class Inbox {
       if (!h.unconfirmed) continue;
       this.seen.delete(h.message.id);
       this.counts.removals++;
-      this.drop(campaign, 'removed');
+      this.drop(campaign, 'recalled');
     }
   }
 

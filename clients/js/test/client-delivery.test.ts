@@ -70,7 +70,7 @@ describe('delivery against Mosquitto', { concurrency: true }, () => {
     await herald.remove(`all/notice/${e.campaign}`);
 
     const r = await rec.removed(e.campaign);
-    assert.equal(r.reason, 'removed');
+    assert.equal(r.reason, 'recalled');
     assert.deepEqual(client.messages('notice'), []);
     assert.equal(client.stats().removals, 1);
   });

@@ -39,7 +39,7 @@ it('removes after a reconnect what was recalled while it was offline, and keeps 
 
   await rec.message(fresh.campaign);
   const removal = await rec.removed(gone.campaign);
-  assert.equal(removal.reason, 'removed');
+  assert.equal(removal.reason, 'recalled');
   assert.equal(rec.connects, 2);
   assert.deepEqual(rec.removes.map((r) => r.campaign), [gone.campaign], 'kept came back; waiting was never shown');
   assert.equal(rec.shownOf(kept.campaign).length, 1);
