@@ -34,6 +34,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{
 			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
+			"confirm_required": preview.Confirm.Required, "confirm_audience": preview.Confirm.Audience,
 		})
 	}
 	c, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in)
@@ -106,6 +107,8 @@ type updateCampaignRequest struct {
 	StartsAt  *valid.Time         `json:"starts_at"`
 	ExpiresAt *valid.Time         `json:"expires_at"`
 	Schedule  *campaigns.Schedule `json:"schedule"`
+	// ConfirmAudience confirms a new audience, as on create.
+	ConfirmAudience *int64 `json:"confirm_audience"`
 }
 
 func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
@@ -142,6 +145,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 		if req.Schedule != nil {
 			in.Schedule = req.Schedule
 		}
+		in.ConfirmAudience = req.ConfirmAudience
 	})
 	if err != nil {
 		return err
@@ -178,6 +182,34 @@ func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+type testRequest struct {
+	Players []string `json:"players"`
+}
+
+// testCampaign sends the campaign's envelope, marked as a test, to a few
+// players' own topics: see campaigns.Store.SendTest.
+func (s *Server) testCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := campaignID(r)
+	if err != nil {
+		return err
+	}
+	var req testRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := s.mayWriteCampaign(r); err != nil {
+		return err
+	}
+	if s.Publisher == nil || !s.Broker.Connected() {
+		return &httpError{status: http.StatusServiceUnavailable, detail: "the broker is not connected; nothing was sent, try again later"}
+	}
+	sent, err := s.Campaigns.SendTest(r.Context(), chi.URLParam(r, "game"), id, req.Players, s.Publisher, s.TopicPrefix)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sent)
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is

@@ -20,13 +20,16 @@ import (
 )
 
 // Problem is an RFC 9457 problem details object. Errors lists the offending
-// fields of bad input.
+// fields of bad input. A campaign refused for want of a confirmation of its
+// audience carries the plan and the confirm_audience that confirms it.
 type Problem struct {
-	Type   string           `json:"type"`
-	Title  string           `json:"title"`
-	Status int              `json:"status"`
-	Detail string           `json:"detail"`
-	Errors []fielderr.Error `json:"errors,omitempty"`
+	Type            string           `json:"type"`
+	Title           string           `json:"title"`
+	Status          int              `json:"status"`
+	Detail          string           `json:"detail"`
+	Errors          []fielderr.Error `json:"errors,omitempty"`
+	Plan            *planResponse    `json:"plan,omitempty"`
+	ConfirmAudience *int64           `json:"confirm_audience,omitempty"`
 }
 
 // httpError is an error that already knows its status and what to tell the
@@ -72,8 +75,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := Problem{Type: "about:blank"}
 	var he *httpError
 	var tooBig *http.MaxBytesError
+	var unconfirmed *campaigns.UnconfirmedError
 	fields, isFields := fielderr.As(err)
 	switch {
+	case errors.As(err, &unconfirmed):
+		plan := s.planBody(unconfirmed.Game, unconfirmed.Plan)
+		p.Status, p.Detail, p.Plan = http.StatusConflict, unconfirmed.Error(), &plan
+		p.ConfirmAudience = &unconfirmed.Confirm.Audience
 	case errors.As(err, &he):
 		p.Status, p.Detail, p.Errors = he.status, he.detail, he.fields
 		maps.Copy(w.Header(), he.header)

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
 )
@@ -37,14 +38,17 @@ type Database interface {
 
 // Config holds what the API serves and talks to.
 type Config struct {
-	Log         *slog.Logger
-	DB          Database
-	Broker      Broker
-	Keys        *auth.Store
-	Audit       *audit.Store
-	Games       *games.Store
-	Segments    *segments.Store
-	Campaigns   *campaigns.Store
+	Log       *slog.Logger
+	DB        Database
+	Broker    Broker
+	Keys      *auth.Store
+	Audit     *audit.Store
+	Games     *games.Store
+	Segments  *segments.Store
+	Campaigns *campaigns.Store
+	// Publisher sends test sends (POST .../campaigns/{id}/test) to the broker;
+	// nil answers them 503.
+	Publisher   dispatch.Publisher
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
 	// RateLimit and RateBurst size each API key's token bucket (requests per
@@ -163,6 +167,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
 		s.handle(r, "DELETE", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.deleteCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/test", auth.PermCampaignsWrite, s.testCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
 
 		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)

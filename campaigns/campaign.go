@@ -141,6 +141,10 @@ type Input struct {
 	StartsAt  *valid.Time     `json:"starts_at"`
 	ExpiresAt *valid.Time     `json:"expires_at"`
 	Schedule  *Schedule       `json:"schedule"`
+	// ConfirmAudience confirms the plan's size where the game asks for it
+	// (games.Game.ConfirmOver): its player count, or its topic count where
+	// players are unknown (Confirmation). It is not stored.
+	ConfirmAudience *int64 `json:"confirm_audience"`
 }
 
 // build validates in for game g at time now and returns the campaign it

@@ -21,7 +21,8 @@ import (
 // Update applies change to the campaign as its caller described it, validates the
 // result and stores it. Only a campaign not sent yet can change: it returns
 // ErrSent otherwise, ErrNotFound, or a fielderr.List. A change that moves the
-// send time to now sends it at once.
+// send time to now sends it at once. A change of audience is confirmed as on
+// Create (*UnconfirmedError), with the ConfirmAudience change sets.
 func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
 	var updated Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -42,6 +43,11 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		p, err := s.prepare(ctx, tx, g, in, id, s.now())
 		if err != nil {
 			return err
+		}
+		if !sameAudience(old.Audience, *in.Audience) {
+			if err := p.checkConfirmed(g, in.ConfirmAudience); err != nil {
+				return err
+			}
 		}
 		c := p.campaign
 		if _, err := tx.Exec(ctx, `

@@ -55,11 +55,13 @@ func (s *Store) WithClock(now func() time.Time) *Store {
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
-// plan, and the envelope its first target would receive.
+// plan, the envelope its first target would receive, and whether the game asks
+// to confirm its audience (with the number that would).
 type Preview struct {
 	Campaign Campaign        `json:"campaign"`
 	Plan     segments.Plan   `json:"plan"`
 	Envelope json.RawMessage `json:"envelope"`
+	Confirm  Confirmation    `json:"confirm"`
 }
 
 // Preview validates in for game and returns what Create would store and send,
@@ -75,7 +77,7 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 		}
 		c := p.campaign
 		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
-		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
+		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope, Confirm: p.confirm}
 		return nil
 	})
 	return preview, err
@@ -83,13 +85,17 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 
 // Create validates in for game and stores the campaign. Without a schedule it is
 // sent at once: its first dispatch is recorded in the same transaction, so it can
-// never be lost between the two. It returns games.ErrNotFound or a
-// fielderr.List.
+// never be lost between the two. It returns games.ErrNotFound, a
+// fielderr.List, or an *UnconfirmedError when the game asks to confirm the
+// audience and in.ConfirmAudience does not.
 func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
 	var created Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		p, err := s.prepareNew(ctx, tx, game, in, s.now())
 		if err != nil {
+			return err
+		}
+		if err := p.checkConfirmed(p.game, in.ConfirmAudience); err != nil {
 			return err
 		}
 		c := p.campaign
@@ -125,9 +131,11 @@ func (s *Store) prepareNew(ctx context.Context, tx pgx.Tx, game string, in Input
 // prepared is a validated campaign with the plan its audience resolves to now.
 type prepared struct {
 	campaign Campaign
+	game     games.Game
 	plan     segments.Plan
 	list     *int64          // the member list a members target reads
 	envelope json.RawMessage // the first target's
+	confirm  Confirmation    // what the game asks to confirm the plan
 }
 
 // prepare validates in as campaign id of game g at time now, resolves its
@@ -152,7 +160,7 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if !c.SendAt.After(now) {
 		c.Status = StatusLive
 	}
-	return prepared{campaign: c, plan: plan, list: list, envelope: envelope}, nil
+	return prepared{campaign: c, game: g, plan: plan, list: list, envelope: envelope, confirm: confirmation(g, plan)}, nil
 }
 
 // summarize is the part of plan a campaign keeps.
