@@ -45,6 +45,7 @@ func TestGameConfirmOverAsksToConfirmBigSends(t *testing.T) {
 	s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{"audience": players("p1", "p2")}))
 	big := s.must(http.StatusConflict, "POST", "/v1/games/g1/campaigns", notice(map[string]any{"audience": players("p1", "p2", "p3")}))
 	require.Equal(t, 3.0, big["confirm_audience"])
+	require.Contains(t, big["detail"], "the plan names 3 players, more than the game's confirm_over of 2")
 	s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{"audience": players("p1", "p2", "p3"), "confirm_audience": 3}))
 
 	// A member list counts its members.

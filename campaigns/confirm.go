@@ -39,19 +39,19 @@ func confirmation(g games.Game, plan segments.Plan) Confirmation {
 // that the request did not carry, or carried for another plan. It holds the
 // plan, so that the caller sees what it is asked to confirm.
 type UnconfirmedError struct {
-	Game     string
-	Plan     segments.Plan
-	Confirm  Confirmation
-	Given    *int64 // the request's confirm_audience, nil if it had none
-	overWhat string
+	Game    string
+	Plan    segments.Plan
+	Confirm Confirmation
+	Given   *int64 // the request's confirm_audience, nil if it had none
+	why     string // why the game asks
 }
 
 func (e *UnconfirmedError) Error() string {
 	if e.Given == nil {
-		return fmt.Sprintf("%v: %s; send it again with \"confirm_audience\": %d", ErrUnconfirmed, e.overWhat, e.Confirm.Audience)
+		return fmt.Sprintf("%v: %s; send it again with \"confirm_audience\": %d", ErrUnconfirmed, e.why, e.Confirm.Audience)
 	}
 	return fmt.Sprintf("%v: %s; confirm_audience %d does not match the plan, which asks for %d", ErrUnconfirmed,
-		e.overWhat, *e.Given, e.Confirm.Audience)
+		e.why, *e.Given, e.Confirm.Audience)
 }
 
 func (e *UnconfirmedError) Unwrap() error { return ErrUnconfirmed }
@@ -63,11 +63,11 @@ func (p prepared) checkConfirmed(g games.Game, given *int64) error {
 	if !c.Required || (given != nil && *given == c.Audience) {
 		return nil
 	}
-	what := fmt.Sprintf("the game asks to confirm sends to more than %d players", *g.ConfirmOver)
-	if p.plan.Players == nil {
-		what = fmt.Sprintf("the game asks to confirm sends to audiences Herald cannot count (%d topics)", p.plan.Topics)
+	why := "the game asks to confirm sends whose players Herald cannot count, by the plan's topic count"
+	if p.plan.Players != nil {
+		why = fmt.Sprintf("the plan names %d players, more than the game's confirm_over of %d", *p.plan.Players, *g.ConfirmOver)
 	}
-	return &UnconfirmedError{Game: g.ID, Plan: p.plan, Confirm: c, Given: given, overWhat: what}
+	return &UnconfirmedError{Game: g.ID, Plan: p.plan, Confirm: c, Given: given, why: why}
 }
 
 // sameAudience reports whether a and b name the same audience.
