@@ -64,7 +64,7 @@ func Parse(expr, zone string, from, until *time.Time, path string) (Cron, error)
 	switch loc, err := LoadZone(zone); {
 	case zone == PlayerZone:
 	case err != nil:
-		errs.Add(fielderr.Join(path, "timezone"), "%v", err)
+		errs.Add(fielderr.Join(path, "timezone"), "%v, or %q for each player's own zone", err, PlayerZone)
 	default:
 		c.loc = loc
 	}
@@ -123,14 +123,32 @@ func parseExpr(expr string) (*cron.SpecSchedule, error) {
 func LoadZone(name string) (*time.Location, error) {
 	const rule = "must be an IANA time zone such as Asia/Shanghai, Europe/Berlin or UTC"
 	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		return nil, fmt.Errorf("%s, or %q for each player's own zone", rule, PlayerZone)
+		return nil, errors.New(rule)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("%s, or %q for each player's own zone: %q is unknown", rule, PlayerZone, name)
+		return nil, fmt.Errorf("%s: %q is unknown", rule, name)
 	}
 	return loc, nil
 }
+
+// ZoneOfValue returns the zone a value of a game's zone tag stands for. A tag
+// value is a topic level, which cannot hold a '/': the value spells the IANA
+// name with '.' in its place (Asia.Shanghai for Asia/Shanghai; no IANA name
+// has a '.'). Zones whose name holds a '+' (Etc/GMT+8) cannot be spelled so:
+// their named equivalents can.
+func ZoneOfValue(value string) (Zone, error) {
+	name := strings.ReplaceAll(value, ".", "/")
+	loc, err := LoadZone(name)
+	if err != nil {
+		return Zone{}, err
+	}
+	return Zone{Name: name, Loc: loc}, nil
+}
+
+// TagValue is the zone tag value that spells the zone named name: the
+// inverse of ZoneOfValue.
+func TagValue(name string) string { return strings.ReplaceAll(name, "/", ".") }
 
 // Zone is the schedule's zone: an IANA name, or PlayerZone.
 func (c Cron) Zone() string { return c.zone }

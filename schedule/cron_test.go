@@ -247,3 +247,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestZoneTagValues: a zone tag value spells its IANA zone with '.' for '/'.
+func TestZoneTagValues(t *testing.T) {
+	t.Parallel()
+	for value, name := range map[string]string{
+		"Asia.Shanghai": "Asia/Shanghai", "America.Argentina.Buenos_Aires": "America/Argentina/Buenos_Aires", "UTC": "UTC",
+	} {
+		z, err := schedule.ZoneOfValue(value)
+		require.NoError(t, err, value)
+		require.Equal(t, name, z.Name)
+		require.Equal(t, name, z.Loc.String())
+		require.Equal(t, value, schedule.TagValue(name))
+	}
+	for _, value := range []string{"Nowhere.Land", "Local", "", "..etc.passwd"} {
+		_, err := schedule.ZoneOfValue(value)
+		require.Error(t, err, value)
+	}
+}
