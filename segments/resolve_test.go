@@ -453,6 +453,7 @@ func TestResolveBoundedWork(t *testing.T) {
 // value with the rule as its filter; "everyone" needs no filter; member lists
 // are refused.
 func TestInTagValues(t *testing.T) {
+	t.Parallel()
 	level := segments.Rule{Tag: "level", Between: &[2]int64{30, 39}}
 	plan, err := segments.InTagValues(level, "tz", []string{"Asia.Shanghai", "Europe.Berlin"}, "audience")
 	require.NoError(t, err)
