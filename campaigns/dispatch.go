@@ -20,17 +20,23 @@ const (
 	DispatchPublishing DispatchState = "publishing" // fan-out under way (or waiting for the broker)
 	DispatchPublished  DispatchState = "published"  // every target acknowledged by the broker
 	DispatchMissed     DispatchState = "missed"     // its fire came while Herald was down, past the grace period
+	DispatchSkipped    DispatchState = "skipped"    // not sent: the previous send of the campaign was still publishing
 	DispatchExpired    DispatchState = "expired"    // cleared at expires_at
 	DispatchRecalled   DispatchState = "recalled"   // cleared by a cancel
+	DispatchReplaced   DispatchState = "replaced"   // cleared because the next fire of its campaign took its place
 )
 
 // Dispatch is one send of a campaign with its delivery counters.
 type Dispatch struct {
-	ID        uuid.UUID     `json:"id"`
-	FireAt    time.Time     `json:"fire_at"`
-	State     DispatchState `json:"state"`
-	SentAt    *time.Time    `json:"sent_at,omitempty"`
-	ExpiresAt time.Time     `json:"expires_at"`
+	ID     uuid.UUID `json:"id"`
+	FireAt time.Time `json:"fire_at"`
+	// Zone is the players' zone a fire in each player's own time went to.
+	Zone  string        `json:"zone,omitempty"`
+	State DispatchState `json:"state"`
+	// Note says why a fire was missed or skipped.
+	Note      string     `json:"note,omitempty"`
+	SentAt    *time.Time `json:"sent_at,omitempty"`
+	ExpiresAt time.Time  `json:"expires_at"`
 	// Topics is how many topics the send publishes to; Acked how many the broker
 	// acknowledged; Retried how many publishes were sent again (timeouts,
 	// reconnects); Failed how many were given up on.
@@ -56,7 +62,7 @@ type Dispatch struct {
 	RestoredAt         *time.Time `json:"restored_at,omitempty"`
 }
 
-const dispatchColumns = `id, fire_at, state, sent_at, expires_at, topics_total, acked, retried, failed,
+const dispatchColumns = `id, fire_at, zone, state, coalesce(note, ''), sent_at, expires_at, topics_total, acked, retried, failed,
 	first_ack_at, last_ack_at, cleared, cleared_at, restores, restore_requested_at, restored, restored_at`
 
 // dispatchesOf returns the dispatches of a campaign, oldest first.
@@ -69,24 +75,29 @@ func dispatchesOf(ctx context.Context, q querier, campaign uuid.UUID) ([]Dispatc
 	return ds, nil
 }
 
-// newDispatch records one send of c fired at fireAt, with the plan as it stands
-// now, before anything is published. The unique (campaign, fire time) key makes a
-// second attempt at the same fire, from another replica, a no-op: it reports
-// false then.
-func newDispatch(ctx context.Context, tx pgx.Tx, c Campaign, fireAt time.Time, state DispatchState, plan segments.Plan, list *int64) (bool, error) {
+// recordFire records fire f of c (as sent by that fire: see Campaign.sendAt),
+// with the plan as it stands now, before anything is published. The unique
+// (campaign, fire time, zone) key makes a second attempt at the same fire,
+// from another replica, a no-op: it reports false then. A fire not sent
+// (missed, skipped) is recorded cleared: there is nothing to clear.
+func recordFire(ctx context.Context, tx pgx.Tx, c Campaign, f fire) (bool, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return false, fmt.Errorf("new dispatch id: %w", err)
 	}
 	var clearedAt *time.Time
-	if state == DispatchMissed {
-		clearedAt = &fireAt // nothing to clear
+	if f.state == DispatchMissed || f.state == DispatchSkipped {
+		clearedAt = &f.at
+	}
+	targets := f.plan.Targets
+	if targets == nil {
+		targets = []segments.Target{}
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO dispatches (id, campaign_id, fire_at, state, expires_at, targets, member_list_id, topics_total, cleared_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (campaign_id, fire_at) DO NOTHING`,
-		id, c.ID, fireAt, state, c.ExpiresAt, plan.Targets, list, plan.Topics, clearedAt)
+		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id, topics_total, cleared_at)
+		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9, $10, $11)
+		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING`,
+		id, c.ID, f.at, f.zone, f.state, f.note, c.ExpiresAt, targets, f.list, f.plan.Topics, clearedAt)
 	if err != nil {
 		return false, fmt.Errorf("record dispatch of %s: %w", c.ID, err)
 	}
@@ -106,7 +117,7 @@ func attachDispatches(ctx context.Context, q querier, list []Campaign) error {
 		WHERE campaign_id = ANY($1) ORDER BY fire_at, id`, ids)
 	var campaign uuid.UUID
 	var d Dispatch
-	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.State, &d.SentAt, &d.ExpiresAt,
+	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.Zone, &d.State, &d.Note, &d.SentAt, &d.ExpiresAt,
 		&d.Topics, &d.Acked, &d.Retried, &d.Failed, &d.FirstAckAt, &d.LastAckAt, &d.Cleared, &d.ClearedAt,
 		&d.Restores, &d.RestoreRequestedAt, &d.Restored, &d.RestoredAt}, func() error {
 		c := byID[campaign]

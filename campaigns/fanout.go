@@ -136,6 +136,7 @@ func (w *Worker) claim(ctx context.Context) (*job, error) {
 	var targets []segments.Target
 	var list *int64
 	var campaignID uuid.UUID
+	var expires time.Time
 	var restore restoreRow
 	err := w.store.db.QueryRow(ctx, `
 		UPDATE dispatches SET leased_by = $1, lease_until = now() + $2::interval,
@@ -143,14 +144,19 @@ func (w *Worker) claim(ctx context.Context) (*job, error) {
 			sent_at = CASE WHEN sent_at IS NULL AND clear_reason IS NULL THEN now() ELSE sent_at END,
 			updated_at = now()
 		WHERE id = (
-			SELECT id FROM dispatches
+			SELECT id FROM dispatches d
 			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL)
 					OR (restore_requested_at IS NOT NULL AND cleared_at IS NULL))
 				AND (lease_until IS NULL OR lease_until < now())
+				-- A send starts only once the earlier sends of its campaign (in its
+				-- zone) are cleared: it takes their retained topics.
+				AND NOT (state = 'pending' AND clear_reason IS NULL AND EXISTS (
+					SELECT 1 FROM dispatches p
+					WHERE p.campaign_id = d.campaign_id AND p.zone = d.zone AND p.fire_at < d.fire_at AND p.cleared_at IS NULL))
 			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
+		RETURNING id, campaign_id, state, coalesce(sent_at, now()), expires_at, targets, member_list_id,
 			next_target, after_player, clear_target, clear_after, clear_reason, `+restoreColumns,
-		w.cfg.Replica, w.cfg.Lease.String()).Scan(append([]any{&j.id, &campaignID, &j.state, &j.sentAt, &targets, &list,
+		w.cfg.Replica, w.cfg.Lease.String()).Scan(append([]any{&j.id, &campaignID, &j.state, &j.sentAt, &expires, &targets, &list,
 		&j.publish.Target, &j.publish.After, &j.clear.Target, &j.clear.After, &j.reason}, restore.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -163,6 +169,7 @@ func (w *Worker) claim(ctx context.Context) (*job, error) {
 	if j.campaign, err = pgx.CollectExactlyOneRow(rows, scanCampaign); err != nil {
 		return nil, fmt.Errorf("load campaign %s of dispatch %s: %w", campaignID, j.id, err)
 	}
+	j.campaign.ExpiresAt = expires // each send of a recurring campaign has its own
 	j.walker = walker{db: w.store.db, prefix: w.cfg.Prefix, game: j.campaign.GameID, kind: j.campaign.Kind,
 		msg: campaignID.String(), targets: targets, list: list}
 	return &j, nil
@@ -307,8 +314,11 @@ func (w *Worker) clear(ctx context.Context, j *job, log *slog.Logger) error {
 		j.clear = next
 	}
 	state := DispatchExpired
-	if *j.reason == "recall" {
+	switch *j.reason {
+	case "recall":
 		state = DispatchRecalled
+	case "replace":
+		state = DispatchReplaced
 	}
 	return pgx.BeginFunc(ctx, w.store.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `

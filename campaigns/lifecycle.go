@@ -13,13 +13,13 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/valid"
 )
 
 // Update applies change to the campaign as its caller described it, validates the
-// result and stores it. Only a campaign not sent yet can change: it returns
-// ErrSent otherwise, ErrNotFound, or a fielderr.List. A change that moves the
-// send time to now sends it at once.
+// result and stores it. Only a campaign not sent yet can change, or a recurring
+// one (scheduled or paused) that stays recurring: its changes apply from its
+// next fire, computed anew from now. It returns ErrSent otherwise, ErrNotFound,
+// or a fielderr.List. A change that moves the send time to now sends it at once.
 func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
 	var updated Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -31,25 +31,35 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if err != nil {
 			return err
 		}
-		if old.Status != StatusScheduled || len(old.Dispatches) > 0 {
+		recurring := old.Schedule.Recurring() && (old.Status == StatusScheduled || old.Status == StatusPaused)
+		if !recurring && (old.Status != StatusScheduled || len(old.Dispatches) > 0) {
 			return ErrSent
 		}
-		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
-			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
+		in := old.input()
 		change(&in)
+		if recurring && len(old.Dispatches) > 0 && !in.Schedule.Recurring() {
+			return fielderr.New("schedule", "a recurring campaign that has fired stays recurring: cancel it and create another")
+		}
 		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
 		if err != nil {
 			return err
 		}
 		c := p.campaign
+		if old.Status == StatusPaused {
+			c.Status = StatusPaused
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
-				starts_at = $8, expires_at = $9, schedule = $10, send_at = $11, status = $12, plan_exact = $13,
-				plan_topics = $14, plan_players = $15, updated_at = now()
+				starts_at = $8, expires_at = $9, ttl_ms = $10, misfire_grace_ms = $11, schedule = $12, send_at = $13,
+				status = $14, plan_exact = $15, plan_topics = $16, plan_players = $17, updated_at = now()
 			WHERE id = $1`,
 			id, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players); err != nil {
+			nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
+			c.Plan.Topics, c.Plan.Players); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
+		}
+		if err := notifySchedule(ctx, tx); err != nil {
+			return err
 		}
 		if err := p.sendIfDue(ctx, tx); err != nil {
 			return err
@@ -83,6 +93,9 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {
 			return fmt.Errorf("cancel campaign %s: %w", id, err)
+		}
+		if err := notifySchedule(ctx, tx); err != nil {
+			return err
 		}
 		// The worker holding a dispatch sees the request at its next checkpoint and
 		// clears every topic it published to, the batch in flight included.
@@ -170,20 +183,33 @@ func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, 
 	if err != nil {
 		return err
 	}
-	status, state := StatusLive, DispatchPending
-	if now.Sub(c.SendAt) > grace || !c.ExpiresAt.After(now) {
-		status, state = StatusCompleted, DispatchMissed
+	if c.MisfireGrace > 0 {
+		grace = c.MisfireGrace.Std()
 	}
-	plan, list, err := resolve(ctx, tx, g, c.Audience)
-	if _, invalid := fielderr.As(err); invalid {
-		// The audience no longer resolves (a schema change): record the fire as
-		// missed rather than retry it forever.
-		status, state = StatusCompleted, DispatchMissed
-		list = nil
-	} else if err != nil {
-		return err // a lock or the database out of time: the next round tries again
+	if c.Schedule.Recurring() {
+		return s.fireRecurring(ctx, tx, c, g, now, grace)
 	}
-	if _, err := newDispatch(ctx, tx, c, c.SendAt, state, plan, list); err != nil {
+	status, f := StatusLive, fire{at: c.SendAt, state: DispatchPending}
+	switch {
+	case now.Sub(c.SendAt) > grace:
+		f.state, f.note = DispatchMissed, fmt.Sprintf("due at %s and reached %s late, past the misfire grace of %s: no scheduler ran in time",
+			c.SendAt.UTC().Format(time.RFC3339), Duration(now.Sub(c.SendAt).Truncate(time.Second)), Duration(grace))
+	case !c.ExpiresAt.After(now):
+		f.state, f.note = DispatchMissed, "it expired before it could be sent"
+	default:
+		f.plan, f.list, err = resolve(ctx, tx, g, c.Audience)
+		if _, invalid := fielderr.As(err); invalid {
+			// The audience no longer resolves (a schema change): record the fire as
+			// missed rather than retry it forever.
+			f.state, f.note, f.plan, f.list = DispatchMissed, fmt.Sprintf("the audience no longer resolves: %v", err), segments.Plan{}, nil
+		} else if err != nil {
+			return err // a lock or the database out of time: the next round tries again
+		}
+	}
+	if f.state == DispatchMissed {
+		status = StatusCompleted
+	}
+	if _, err := recordFire(ctx, tx, c, f); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, c.ID, status); err != nil {
@@ -309,6 +335,30 @@ func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	})
 	if err != nil {
 		return fmt.Errorf("check campaign texts of %s: %w", g.ID, err)
+	}
+	return errs.Err()
+}
+
+// CheckZones verifies, inside the transaction that changes a game's tags or
+// zone tag, that a game with campaigns to fire in players' zones (scheduled or
+// paused) keeps a zone tag with zones. It returns a fielderr.List on field
+// "zone_tag" naming each such campaign.
+func CheckZones(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	if len(g.PlayerZones()) > 0 {
+		return nil
+	}
+	rows, _ := tx.Query(ctx, `
+		SELECT id, name FROM campaigns
+		WHERE game_id = $1 AND status IN ('scheduled', 'paused') AND schedule->>'timezone' = 'player' ORDER BY id`, g.ID)
+	var errs fielderr.List
+	var id uuid.UUID
+	var name string
+	_, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		errs.Add("zone_tag", "campaign %s (%s) fires in each player's time zone: it needs the zone tag", id, name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check campaigns in players' zones of %s: %w", g.ID, err)
 	}
 	return errs.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -78,6 +79,7 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		c := p.campaign
 		if dryRun {
 			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
+			c.NextFires = c.nextFires(g)
 			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
 			return nil
 		}
@@ -85,6 +87,9 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 			return err
 		}
 		if err := p.sendIfDue(ctx, tx); err != nil {
+			return err
+		}
+		if err := notifySchedule(ctx, tx); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.create", Game: game, ObjectType: "campaign",
@@ -113,12 +118,12 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if err != nil {
 		return prepared{}, err
 	}
-	plan, list, err := resolve(ctx, tx, g, c.Audience)
+	plan, list, err := planOf(ctx, tx, g, c)
 	if err != nil {
 		return prepared{}, err
 	}
 	c.ID = id
-	envelope, err := s.checkSize(c, plan, now)
+	envelope, err := s.checkSize(c.sendAt(c.SendAt), plan, now)
 	if err != nil {
 		return prepared{}, err
 	}
@@ -136,33 +141,16 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := newDispatch(ctx, tx, p.campaign, p.campaign.SendAt, DispatchPending, p.plan, p.list)
+	_, err := recordFire(ctx, tx, p.campaign, fire{at: p.campaign.SendAt, state: DispatchPending, plan: p.plan, list: p.list})
 	return err
 }
 
 // resolve returns the delivery plan of an audience as it stands in tx and the
 // member list its members target reads (nil without one).
 func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
-	var rule segments.Rule
-	var list *int64
-	var members int64
-	if a.SegmentID != nil {
-		seg, l, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
-		if errors.Is(err, segments.ErrNotFound) {
-			return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
-		}
-		if err != nil {
-			return segments.Plan{}, nil, err
-		}
-		rule, list, members = seg.Rule, l, seg.MemberCount
-	} else {
-		rule = *a.Rule
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
-			return segments.Plan{}, nil, err
-		}
-		if rule.UsesMembers() {
-			return segments.Plan{}, nil, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
-		}
+	rule, list, members, err := audienceRule(ctx, tx, g, a)
+	if err != nil {
+		return segments.Plan{}, nil, err
 	}
 	plan, err := segments.Resolve(rule, g.Tags, members)
 	if errors.Is(err, segments.ErrTooComplex) {
@@ -172,6 +160,52 @@ func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments
 		return segments.Plan{}, nil, fmt.Errorf("resolve audience: %w", err)
 	}
 	return plan, list, nil
+}
+
+// audienceRule returns the rule of an audience as it stands in tx, validated
+// against g's tags, with the member list a segment's rule may read and its
+// size.
+func audienceRule(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Rule, *int64, int64, error) {
+	if a.SegmentID != nil {
+		seg, list, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
+		if errors.Is(err, segments.ErrNotFound) {
+			return segments.Rule{}, nil, 0, fielderr.New("audience.segment_id", "no such segment in this game")
+		}
+		if err != nil {
+			return segments.Rule{}, nil, 0, err
+		}
+		return seg.Rule, list, seg.MemberCount, nil
+	}
+	rule := *a.Rule
+	if err := rule.Validate("audience.rule", g.Tags); err != nil {
+		return segments.Rule{}, nil, 0, err
+	}
+	if rule.UsesMembers() {
+		return segments.Rule{}, nil, 0, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
+	}
+	return rule, nil, 0, nil
+}
+
+// planOf returns the delivery plan of campaign c of game g: its audience's,
+// or for a campaign in players' zones, its audience narrowed to the topic of
+// each of zones, which are the game's zones unless given.
+func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign, zones ...schedule.Zone) (segments.Plan, *int64, error) {
+	if !c.Schedule.Recurring() || c.Schedule.Timezone != schedule.PlayerZone {
+		return resolve(ctx, tx, g, c.Audience)
+	}
+	rule, _, _, err := audienceRule(ctx, tx, g, c.Audience)
+	if err != nil {
+		return segments.Plan{}, nil, err
+	}
+	if len(zones) == 0 {
+		zones = g.PlayerZones()
+	}
+	values := make([]string, len(zones))
+	for i, z := range zones {
+		values[i] = schedule.TagValue(z.Name)
+	}
+	plan, err := segments.InTagValues(rule, g.ZoneTag, values, "audience")
+	return plan, nil, err
 }
 
 // checkSize encodes the envelope of every target of plan (they differ only in
@@ -214,26 +248,55 @@ func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *segmen
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-	schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
+	ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
 
 func insert(ctx context.Context, tx pgx.Tx, c Campaign) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO campaigns (id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-			schedule, send_at, status, plan_exact, plan_topics, plan_players)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.GameID, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-		c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players)
+		nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
+		c.Plan.Topics, c.Plan.Players)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
 	}
 	return nil
 }
 
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// millis stores a zero duration as NULL, any other in milliseconds.
+func millis(d Duration) *int64 {
+	if d == 0 {
+		return nil
+	}
+	ms := d.Std().Milliseconds()
+	return &ms
+}
+
 func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var c Campaign
+	var expires *time.Time
+	var ttl, grace *int64
 	err := row.Scan(&c.ID, &c.GameID, &c.Kind, &c.Name, &c.Audience.SegmentID, &c.Audience.Rule, &c.Content,
-		&c.Priority, &c.StartsAt, &c.ExpiresAt, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact, &c.Plan.Topics,
-		&c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+		&c.Priority, &c.StartsAt, &expires, &ttl, &grace, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact,
+		&c.Plan.Topics, &c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+	if expires != nil {
+		c.ExpiresAt = *expires
+	}
+	if ttl != nil {
+		c.TTL = Duration(time.Duration(*ttl) * time.Millisecond)
+	}
+	if grace != nil {
+		c.MisfireGrace = Duration(time.Duration(*grace) * time.Millisecond)
+	}
 	return c, err
 }
 
@@ -250,7 +313,11 @@ func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string)
 	if c.Dispatches, err = dispatchesOf(ctx, q, c.ID); err != nil {
 		return Campaign{}, err
 	}
-	return c, nil
+	list := []Campaign{c}
+	if err := setNextFires(ctx, q, game, list); err != nil {
+		return Campaign{}, err
+	}
+	return list[0], nil
 }
 
 // Get returns campaign id of game with its dispatches, or ErrNotFound.
@@ -280,6 +347,9 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 		list = list[:limit]
 	}
 	if err := attachDispatches(ctx, s.db, list); err != nil {
+		return nil, false, err
+	}
+	if err := setNextFires(ctx, s.db, game, list); err != nil {
 		return nil, false, err
 	}
 	return list, more, nil

@@ -106,6 +106,12 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 	return updated, err
 }
 
+// Load returns the game with id read through q, a pool or a transaction,
+// without locking it, or ErrNotFound.
+func Load(ctx context.Context, q querier, id string) (Game, error) {
+	return get(ctx, q, id, "")
+}
+
 // querier is what get needs from a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
