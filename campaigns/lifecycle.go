@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,34 +122,57 @@ const fireLockWait = 500 * time.Millisecond
 // fireTimeout bounds one campaign's fire in all.
 const fireTimeout = 5 * time.Second
 
+// fireWorkers is how many fires FireDue runs at once. Each is a transaction
+// of its own that mostly waits on Postgres, so the minute when thousands of
+// campaigns fire passes several times faster than one at a time.
+const fireWorkers = 4
+
 // FireDue sends every scheduled campaign whose time has come: it records its
 // dispatch with the plan as it stands now. A fire more than grace late (Herald
-// was down) is recorded as missed instead and nothing is sent. It returns how
-// many campaigns it fired or missed. Safe on several replicas at once: each
-// campaign is claimed with SKIP LOCKED and each fire is unique.
+// was down; a campaign's misfire_grace overrides grace) is recorded as missed
+// instead and nothing is sent. It returns how many campaigns it fired or
+// missed. Safe on several replicas at once: each campaign is claimed with SKIP
+// LOCKED and each fire is unique.
 //
 // Each fire has its own transaction and its own time (fireLockWait for a lock,
-// fireTimeout in all): a campaign whose fire fails or times out is skipped for
-// the rest of this call, which moves on to the others, and is tried again at
-// the next. The errors of skipped fires are returned joined.
+// fireTimeout in all), fireWorkers at a time: a campaign whose fire fails or
+// times out is skipped for the rest of this call, which moves on to the
+// others, and is tried again at the next. The errors of skipped fires are
+// returned joined.
 func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
+	var mu sync.Mutex
 	fired := 0
 	skipped := []uuid.UUID{} // not nil: NOT (id = ANY(NULL)) would match nothing
 	var errs []error
-	for {
-		id, done, err := s.fireNext(ctx, now, grace, skipped)
-		switch {
-		case done:
-			return fired, errors.Join(errs...)
-		case err != nil && id == uuid.Nil: // no campaign in hand: the database failed
-			return fired, errors.Join(append(errs, err)...)
-		case err != nil:
-			skipped = append(skipped, id)
-			errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
-		default:
-			fired++
-		}
+	var workers sync.WaitGroup
+	for range fireWorkers {
+		workers.Go(func() {
+			for {
+				mu.Lock()
+				skip := slices.Clone(skipped)
+				mu.Unlock()
+				id, done, err := s.fireNext(ctx, now, grace, skip)
+				mu.Lock()
+				switch {
+				case done:
+				case err != nil && id == uuid.Nil: // no campaign in hand: the database failed
+					errs = append(errs, err)
+					done = true
+				case err != nil:
+					skipped = append(skipped, id)
+					errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
+				default:
+					fired++
+				}
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		})
 	}
+	workers.Wait()
+	return fired, errors.Join(errs...)
 }
 
 // fireNext fires the earliest due campaign not in skip, in a transaction of its
@@ -361,4 +386,22 @@ func CheckZones(ctx context.Context, tx pgx.Tx, g games.Game) error {
 		return fmt.Errorf("check campaigns in players' zones of %s: %w", g.ID, err)
 	}
 	return errs.Err()
+}
+
+// NextDue returns the earliest time the scheduler has work: the next fire of
+// a scheduled campaign or the next expiry of a send still out; zero when there
+// is none.
+func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+	var next *time.Time
+	err := s.db.QueryRow(ctx, `
+		SELECT least(
+			(SELECT min(send_at) FROM campaigns WHERE status = 'scheduled'),
+			(SELECT min(expires_at) FROM dispatches WHERE clear_reason IS NULL AND cleared_at IS NULL))`).Scan(&next)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("find the next due time: %w", err)
+	}
+	if next == nil {
+		return time.Time{}, nil
+	}
+	return *next, nil
 }
