@@ -19,6 +19,7 @@ type createGameRequest struct {
 	Name          string               `json:"name"`
 	DefaultLocale string               `json:"default_locale"`
 	Tags          map[string]games.Tag `json:"tags"`
+	ZoneTag       string               `json:"zone_tag"`
 }
 
 func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +32,7 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID})
 		return
 	}
-	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
+	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ZoneTag: req.ZoneTag}
 	if err := g.Validate(); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -77,6 +78,8 @@ type updateGameRequest struct {
 	Name          *string               `json:"name"`
 	DefaultLocale *string               `json:"default_locale"`
 	Tags          *map[string]games.Tag `json:"tags"`
+	// ZoneTag names the tag of the players' time zones; "" removes it.
+	ZoneTag *string `json:"zone_tag"`
 }
 
 func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +98,9 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 		if req.Tags != nil {
 			g.Tags = *req.Tags
 		}
+		if req.ZoneTag != nil {
+			g.ZoneTag = *req.ZoneTag
+		}
 	}
 	var checks []func(context.Context, pgx.Tx, games.Game) error
 	if req.Tags != nil {
@@ -102,6 +108,9 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.DefaultLocale != nil {
 		checks = append(checks, campaigns.CheckLocale) // unfinished campaigns must speak the new default locale
+	}
+	if req.Tags != nil || req.ZoneTag != nil {
+		checks = append(checks, campaigns.CheckZones) // campaigns in players' time need the zone tag
 	}
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, allOf(checks))
 	if err != nil {
