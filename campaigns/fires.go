@@ -103,7 +103,7 @@ func (s *Store) fireZone(ctx context.Context, tx pgx.Tx, c Campaign, g games.Gam
 		f.state, f.note = DispatchMissed, "its ttl ran out before it could be sent"
 	}
 	if f.state == DispatchPending {
-		prev, busy, err := publishing(ctx, tx, c.ID, f.zone)
+		prev, busy, err := publishing(ctx, tx, c.ID, f.zone, at)
 		if err != nil {
 			return err
 		}
@@ -121,13 +121,13 @@ func (s *Store) fireZone(ctx context.Context, tx pgx.Tx, c Campaign, g games.Gam
 			return err
 		} else {
 			f.plan, f.list = plan, list
-			if err := replacePrevious(ctx, tx, c.ID, f.zone); err != nil {
-				return err
-			}
 		}
 	}
-	_, err := recordFire(ctx, tx, send, f)
-	return err
+	recorded, err := recordFire(ctx, tx, send, f)
+	if err != nil || !recorded || f.state != DispatchPending {
+		return err
+	}
+	return replacePrevious(ctx, tx, c.ID, f.zone, at)
 }
 
 // fire is one dispatch to record: a send, or a fire that was not sent and why.
@@ -140,14 +140,14 @@ type fire struct {
 	list  *int64
 }
 
-// publishing reports whether a send of campaign in zone is still pending or
-// publishing (and not asked to clear), with its fire time.
-func publishing(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string) (time.Time, bool, error) {
+// publishing reports whether a send of campaign in zone fired before `before`
+// is still pending or publishing (and not asked to clear), with its fire time.
+func publishing(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string, before time.Time) (time.Time, bool, error) {
 	var at time.Time
 	err := tx.QueryRow(ctx, `
 		SELECT fire_at FROM dispatches
-		WHERE campaign_id = $1 AND zone = $2 AND state IN ('pending', 'publishing') AND clear_reason IS NULL
-		ORDER BY fire_at DESC LIMIT 1`, campaign, zone).Scan(&at)
+		WHERE campaign_id = $1 AND zone = $2 AND fire_at < $3 AND state IN ('pending', 'publishing') AND clear_reason IS NULL
+		ORDER BY fire_at DESC LIMIT 1`, campaign, zone, before).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -157,13 +157,15 @@ func publishing(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string)
 	return at, true, nil
 }
 
-// replacePrevious marks the sends of campaign in zone that are still out for
-// clearing: a new send takes their retained topics, and waits until they are
-// cleared (so that clearing an old send never removes the new one).
-func replacePrevious(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string) error {
+// replacePrevious marks the sends of campaign in zone fired before `before`
+// that are still out for clearing: the send fired at `before` takes their
+// retained topics, and waits until they are cleared (so that clearing an old
+// send never removes the new one).
+func replacePrevious(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string, before time.Time) error {
 	if _, err := tx.Exec(ctx, `
 		UPDATE dispatches SET clear_reason = 'replace', updated_at = now()
-		WHERE campaign_id = $1 AND zone = $2 AND clear_reason IS NULL AND cleared_at IS NULL`, campaign, zone); err != nil {
+		WHERE campaign_id = $1 AND zone = $2 AND fire_at < $3 AND clear_reason IS NULL AND cleared_at IS NULL`,
+		campaign, zone, before); err != nil {
 		return fmt.Errorf("replace the previous send of %s: %w", campaign, err)
 	}
 	return nil
