@@ -167,6 +167,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registry.MustRegister(leaderGauge(sched))
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/scheduler"
 )
 
 // newMetrics returns the registry served at /metrics: the Go runtime and the
@@ -60,4 +61,16 @@ func registerRestoreMetrics(reg *prometheus.Registry, workers *campaigns.Worker,
 			"Retained messages this replica re-published to restore what the broker lost.",
 			workers.Restored),
 	)
+}
+
+// leaderGauge is 1 while this replica leads the scheduler: exactly one replica
+// should show 1, and a change shows a fail-over.
+func leaderGauge(sched *scheduler.Scheduler) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_scheduler_leader", Help: "1 while this replica leads the scheduler."},
+		func() float64 {
+			if sched.Leader() {
+				return 1
+			}
+			return 0
+		})
 }
