@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // zones load even on a host without a zoneinfo database
 
@@ -125,12 +126,20 @@ func LoadZone(name string) (*time.Location, error) {
 	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
 		return nil, errors.New(rule)
 	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q is unknown", rule, name)
 	}
+	zones.Store(name, loc)
 	return loc, nil
 }
+
+// zones caches loaded zones by name: loading one parses its zoneinfo, and
+// every fire of a recurring campaign needs its zone.
+var zones sync.Map
 
 // ZoneOfValue returns the zone a value of a game's zone tag stands for. A tag
 // value is a topic level, which cannot hold a '/': the value spells the IANA
