@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/heraldpush/herald/segments"
 )
 
 // DispatchState is where one send stands (DESIGN 6).
@@ -73,35 +71,6 @@ func dispatchesOf(ctx context.Context, q querier, campaign uuid.UUID) ([]Dispatc
 		return nil, fmt.Errorf("load dispatches of %s: %w", campaign, err)
 	}
 	return ds, nil
-}
-
-// recordFire records fire f of c (as sent by that fire: see Campaign.sendAt),
-// with the plan as it stands now, before anything is published. The unique
-// (campaign, fire time, zone) key makes a second attempt at the same fire,
-// from another replica, a no-op: it reports false then. A fire not sent
-// (missed, skipped) is recorded cleared: there is nothing to clear.
-func recordFire(ctx context.Context, tx pgx.Tx, c Campaign, f fire) (bool, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return false, fmt.Errorf("new dispatch id: %w", err)
-	}
-	var clearedAt *time.Time
-	if f.state == DispatchMissed || f.state == DispatchSkipped {
-		clearedAt = &f.at
-	}
-	targets := f.plan.Targets
-	if targets == nil {
-		targets = []segments.Target{}
-	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id, topics_total, cleared_at)
-		VALUES ($1, $2, $3, $4, $5, nullif($6, ''), $7, $8, $9, $10, $11)
-		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING`,
-		id, c.ID, f.at, f.zone, f.state, f.note, c.ExpiresAt, targets, f.list, f.plan.Topics, clearedAt)
-	if err != nil {
-		return false, fmt.Errorf("record dispatch of %s: %w", c.ID, err)
-	}
-	return tag.RowsAffected() == 1, nil
 }
 
 // attachDispatches loads the dispatches of every campaign in list in one query.

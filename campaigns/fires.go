@@ -2,7 +2,7 @@ package campaigns
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -17,39 +17,295 @@ import (
 
 // maxCatchUp bounds the missed fires of one campaign recorded in one
 // transaction (an every-minute campaign after a day without a leader has
-// 1,440): the next round records the rest.
+// 1,440): the next transaction records the rest.
 const maxCatchUp = 100
 
-// fireRecurring records the fires of recurring campaign c of game g that are
-// due at its send_at, one dispatch per zone firing then, and moves send_at to
-// the next fire, or completes c when none is left before until. Fires that
-// follow and are missed too (more than grace late) are recorded in the same
-// transaction.
-func (s *Store) fireRecurring(ctx context.Context, tx pgx.Tx, c Campaign, g games.Game, now time.Time, grace time.Duration) error {
+// batchResult is what one transaction of fires did.
+type batchResult struct {
+	fired  int
+	failed map[uuid.UUID]error // campaigns whose fire could not be decided
+	done   bool                // no campaign was due
+	err    error               // the transaction failed
+}
+
+// batch is one transaction of fires: the due campaigns it claimed decide
+// their fires (reading what they need, each read that may wait for a lock in
+// a savepoint of its own), then all fires are written in a few statements.
+type batch struct {
+	tx    pgx.Tx
+	now   time.Time
+	grace time.Duration
+	games map[string]gameRead
+	// busy holds, per campaign and zone, the fire time of a send still pending
+	// or publishing; live whether any send is still out (not cleared).
+	busy     map[zoneKey]time.Time
+	live     map[zoneKey]bool
+	rules    map[uuid.UUID]audience // segment audiences read in this batch
+	fires    []fire
+	outcomes []outcome
+}
+
+type zoneKey struct {
+	campaign uuid.UUID
+	zone     string
+}
+
+// gameRead is a game as read for a batch, or why it could not be.
+type gameRead struct {
+	game games.Game
+	err  error
+}
+
+// audience is a segment's rule as read for a send, or why it could not be:
+// invalid (err, recorded with the fire) or unreadable now (readErr, the fire
+// waits for a later round).
+type audience struct {
+	rule    segments.Rule
+	list    *int64
+	members int64
+	err     error
+	readErr error
+}
+
+// outcome is what a campaign becomes after its fires: its status and next
+// fire.
+type outcome struct {
+	id     uuid.UUID
+	status Status
+	sendAt time.Time
+}
+
+// fire is one dispatch to record: a send, or a fire that was not sent and why.
+type fire struct {
+	campaign  uuid.UUID
+	at        time.Time
+	zone      string
+	state     DispatchState
+	note      string
+	expiresAt time.Time
+	plan      segments.Plan
+	list      *int64
+	recurring bool
+}
+
+// fireBatch fires the earliest due campaigns not in skip, up to fireBatch, in
+// one transaction. A campaign whose fire cannot be decided (a lock it waited
+// for too long, the database) is left out and reported; the others are
+// recorded.
+func (s *Store) fireBatch(ctx context.Context, now time.Time, grace time.Duration, skip []uuid.UUID) batchResult {
+	ctx, cancel := context.WithTimeout(ctx, fireTimeout)
+	defer cancel()
+	r := batchResult{failed: map[uuid.UUID]error{}}
+	fired := 0
+	r.err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, fireLockWait.Milliseconds())); err != nil {
+			return fmt.Errorf("bound lock waits: %w", err)
+		}
+		rows, _ := tx.Query(ctx, `
+			SELECT `+campaignColumns+` FROM campaigns
+			WHERE status = 'scheduled' AND send_at <= $1 AND NOT (id = ANY($2))
+			ORDER BY send_at LIMIT $3 FOR UPDATE SKIP LOCKED`, now, skip, fireBatch)
+		list, err := pgx.CollectRows(rows, scanCampaign)
+		if err != nil {
+			return fmt.Errorf("find due campaigns: %w", err)
+		}
+		r.done = len(list) == 0
+		if r.done {
+			return nil
+		}
+		b := &batch{tx: tx, now: now, grace: grace, games: map[string]gameRead{}, rules: map[uuid.UUID]audience{}}
+		if err := b.loadBusy(ctx, list); err != nil {
+			return err
+		}
+		for _, c := range list {
+			if err := b.decide(ctx, c); err != nil {
+				r.failed[c.ID] = err // left for a later round
+				continue
+			}
+			fired++
+		}
+		return b.write(ctx)
+	})
+	if r.err != nil {
+		r.fired, r.failed = 0, nil
+	} else {
+		r.fired = fired
+	}
+	return r
+}
+
+// savepoint runs f in a savepoint of b's transaction, so that a lock it waits
+// for too long fails f alone.
+func (b *batch) savepoint(ctx context.Context, f func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, b.tx, f)
+}
+
+// game returns the game with id, read (or found held up) once per batch and
+// share-locked against a change of its tag schema.
+func (b *batch) game(ctx context.Context, id string) (games.Game, error) {
+	if g, ok := b.games[id]; ok {
+		return g.game, g.err
+	}
+	var g gameRead
+	g.err = b.savepoint(ctx, func(sp pgx.Tx) error {
+		var err error
+		g.game, err = games.GetShared(ctx, sp, id)
+		return err
+	})
+	b.games[id] = g
+	return g.game, g.err
+}
+
+// rule returns the rule of audience a of game g, a segment's read once per
+// batch.
+func (b *batch) rule(ctx context.Context, g games.Game, a Audience) (audience, error) {
+	if a.SegmentID == nil {
+		rule, list, members, err := audienceRule(ctx, b.tx, g, a) // an inline rule reads nothing
+		return audience{rule: rule, list: list, members: members, err: err}, nil
+	}
+	if au, ok := b.rules[*a.SegmentID]; ok {
+		return au, au.readErr
+	}
+	var au audience
+	au.readErr = b.savepoint(ctx, func(sp pgx.Tx) error {
+		var err error
+		au.rule, au.list, au.members, err = audienceRule(ctx, sp, g, a)
+		if _, invalid := fielderr.As(err); invalid {
+			au.err = err // recorded with the fire, not retried
+			return nil
+		}
+		return err
+	})
+	b.rules[*a.SegmentID] = au
+	return au, au.readErr
+}
+
+// loadBusy reads which campaigns of list have sends still out, per zone, and
+// of those which are still pending or publishing.
+func (b *batch) loadBusy(ctx context.Context, list []Campaign) error {
+	ids := make([]uuid.UUID, 0, len(list))
+	for _, c := range list {
+		if c.Schedule.Recurring() {
+			ids = append(ids, c.ID)
+		}
+	}
+	b.busy, b.live = map[zoneKey]time.Time{}, map[zoneKey]bool{}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, _ := b.tx.Query(ctx, `
+		SELECT campaign_id, zone, max(fire_at) FILTER (WHERE state IN ('pending', 'publishing')) FROM dispatches
+		WHERE campaign_id = ANY($1) AND clear_reason IS NULL AND cleared_at IS NULL
+		GROUP BY campaign_id, zone`, ids)
+	var k zoneKey
+	var at *time.Time
+	_, err := pgx.ForEachRow(rows, []any{&k.campaign, &k.zone, &at}, func() error {
+		b.live[k] = true
+		if at != nil {
+			b.busy[k] = *at
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look for sends still out: %w", err)
+	}
+	return nil
+}
+
+// decide works out the fires of due campaign c and what it becomes, to be
+// written with the batch. It returns an error, and decides nothing, when what
+// it needs cannot be read now.
+func (b *batch) decide(ctx context.Context, c Campaign) error {
+	g, err := b.game(ctx, c.GameID)
+	if err != nil {
+		return err
+	}
+	grace := b.grace
+	if c.MisfireGrace > 0 {
+		grace = c.MisfireGrace.Std()
+	}
+	if c.Schedule.Recurring() {
+		return b.decideRecurring(ctx, c, g, grace)
+	}
+	f := fire{campaign: c.ID, at: c.SendAt, state: DispatchPending, expiresAt: c.ExpiresAt}
+	switch {
+	case b.now.Sub(c.SendAt) > grace:
+		f.state, f.note = DispatchMissed, lateNote(c.SendAt, b.now, grace)
+	case !c.ExpiresAt.After(b.now):
+		f.state, f.note = DispatchMissed, "it expired before it could be sent"
+	default:
+		if err := b.plan(ctx, &f, g, c, nil); err != nil {
+			return err
+		}
+	}
+	status := StatusLive
+	if f.state == DispatchMissed {
+		status = StatusCompleted
+	}
+	b.fires = append(b.fires, f)
+	b.outcomes = append(b.outcomes, outcome{id: c.ID, status: status, sendAt: c.SendAt})
+	return nil
+}
+
+// plan sets the plan of fire f of c (in zone z of a campaign in players'
+// time); an audience that no longer resolves (a schema change) makes the fire
+// missed rather than retried for ever.
+func (b *batch) plan(ctx context.Context, f *fire, g games.Game, c Campaign, z *schedule.Zone) error {
+	au, err := b.rule(ctx, g, c.Audience)
+	if err != nil {
+		return err
+	}
+	if err = au.err; err == nil {
+		if z != nil {
+			f.plan, err = segments.InTagValues(au.rule, g.ZoneTag, []string{schedule.TagValue(z.Name)}, "audience")
+		} else {
+			f.plan, err = resolveRule(au.rule, g, au.members)
+			f.list = au.list
+		}
+	}
+	if _, invalid := fielderr.As(err); invalid {
+		f.state, f.note, f.plan, f.list = DispatchMissed, fmt.Sprintf("the audience no longer resolves: %v", err), segments.Plan{}, nil
+		return nil
+	}
+	return err
+}
+
+// decideRecurring works out the fires of recurring campaign c of game g due
+// at its send_at, one per zone firing then, and its next fire; fires that
+// follow and are missed too (more than grace late) are recorded with them.
+func (b *batch) decideRecurring(ctx context.Context, c Campaign, g games.Game, grace time.Duration) error {
 	cr, zones, err := recurrence(c.Schedule, g)
 	if _, invalid := fielderr.As(err); invalid {
-		// The game no longer declares the zones it fires in (CheckZones
-		// refuses that while it is scheduled): nothing can fire again.
-		return setNext(ctx, tx, c.ID, time.Time{}, false)
+		// The game no longer declares the zones it fires in (CheckZones refuses
+		// that while it is scheduled): nothing can fire again.
+		b.outcomes = append(b.outcomes, outcome{id: c.ID, status: StatusCompleted, sendAt: c.SendAt})
+		return nil
 	} else if err != nil {
 		return err
 	}
+	var fires []fire
 	at := c.SendAt
 	for range maxCatchUp {
 		for _, z := range firing(cr, zones, at) {
-			if err := s.fireZone(ctx, tx, c, g, cr, z, at, now, grace); err != nil {
+			f, err := b.decideZone(ctx, c, g, cr, z, at, grace)
+			if err != nil {
 				return err
 			}
+			fires = append(fires, f)
 		}
 		next, _, ok := cr.NextIn(at, zones)
 		if !ok {
-			return setNext(ctx, tx, c.ID, time.Time{}, false)
+			b.fires = append(b.fires, fires...)
+			b.outcomes = append(b.outcomes, outcome{id: c.ID, status: StatusCompleted, sendAt: at})
+			return nil
 		}
-		if at = next; now.Sub(at) <= grace {
+		if at = next; b.now.Sub(at) <= grace {
 			break // not due yet, or due within the grace: a round of its own sends it
 		}
 	}
-	return setNext(ctx, tx, c.ID, at, true)
+	b.fires = append(b.fires, fires...)
+	b.outcomes = append(b.outcomes, outcome{id: c.ID, status: StatusScheduled, sendAt: at})
+	return nil
 }
 
 // firing returns the zones that fire at instant at: a campaign in one zone
@@ -68,105 +324,148 @@ func firing(cr schedule.Cron, zones []schedule.Zone, at time.Time) []schedule.Zo
 	return out
 }
 
-// setNext moves campaign id to its next fire, or completes it when more is
-// false.
-func setNext(ctx context.Context, tx pgx.Tx, id uuid.UUID, next time.Time, more bool) error {
-	var err error
-	if more {
-		_, err = tx.Exec(ctx, `UPDATE campaigns SET send_at = $2, updated_at = now() WHERE id = $1`, id, next)
-	} else {
-		_, err = tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCompleted)
-	}
-	if err != nil {
-		return fmt.Errorf("move campaign %s to its next fire: %w", id, err)
-	}
-	return nil
-}
-
-// fireZone records the fire at `at` of recurring campaign c in zone z: sent
+// decideZone decides the fire at `at` of recurring campaign c in zone z: sent
 // (pending), missed (too late, or expired before it could go), or skipped
-// (the previous send of the campaign in that zone is still publishing). A
-// fire that is sent takes the place of the previous send, which is cleared
-// first.
-func (s *Store) fireZone(ctx context.Context, tx pgx.Tx, c Campaign, g games.Game, cr schedule.Cron, z schedule.Zone,
-	at, now time.Time, grace time.Duration) error {
-	f := fire{at: at, state: DispatchPending}
+// (the previous send of the campaign in that zone is still publishing).
+func (b *batch) decideZone(ctx context.Context, c Campaign, g games.Game, cr schedule.Cron, z schedule.Zone,
+	at time.Time, grace time.Duration) (fire, error) {
+	f := fire{campaign: c.ID, at: at, state: DispatchPending, expiresAt: at.Add(c.TTL.Std()), recurring: true}
+	var zone *schedule.Zone
 	if cr.PerPlayer() {
-		f.zone = z.Name
+		f.zone, zone = z.Name, &z
 	}
-	send := c.sendAt(at)
+	prev, busy := b.busy[zoneKey{c.ID, f.zone}]
 	switch {
-	case now.Sub(at) > grace:
-		f.state, f.note = DispatchMissed, fmt.Sprintf("due at %s and reached %s late, past the misfire grace of %s: no scheduler ran in time",
-			at.UTC().Format(time.RFC3339), Duration(now.Sub(at).Truncate(time.Second)), Duration(grace))
-	case !send.ExpiresAt.After(now):
+	case b.now.Sub(at) > grace:
+		f.state, f.note = DispatchMissed, lateNote(at, b.now, grace)
+	case !f.expiresAt.After(b.now):
 		f.state, f.note = DispatchMissed, "its ttl ran out before it could be sent"
+	case busy && prev.Before(at):
+		f.state, f.note = DispatchSkipped, fmt.Sprintf("the previous send (fired at %s) was still publishing: "+
+			"sends of one campaign never overlap, and a fire is skipped rather than queued behind a slow one",
+			prev.UTC().Format(time.RFC3339))
+	default:
+		if err := b.plan(ctx, &f, g, c, zone); err != nil {
+			return fire{}, err
+		}
 	}
 	if f.state == DispatchPending {
-		prev, busy, err := publishing(ctx, tx, c.ID, f.zone, at)
+		b.busy[zoneKey{c.ID, f.zone}] = at // a later fire caught up in this batch overlaps it
+		b.live[zoneKey{c.ID, f.zone}] = true
+	}
+	return f, nil
+}
+
+// lateNote says why a fire at `at`, reached at now, was missed.
+func lateNote(at, now time.Time, grace time.Duration) string {
+	return fmt.Sprintf("due at %s and reached %s late, past the misfire grace of %s: no scheduler ran in time",
+		at.UTC().Format(time.RFC3339), Duration(now.Sub(at).Truncate(time.Second)), Duration(grace))
+}
+
+// write records the batch's fires and moves its campaigns on, in three
+// statements. A fire recorded already (another replica's, or a fire time
+// seen twice) is not recorded again. A send recorded now takes the place of
+// the earlier sends of its campaign and zone still out: they are marked for
+// clearing, and the new one starts publishing once they are cleared, so that
+// clearing an old send never removes the new one from the shared topics.
+func (b *batch) write(ctx context.Context) error {
+	if len(b.fires) > 0 {
+		recorded, err := recordFires(ctx, b.tx, b.fires)
 		if err != nil {
 			return err
 		}
-		if busy {
-			f.state, f.note = DispatchSkipped, fmt.Sprintf("the previous send (fired at %s) was still publishing: "+
-				"sends of one campaign never overlap, and a fire is skipped rather than queued behind a slow one",
-				prev.UTC().Format(time.RFC3339))
+		var campaigns []uuid.UUID
+		var zones []string
+		var ats []time.Time
+		for _, f := range recorded {
+			if f.recurring && f.state == DispatchPending && b.live[zoneKey{f.campaign, f.zone}] {
+				campaigns, zones, ats = append(campaigns, f.campaign), append(zones, f.zone), append(ats, f.at)
+			}
+		}
+		if len(campaigns) > 0 {
+			if _, err := b.tx.Exec(ctx, `
+				UPDATE dispatches d SET clear_reason = 'replace', updated_at = now()
+				FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(campaign, zone, at)
+				WHERE d.campaign_id = ANY($1) AND d.campaign_id = v.campaign AND d.zone = v.zone AND d.fire_at < v.at
+					AND d.clear_reason IS NULL AND d.cleared_at IS NULL`, campaigns, zones, ats); err != nil {
+				return fmt.Errorf("replace the previous sends: %w", err)
+			}
 		}
 	}
-	if f.state == DispatchPending {
-		plan, list, err := planOf(ctx, tx, g, c, z)
-		if _, invalid := fielderr.As(err); invalid {
-			f.state, f.note = DispatchMissed, fmt.Sprintf("the audience no longer resolves: %v", err)
-		} else if err != nil {
-			return err
-		} else {
-			f.plan, f.list = plan, list
-		}
+	if len(b.outcomes) == 0 {
+		return nil
 	}
-	recorded, err := recordFire(ctx, tx, send, f)
-	if err != nil || !recorded || f.state != DispatchPending {
-		return err
+	ids := make([]uuid.UUID, len(b.outcomes))
+	statuses := make([]string, len(b.outcomes))
+	sendAts := make([]time.Time, len(b.outcomes))
+	for i, o := range b.outcomes {
+		ids[i], statuses[i], sendAts[i] = o.id, string(o.status), o.sendAt
 	}
-	return replacePrevious(ctx, tx, c.ID, f.zone, at)
-}
-
-// fire is one dispatch to record: a send, or a fire that was not sent and why.
-type fire struct {
-	at    time.Time
-	zone  string
-	state DispatchState
-	note  string
-	plan  segments.Plan
-	list  *int64
-}
-
-// publishing reports whether a send of campaign in zone fired before `before`
-// is still pending or publishing (and not asked to clear), with its fire time.
-func publishing(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string, before time.Time) (time.Time, bool, error) {
-	var at time.Time
-	err := tx.QueryRow(ctx, `
-		SELECT fire_at FROM dispatches
-		WHERE campaign_id = $1 AND zone = $2 AND fire_at < $3 AND state IN ('pending', 'publishing') AND clear_reason IS NULL
-		ORDER BY fire_at DESC LIMIT 1`, campaign, zone, before).Scan(&at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("look for a send of %s still publishing: %w", campaign, err)
-	}
-	return at, true, nil
-}
-
-// replacePrevious marks the sends of campaign in zone fired before `before`
-// that are still out for clearing: the send fired at `before` takes their
-// retained topics, and waits until they are cleared (so that clearing an old
-// send never removes the new one).
-func replacePrevious(ctx context.Context, tx pgx.Tx, campaign uuid.UUID, zone string, before time.Time) error {
-	if _, err := tx.Exec(ctx, `
-		UPDATE dispatches SET clear_reason = 'replace', updated_at = now()
-		WHERE campaign_id = $1 AND zone = $2 AND fire_at < $3 AND clear_reason IS NULL AND cleared_at IS NULL`,
-		campaign, zone, before); err != nil {
-		return fmt.Errorf("replace the previous send of %s: %w", campaign, err)
+	if _, err := b.tx.Exec(ctx, `
+		UPDATE campaigns c SET status = v.status, send_at = v.send_at, updated_at = now()
+		FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, send_at)
+		WHERE c.id = v.id`, ids, statuses, sendAts); err != nil {
+		return fmt.Errorf("move campaigns to their next fire: %w", err)
 	}
 	return nil
+}
+
+// recordFires records fires, each with its plan as it stands now, before
+// anything is published, and returns those recorded: the unique (campaign,
+// fire time, zone) key makes a fire recorded already a no-op. A fire not sent
+// (missed, skipped) is recorded cleared: there is nothing to clear.
+func recordFires(ctx context.Context, tx pgx.Tx, fires []fire) ([]fire, error) {
+	n := len(fires)
+	ids, campaigns := make([]uuid.UUID, n), make([]uuid.UUID, n)
+	ats, expires := make([]time.Time, n), make([]time.Time, n)
+	zones, states, notes, targets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	lists, topics, cleared := make([]*int64, n), make([]int64, n), make([]*time.Time, n)
+	byKey := make(map[dispatchKey]fire, n)
+	for i, f := range fires {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("new dispatch id: %w", err)
+		}
+		t := f.plan.Targets
+		if t == nil {
+			t = []segments.Target{}
+		}
+		js, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", f.campaign, err)
+		}
+		ids[i], campaigns[i], ats[i], expires[i] = id, f.campaign, f.at, f.expiresAt
+		zones[i], states[i], notes[i], targets[i] = f.zone, string(f.state), f.note, string(js)
+		lists[i], topics[i] = f.list, f.plan.Topics
+		if f.state == DispatchMissed || f.state == DispatchSkipped {
+			cleared[i] = &fires[i].at
+		}
+		byKey[dispatchKey{f.campaign, f.at.UnixNano(), f.zone}] = f
+	}
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id, topics_total, cleared_at)
+		SELECT id, campaign, at, zone, state, nullif(note, ''), expires, targets::jsonb, list, topics, cleared
+		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+			$8::text[], $9::int8[], $10::int8[], $11::timestamptz[])
+			AS v(id, campaign, at, zone, state, note, expires, targets, list, topics, cleared)
+		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING
+		RETURNING campaign_id, fire_at, zone`, ids, campaigns, ats, zones, states, notes, expires, targets, lists, topics, cleared)
+	var recorded []fire
+	var k dispatchKey
+	var at time.Time
+	_, err := pgx.ForEachRow(rows, []any{&k.campaign, &at, &k.zone}, func() error {
+		k.at = at.UnixNano()
+		recorded = append(recorded, byKey[k])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record dispatches: %w", err)
+	}
+	return recorded, nil
+}
+
+type dispatchKey struct {
+	campaign uuid.UUID
+	at       int64
+	zone     string
 }

@@ -126,10 +126,10 @@ const fireTimeout = 5 * time.Second
 // mostly waits on Postgres.
 const fireWorkers = 4
 
-// fireBatch is how many due campaigns one transaction fires, each in a
-// savepoint of its own: one commit for many fires is what lets the minute when
-// thousands of campaigns fire pass in seconds.
-const fireBatch = 100
+// fireBatch is how many due campaigns one transaction fires: their dispatches
+// are written in one statement and the campaigns moved on in another, which is
+// what lets the minute when thousands of campaigns fire pass in seconds.
+const fireBatch = 250
 
 // FireDue sends every scheduled campaign whose time has come: it records its
 // dispatch with the plan as it stands now. A fire more than grace late (Herald
@@ -139,12 +139,11 @@ const fireBatch = 100
 // LOCKED and each fire is unique.
 //
 // Fires go in transactions of up to fireBatch campaigns, fireWorkers at a
-// time, each within fireTimeout, each fire in a savepoint and waiting at most
-// fireLockWait for a lock (its game's or its segment's row). A campaign whose
-// fire fails or is held up is rolled back alone and skipped for the rest of
-// this call; its transaction commits the fires before it, and the others are
-// fired by the next transactions. The errors of skipped fires are returned
-// joined.
+// time, each within fireTimeout. A read that may wait for a lock (a game's or
+// a segment's row) runs in a savepoint and waits at most fireLockWait: a
+// campaign held up is left out of its transaction, which records the others,
+// and skipped for the rest of this call. The errors of skipped fires are
+// returned joined.
 func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
 	var mu sync.Mutex
 	fired := 0
@@ -160,9 +159,9 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration)
 				r := s.fireBatch(ctx, now, grace, skip)
 				mu.Lock()
 				fired += r.fired
-				if r.failed != uuid.Nil {
-					skipped = append(skipped, r.failed)
-					errs = append(errs, fmt.Errorf("fire campaign %s: %w", r.failed, r.failErr))
+				for id, err := range r.failed {
+					skipped = append(skipped, id)
+					errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
 				}
 				if r.err != nil { // not one campaign's fault: the database failed
 					errs = append(errs, r.err)
@@ -176,102 +175,6 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration)
 	}
 	workers.Wait()
 	return fired, errors.Join(errs...)
-}
-
-// batchResult is what one transaction of fires did.
-type batchResult struct {
-	fired   int
-	failed  uuid.UUID // the campaign whose fire failed, if one did
-	failErr error
-	done    bool  // no campaign was due
-	err     error // the transaction failed
-}
-
-// fireBatch fires the earliest due campaigns not in skip, up to fireBatch, in
-// one transaction, each in a savepoint; it stops at the first that fails.
-func (s *Store) fireBatch(ctx context.Context, now time.Time, grace time.Duration, skip []uuid.UUID) batchResult {
-	ctx, cancel := context.WithTimeout(ctx, fireTimeout)
-	defer cancel()
-	var r batchResult
-	fired := 0
-	r.err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, fireLockWait.Milliseconds())); err != nil {
-			return fmt.Errorf("bound lock waits: %w", err)
-		}
-		rows, _ := tx.Query(ctx, `
-			SELECT `+campaignColumns+` FROM campaigns
-			WHERE status = 'scheduled' AND send_at <= $1 AND NOT (id = ANY($2))
-			ORDER BY send_at LIMIT $3 FOR UPDATE SKIP LOCKED`, now, skip, fireBatch)
-		list, err := pgx.CollectRows(rows, scanCampaign)
-		if err != nil {
-			return fmt.Errorf("find due campaigns: %w", err)
-		}
-		r.done = len(list) == 0
-		// Each game is read (and share-locked against a schema change) once per
-		// transaction, not in every savepoint.
-		gs := map[string]games.Game{}
-		for _, c := range list {
-			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-				g, ok := gs[c.GameID]
-				if !ok {
-					var err error
-					if g, err = games.GetShared(ctx, tx, c.GameID); err != nil {
-						return err
-					}
-					gs[c.GameID] = g
-				}
-				return s.fire(ctx, sp, c, g, now, grace)
-			})
-			if err != nil {
-				r.failed, r.failErr = c.ID, err
-				return nil // commit the fires before it; the next batch takes the rest
-			}
-			fired++
-		}
-		return nil
-	})
-	if r.err == nil {
-		r.fired = fired
-	}
-	return r
-}
-
-// fire records the due fire of campaign c of game g, read in tx.
-func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, g games.Game, now time.Time, grace time.Duration) error {
-	var err error
-	if c.MisfireGrace > 0 {
-		grace = c.MisfireGrace.Std()
-	}
-	if c.Schedule.Recurring() {
-		return s.fireRecurring(ctx, tx, c, g, now, grace)
-	}
-	status, f := StatusLive, fire{at: c.SendAt, state: DispatchPending}
-	switch {
-	case now.Sub(c.SendAt) > grace:
-		f.state, f.note = DispatchMissed, fmt.Sprintf("due at %s and reached %s late, past the misfire grace of %s: no scheduler ran in time",
-			c.SendAt.UTC().Format(time.RFC3339), Duration(now.Sub(c.SendAt).Truncate(time.Second)), Duration(grace))
-	case !c.ExpiresAt.After(now):
-		f.state, f.note = DispatchMissed, "it expired before it could be sent"
-	default:
-		f.plan, f.list, err = resolve(ctx, tx, g, c.Audience)
-		if _, invalid := fielderr.As(err); invalid {
-			// The audience no longer resolves (a schema change): record the fire as
-			// missed rather than retry it forever.
-			f.state, f.note, f.plan, f.list = DispatchMissed, fmt.Sprintf("the audience no longer resolves: %v", err), segments.Plan{}, nil
-		} else if err != nil {
-			return err // a lock or the database out of time: the next round tries again
-		}
-	}
-	if f.state == DispatchMissed {
-		status = StatusCompleted
-	}
-	if _, err := recordFire(ctx, tx, c, f); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, c.ID, status); err != nil {
-		return fmt.Errorf("mark campaign %s %s: %w", c.ID, status, err)
-	}
-	return nil
 }
 
 // ExpireDue marks every dispatch whose expires_at has passed for clearing; the

@@ -141,7 +141,8 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := recordFire(ctx, tx, p.campaign, fire{at: p.campaign.SendAt, state: DispatchPending, plan: p.plan, list: p.list})
+	_, err := recordFires(ctx, tx, []fire{{campaign: p.campaign.ID, at: p.campaign.SendAt, state: DispatchPending,
+		expiresAt: p.campaign.ExpiresAt, plan: p.plan, list: p.list}})
 	return err
 }
 
@@ -152,14 +153,21 @@ func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments
 	if err != nil {
 		return segments.Plan{}, nil, err
 	}
+	plan, err := resolveRule(rule, g, members)
+	return plan, list, err
+}
+
+// resolveRule returns the delivery plan of rule for game g, a members target
+// reaching members players.
+func resolveRule(rule segments.Rule, g games.Game, members int64) (segments.Plan, error) {
 	plan, err := segments.Resolve(rule, g.Tags, members)
 	if errors.Is(err, segments.ErrTooComplex) {
-		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
+		return segments.Plan{}, fielderr.New("audience", "%v", err)
 	}
 	if err != nil {
-		return segments.Plan{}, nil, fmt.Errorf("resolve audience: %w", err)
+		return segments.Plan{}, fmt.Errorf("resolve audience: %w", err)
 	}
-	return plan, list, nil
+	return plan, nil
 }
 
 // audienceRule returns the rule of an audience as it stands in tx, validated
