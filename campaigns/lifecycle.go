@@ -252,7 +252,7 @@ func (s *Store) purgeList(ctx context.Context, id int64) error {
 func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	rows, _ := tx.Query(ctx, `
 		SELECT id, name, rule FROM campaigns
-		WHERE game_id = $1 AND rule IS NOT NULL AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+		WHERE game_id = $1 AND rule IS NOT NULL AND status IN ('scheduled', 'paused', 'live') ORDER BY id`, g.ID)
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
@@ -277,7 +277,7 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	rows, _ := tx.Query(ctx, `
 		SELECT id, name, kind, content FROM campaigns
-		WHERE game_id = $1 AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+		WHERE game_id = $1 AND status IN ('scheduled', 'paused', 'live') ORDER BY id`, g.ID)
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
