@@ -1,7 +1,9 @@
-// Package campaigns owns what Herald sends and every send of it: campaigns, their
-// content and envelopes, dispatches (one per send), and the fan-out that publishes
-// a dispatch to its topics, checkpointed in Postgres so that it resumes after a
-// crash on any replica, and clears them again at expiry or recall.
+// Package campaigns owns campaigns: what an operator sends (a message of one
+// kind, validated with protocol.ParseContent), to whom (an audience, resolved
+// with segments), when (a schedule) and for how long. Creating or firing a
+// campaign records a dispatch in the same transaction (package dispatch, which
+// does the publishing); cancelling recalls its dispatches; the fan-out tells
+// the campaign when its last dispatch was cleared (Store.DispatchCleared).
 package campaigns
 
 import (
@@ -11,13 +13,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/valid"
 )
 
-// Status is where a campaign stands (DESIGN 6).
+// Status is where a campaign stands (the README's "Campaigns").
 type Status string
 
 // Campaign statuses.
@@ -35,8 +39,8 @@ const (
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
-	// MaxLifetime is the longest a message may stay retained (DESIGN 2), and
-	// the longest ttl.
+	// MaxLifetime is the longest a message may stay retained (README,
+	// "Campaigns"), and the longest ttl.
 	MaxLifetime = 30 * 24 * time.Hour
 	// MaxMisfireGrace is the longest misfire_grace: a fire later than a day is
 	// news of yesterday.
@@ -46,11 +50,9 @@ const (
 	scheduleSlack = time.Minute
 )
 
-// Audience is who a campaign reaches: a stored segment or an inline rule.
-type Audience struct {
-	SegmentID *uuid.UUID     `json:"segment_id,omitempty"`
-	Rule      *segments.Rule `json:"rule,omitempty"`
-}
+// Audience is who a campaign reaches: a stored segment or an inline rule
+// (segments.Audience, read from a campaign's JSON by UnmarshalJSON below).
+type Audience segments.Audience
 
 // UnmarshalJSON reads an audience so that errors inside an inline rule name their
 // path from the request's top ("audience.rule.in[0]").
@@ -110,7 +112,7 @@ type PlanSummary struct {
 type Campaign struct {
 	ID       uuid.UUID       `json:"id"`
 	GameID   string          `json:"game"`
-	Kind     Kind            `json:"kind"`
+	Kind     protocol.Kind   `json:"kind"`
 	Name     string          `json:"name"`
 	Audience Audience        `json:"audience"`
 	Content  json.RawMessage `json:"content"`
@@ -129,17 +131,17 @@ type Campaign struct {
 	SendAt time.Time `json:"send_at"`
 	// NextFires are the next fires (at most 5) while the campaign is
 	// scheduled, for a campaign in players' zones one per zone and instant.
-	NextFires  []NextFire  `json:"next_fires"`
-	Status     Status      `json:"status"`
-	Plan       PlanSummary `json:"plan"`
-	Dispatches []Dispatch  `json:"dispatches"`
-	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
+	NextFires  []NextFire          `json:"next_fires"`
+	Status     Status              `json:"status"`
+	Plan       PlanSummary         `json:"plan"`
+	Dispatches []dispatch.Dispatch `json:"dispatches"`
+	CreatedAt  time.Time           `json:"created_at"`
+	UpdatedAt  time.Time           `json:"updated_at"`
 }
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.
 type Input struct {
-	Kind      Kind            `json:"kind"`
+	Kind      protocol.Kind   `json:"kind"`
 	Name      string          `json:"name"`
 	Audience  *Audience       `json:"audience"`
 	Content   json.RawMessage `json:"content"`
@@ -161,8 +163,8 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	var errs fielderr.List
 	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt.Std(), Schedule: in.Schedule, Priority: DefaultPriority}
 	switch in.Kind {
-	case KindMarquee, KindNotice, KindAd:
-	case KindKickout:
+	case protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
+	case protocol.KindKickout:
 		errs.Add("kind", "kick-outs are sent through the kick-out API, not as campaigns")
 	case "":
 		errs.Add("kind", "is required: marquee, notice or ad")
@@ -184,10 +186,10 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	default:
 		c.Audience = *in.Audience
 	}
-	if in.Kind.valid() {
+	if campaignKind(in.Kind) {
 		if in.Content == nil {
 			errs.Add("content", "is required")
-		} else if content, err := ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
+		} else if content, err := protocol.ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
 			if l, ok := fielderr.As(err); ok {
 				errs = append(errs, l...)
 			} else {
@@ -229,7 +231,7 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		}
 	case in.TTL != nil:
 		c.ExpiresAt = c.SendAt.Add(c.TTL.Std())
-	case in.Kind == KindMarquee || in.Kind == KindAd:
+	case in.Kind == protocol.KindMarquee || in.Kind == protocol.KindAd:
 		errs.Add("expires_at", "is required for a %s (or ttl)", in.Kind)
 	default:
 		c.ExpiresAt = c.SendAt.Add(NoticeLifetime)
@@ -261,6 +263,8 @@ func checkTimes(in Input) error {
 	return errs.Err()
 }
 
-func (k Kind) valid() bool {
-	return k == KindMarquee || k == KindNotice || k == KindAd
+// campaignKind reports whether k is a kind sent as a campaign: kick-outs have
+// an API of their own.
+func campaignKind(k protocol.Kind) bool {
+	return k == protocol.KindMarquee || k == protocol.KindNotice || k == protocol.KindAd
 }

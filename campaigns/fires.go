@@ -2,15 +2,16 @@ package campaigns
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/segments"
 )
@@ -38,16 +39,11 @@ type batch struct {
 	games map[string]gameRead
 	// busy holds, per campaign and zone, the fire time of a send still pending
 	// or publishing; live whether any send is still out (not cleared).
-	busy     map[zoneKey]time.Time
-	live     map[zoneKey]bool
+	busy     map[dispatch.Key]time.Time
+	live     map[dispatch.Key]bool
 	rules    map[uuid.UUID]audience // segment audiences read in this batch
-	fires    []fire
+	sends    []dispatch.New
 	outcomes []outcome
-}
-
-type zoneKey struct {
-	campaign uuid.UUID
-	zone     string
 }
 
 // gameRead is a game as read for a batch, or why it could not be.
@@ -60,7 +56,7 @@ type gameRead struct {
 // invalid (err, recorded with the fire) or unreadable now (readErr, the fire
 // waits for a later round).
 type audience struct {
-	rule    segments.Rule
+	rule    protocol.Rule
 	list    *int64
 	members int64
 	err     error
@@ -73,19 +69,6 @@ type outcome struct {
 	id     uuid.UUID
 	status Status
 	sendAt time.Time
-}
-
-// fire is one dispatch to record: a send, or a fire that was not sent and why.
-type fire struct {
-	campaign  uuid.UUID
-	at        time.Time
-	zone      string
-	state     DispatchState
-	note      string
-	expiresAt time.Time
-	plan      segments.Plan
-	list      *int64
-	recurring bool
 }
 
 // fireBatch fires the earliest due campaigns not in skip, up to fireBatch, in
@@ -180,8 +163,7 @@ func (b *batch) rule(ctx context.Context, g games.Game, a Audience) (audience, e
 	return au, au.readErr
 }
 
-// loadBusy reads which campaigns of list have sends still out, per zone, and
-// of those which are still pending or publishing.
+// loadBusy reads which recurring campaigns of list have sends still out.
 func (b *batch) loadBusy(ctx context.Context, list []Campaign) error {
 	ids := make([]uuid.UUID, 0, len(list))
 	for _, c := range list {
@@ -189,27 +171,9 @@ func (b *batch) loadBusy(ctx context.Context, list []Campaign) error {
 			ids = append(ids, c.ID)
 		}
 	}
-	b.busy, b.live = map[zoneKey]time.Time{}, map[zoneKey]bool{}
-	if len(ids) == 0 {
-		return nil
-	}
-	rows, _ := b.tx.Query(ctx, `
-		SELECT campaign_id, zone, max(fire_at) FILTER (WHERE state IN ('pending', 'publishing')) FROM dispatches
-		WHERE campaign_id = ANY($1) AND clear_reason IS NULL AND cleared_at IS NULL
-		GROUP BY campaign_id, zone`, ids)
-	var k zoneKey
-	var at *time.Time
-	_, err := pgx.ForEachRow(rows, []any{&k.campaign, &k.zone, &at}, func() error {
-		b.live[k] = true
-		if at != nil {
-			b.busy[k] = *at
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("look for sends still out: %w", err)
-	}
-	return nil
+	var err error
+	b.busy, b.live, err = dispatch.Outstanding(ctx, b.tx, ids)
+	return err
 }
 
 // decide works out the fires of due campaign c and what it becomes, to be
@@ -227,44 +191,44 @@ func (b *batch) decide(ctx context.Context, c Campaign) error {
 	if c.Schedule.Recurring() {
 		return b.decideRecurring(ctx, c, g, grace)
 	}
-	f := fire{campaign: c.ID, at: c.SendAt, state: DispatchPending, expiresAt: c.ExpiresAt}
+	f := c.newDispatch(c.SendAt, "", dispatch.StatePending, "", segments.Plan{}, nil)
 	switch {
 	case b.now.Sub(c.SendAt) > grace:
-		f.state, f.note = DispatchMissed, lateNote(c.SendAt, b.now, grace)
+		f.State, f.Note = dispatch.StateMissed, lateNote(c.SendAt, b.now, grace)
 	case !c.ExpiresAt.After(b.now):
-		f.state, f.note = DispatchMissed, "it expired before it could be sent"
+		f.State, f.Note = dispatch.StateMissed, "it expired before it could be sent"
 	default:
 		if err := b.plan(ctx, &f, g, c, nil); err != nil {
 			return err
 		}
 	}
 	status := StatusLive
-	if f.state == DispatchMissed {
+	if f.State == dispatch.StateMissed {
 		status = StatusCompleted
 	}
-	b.fires = append(b.fires, f)
+	b.sends = append(b.sends, f)
 	b.outcomes = append(b.outcomes, outcome{id: c.ID, status: status, sendAt: c.SendAt})
 	return nil
 }
 
-// plan sets the plan of fire f of c (in zone z of a campaign in players'
+// plan sets the plan of send f of c (in zone z of a campaign in players'
 // time); an audience that no longer resolves (a schema change) makes the fire
 // missed rather than retried for ever.
-func (b *batch) plan(ctx context.Context, f *fire, g games.Game, c Campaign, z *schedule.Zone) error {
+func (b *batch) plan(ctx context.Context, f *dispatch.New, g games.Game, c Campaign, z *schedule.Zone) error {
 	au, err := b.rule(ctx, g, c.Audience)
 	if err != nil {
 		return err
 	}
 	if err = au.err; err == nil {
 		if z != nil {
-			f.plan, err = segments.InTagValues(au.rule, g.ZoneTag, []string{schedule.TagValue(z.Name)}, "audience")
+			f.Plan, err = inZones(au.rule, g, []schedule.Zone{*z})
 		} else {
-			f.plan, err = resolveRule(au.rule, g, au.members)
-			f.list = au.list
+			f.Plan, err = resolveRule(au.rule, g, au.members)
+			f.List = au.list
 		}
 	}
 	if _, invalid := fielderr.As(err); invalid {
-		f.state, f.note, f.plan, f.list = DispatchMissed, fmt.Sprintf("the audience no longer resolves: %v", err), segments.Plan{}, nil
+		f.State, f.Note, f.Plan, f.List = dispatch.StateMissed, fmt.Sprintf("the audience no longer resolves: %v", err), segments.Plan{}, nil
 		return nil
 	}
 	return err
@@ -283,7 +247,7 @@ func (b *batch) decideRecurring(ctx context.Context, c Campaign, g games.Game, g
 	} else if err != nil {
 		return err
 	}
-	var fires []fire
+	var sends []dispatch.New
 	at := c.SendAt
 	for range maxCatchUp {
 		for _, z := range firing(cr, zones, at) {
@@ -291,11 +255,11 @@ func (b *batch) decideRecurring(ctx context.Context, c Campaign, g games.Game, g
 			if err != nil {
 				return err
 			}
-			fires = append(fires, f)
+			sends = append(sends, f)
 		}
 		next, _, ok := cr.NextIn(at, zones)
 		if !ok {
-			b.fires = append(b.fires, fires...)
+			b.sends = append(b.sends, sends...)
 			b.outcomes = append(b.outcomes, outcome{id: c.ID, status: StatusCompleted, sendAt: at})
 			return nil
 		}
@@ -303,7 +267,7 @@ func (b *batch) decideRecurring(ctx context.Context, c Campaign, g games.Game, g
 			break // not due yet, or due within the grace: a round of its own sends it
 		}
 	}
-	b.fires = append(b.fires, fires...)
+	b.sends = append(b.sends, sends...)
 	b.outcomes = append(b.outcomes, outcome{id: c.ID, status: StatusScheduled, sendAt: at})
 	return nil
 }
@@ -328,30 +292,31 @@ func firing(cr schedule.Cron, zones []schedule.Zone, at time.Time) []schedule.Zo
 // (pending), missed (too late, or expired before it could go), or skipped
 // (the previous send of the campaign in that zone is still publishing).
 func (b *batch) decideZone(ctx context.Context, c Campaign, g games.Game, cr schedule.Cron, z schedule.Zone,
-	at time.Time, grace time.Duration) (fire, error) {
-	f := fire{campaign: c.ID, at: at, state: DispatchPending, expiresAt: at.Add(c.TTL.Std()), recurring: true}
+	at time.Time, grace time.Duration) (dispatch.New, error) {
 	var zone *schedule.Zone
+	name := ""
 	if cr.PerPlayer() {
-		f.zone, zone = z.Name, &z
+		name, zone = z.Name, &z
 	}
-	prev, busy := b.busy[zoneKey{c.ID, f.zone}]
+	f := c.newDispatch(at, name, dispatch.StatePending, "", segments.Plan{}, nil)
+	key := dispatch.Key{Campaign: c.ID, Zone: name}
+	prev, busy := b.busy[key]
 	switch {
 	case b.now.Sub(at) > grace:
-		f.state, f.note = DispatchMissed, lateNote(at, b.now, grace)
-	case !f.expiresAt.After(b.now):
-		f.state, f.note = DispatchMissed, "its ttl ran out before it could be sent"
+		f.State, f.Note = dispatch.StateMissed, lateNote(at, b.now, grace)
+	case !f.Template.ExpiresAt.After(b.now):
+		f.State, f.Note = dispatch.StateMissed, "its ttl ran out before it could be sent"
 	case busy && prev.Before(at):
-		f.state, f.note = DispatchSkipped, fmt.Sprintf("the previous send (fired at %s) was still publishing: "+
+		f.State, f.Note = dispatch.StateSkipped, fmt.Sprintf("the previous send (fired at %s) was still publishing: "+
 			"sends of one campaign never overlap, and a fire is skipped rather than queued behind a slow one",
 			prev.UTC().Format(time.RFC3339))
 	default:
 		if err := b.plan(ctx, &f, g, c, zone); err != nil {
-			return fire{}, err
+			return dispatch.New{}, err
 		}
 	}
-	if f.state == DispatchPending {
-		b.busy[zoneKey{c.ID, f.zone}] = at // a later fire caught up in this batch overlaps it
-		b.live[zoneKey{c.ID, f.zone}] = true
+	if f.State == dispatch.StatePending {
+		b.busy[key], b.live[key] = at, true // a later fire caught up in this batch overlaps it
 	}
 	return f, nil
 }
@@ -362,34 +327,24 @@ func lateNote(at, now time.Time, grace time.Duration) string {
 		at.UTC().Format(time.RFC3339), Duration(now.Sub(at).Truncate(time.Second)), Duration(grace))
 }
 
-// write records the batch's fires and moves its campaigns on, in three
-// statements. A fire recorded already (another replica's, or a fire time
-// seen twice) is not recorded again. A send recorded now takes the place of
-// the earlier sends of its campaign and zone still out: they are marked for
-// clearing, and the new one starts publishing once they are cleared, so that
-// clearing an old send never removes the new one from the shared topics.
+// write records the batch's sends and moves its campaigns on, in a few
+// statements. A fire recorded already (another replica's, or a fire time seen
+// twice) is not recorded again. A send recorded now takes the place of the
+// earlier sends of its campaign and zone still out (dispatch.Replace).
 func (b *batch) write(ctx context.Context) error {
-	if len(b.fires) > 0 {
-		recorded, err := recordFires(ctx, b.tx, b.fires)
+	if len(b.sends) > 0 {
+		recorded, err := dispatch.RecordAll(ctx, b.tx, b.sends)
 		if err != nil {
 			return err
 		}
-		var campaigns []uuid.UUID
-		var zones []string
-		var ats []time.Time
-		for _, f := range recorded {
-			if f.recurring && f.state == DispatchPending && b.live[zoneKey{f.campaign, f.zone}] {
-				campaigns, zones, ats = append(campaigns, f.campaign), append(zones, f.zone), append(ats, f.at)
+		var replacing []dispatch.New
+		for _, n := range recorded {
+			if n.State == dispatch.StatePending && b.live[dispatch.Key{Campaign: n.Campaign, Zone: n.Zone}] {
+				replacing = append(replacing, n)
 			}
 		}
-		if len(campaigns) > 0 {
-			if _, err := b.tx.Exec(ctx, `
-				UPDATE dispatches d SET clear_reason = 'replace', updated_at = now()
-				FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(campaign, zone, at)
-				WHERE d.campaign_id = ANY($1) AND d.campaign_id = v.campaign AND d.zone = v.zone AND d.fire_at < v.at
-					AND d.clear_reason IS NULL AND d.cleared_at IS NULL`, campaigns, zones, ats); err != nil {
-				return fmt.Errorf("replace the previous sends: %w", err)
-			}
+		if err := dispatch.Replace(ctx, b.tx, replacing); err != nil {
+			return err
 		}
 	}
 	if len(b.outcomes) == 0 {
@@ -408,64 +363,4 @@ func (b *batch) write(ctx context.Context) error {
 		return fmt.Errorf("move campaigns to their next fire: %w", err)
 	}
 	return nil
-}
-
-// recordFires records fires, each with its plan as it stands now, before
-// anything is published, and returns those recorded: the unique (campaign,
-// fire time, zone) key makes a fire recorded already a no-op. A fire not sent
-// (missed, skipped) is recorded cleared: there is nothing to clear.
-func recordFires(ctx context.Context, tx pgx.Tx, fires []fire) ([]fire, error) {
-	n := len(fires)
-	ids, campaigns := make([]uuid.UUID, n), make([]uuid.UUID, n)
-	ats, expires := make([]time.Time, n), make([]time.Time, n)
-	zones, states, notes, targets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	lists, topics, cleared := make([]*int64, n), make([]int64, n), make([]*time.Time, n)
-	byKey := make(map[dispatchKey]fire, n)
-	for i, f := range fires {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, fmt.Errorf("new dispatch id: %w", err)
-		}
-		t := f.plan.Targets
-		if t == nil {
-			t = []segments.Target{}
-		}
-		js, err := json.Marshal(t)
-		if err != nil {
-			return nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", f.campaign, err)
-		}
-		ids[i], campaigns[i], ats[i], expires[i] = id, f.campaign, f.at, f.expiresAt
-		zones[i], states[i], notes[i], targets[i] = f.zone, string(f.state), f.note, string(js)
-		lists[i], topics[i] = f.list, f.plan.Topics
-		if f.state == DispatchMissed || f.state == DispatchSkipped {
-			cleared[i] = &fires[i].at
-		}
-		byKey[dispatchKey{f.campaign, f.at.UnixNano(), f.zone}] = f
-	}
-	rows, _ := tx.Query(ctx, `
-		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id, topics_total, cleared_at)
-		SELECT id, campaign, at, zone, state, nullif(note, ''), expires, targets::jsonb, list, topics, cleared
-		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-			$8::text[], $9::int8[], $10::int8[], $11::timestamptz[])
-			AS v(id, campaign, at, zone, state, note, expires, targets, list, topics, cleared)
-		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING
-		RETURNING campaign_id, fire_at, zone`, ids, campaigns, ats, zones, states, notes, expires, targets, lists, topics, cleared)
-	var recorded []fire
-	var k dispatchKey
-	var at time.Time
-	_, err := pgx.ForEachRow(rows, []any{&k.campaign, &at, &k.zone}, func() error {
-		k.at = at.UnixNano()
-		recorded = append(recorded, byKey[k])
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record dispatches: %w", err)
-	}
-	return recorded, nil
-}
-
-type dispatchKey struct {
-	campaign uuid.UUID
-	at       int64
-	zone     string
 }

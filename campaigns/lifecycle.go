@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -42,7 +44,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if recurring && len(old.Dispatches) > 0 && !in.Schedule.Recurring() {
 			return fielderr.New("schedule", "a recurring campaign that has fired stays recurring: cancel it and create another")
 		}
-		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
+		p, err := s.prepare(ctx, tx, g, in, id, s.now())
 		if err != nil {
 			return err
 		}
@@ -99,12 +101,8 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		if err := notifySchedule(ctx, tx); err != nil {
 			return err
 		}
-		// The worker holding a dispatch sees the request at its next checkpoint and
-		// clears every topic it published to, the batch in flight included.
-		if _, err := tx.Exec(ctx, `
-			UPDATE dispatches SET clear_reason = 'recall', updated_at = now()
-			WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, id); err != nil {
-			return fmt.Errorf("recall dispatches of %s: %w", id, err)
+		if err := dispatch.Recall(ctx, tx, id); err != nil {
+			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.cancel", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
 			return err
@@ -177,72 +175,15 @@ func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration)
 	return fired, errors.Join(errs...)
 }
 
-// ExpireDue marks every dispatch whose expires_at has passed for clearing; the
-// fan-out workers then remove its retained messages. It returns how many it
-// marked.
-func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.db.Exec(ctx, `
-		UPDATE dispatches SET clear_reason = 'expire', updated_at = now()
-		WHERE expires_at <= $1 AND clear_reason IS NULL AND cleared_at IS NULL`, now)
-	if err != nil {
-		return 0, fmt.Errorf("expire dispatches: %w", err)
+// DispatchCleared marks campaign expired, in tx, when its last dispatch was
+// cleared at expiry (dispatch.WorkerConfig.OnCleared). A canceled campaign
+// stays canceled.
+func (s *Store) DispatchCleared(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`,
+		campaign, StatusExpired, StatusLive); err != nil {
+		return fmt.Errorf("mark campaign %s expired: %w", campaign, err)
 	}
-	return tag.RowsAffected(), nil
-}
-
-// purgeBatch is how many members of a retired list one statement deletes: a
-// list of millions goes in many short statements rather than one long
-// transaction, so every call makes progress within its caller's time limit.
-const purgeBatch = 10_000
-
-// PurgeRetiredLists deletes the member lists that a segment replaced and that no
-// dispatch needs any more (to stream or to clear), and returns how many it
-// finished. A long list is deleted a batch at a time; what a call leaves when
-// ctx ends, the next one continues.
-func (s *Store) PurgeRetiredLists(ctx context.Context) (int64, error) {
-	// A retired list never becomes current again, and a dispatch that read it
-	// before it was retired was committed before (the swap waits for the share
-	// lock of the fire): a list found here stays unneeded.
-	rows, _ := s.db.Query(ctx, `
-		SELECT id FROM member_lists l
-		WHERE retired_at IS NOT NULL AND NOT EXISTS (
-			SELECT 1 FROM dispatches d WHERE d.member_list_id = l.id AND d.cleared_at IS NULL)
-		ORDER BY id`)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return 0, fmt.Errorf("find retired member lists: %w", err)
-	}
-	var n int64
-	for _, id := range ids {
-		if err := s.purgeList(ctx, id); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func (s *Store) purgeList(ctx context.Context, id int64) error {
-	for {
-		tag, err := s.db.Exec(ctx, `
-			DELETE FROM segment_members WHERE list_id = $1 AND player_id IN (
-				SELECT player_id FROM segment_members WHERE list_id = $1 ORDER BY player_id LIMIT $2)`, id, purgeBatch)
-		if err != nil {
-			return fmt.Errorf("delete members of retired list %d: %w", id, err)
-		}
-		if tag.RowsAffected() < purgeBatch {
-			break
-		}
-	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE dispatches SET member_list_id = NULL WHERE member_list_id = $1`, id); err != nil {
-			return fmt.Errorf("unlink retired member list %d: %w", id, err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = $1`, id); err != nil {
-			return fmt.Errorf("delete retired member list %d: %w", id, err)
-		}
-		return nil
-	})
+	return nil
 }
 
 // CheckSchema verifies, inside the transaction that changes a game's tag schema,
@@ -256,9 +197,9 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var rule segments.Rule
+	var rule protocol.Rule
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &rule}, func() error {
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+		if err := segments.ValidateRule(rule, "audience.rule", g.Tags); err != nil {
 			errs.Add("tags", "campaign %s (%s) would no longer be valid: %v", id, name, err)
 		}
 		return nil
@@ -281,10 +222,10 @@ func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var kind Kind
+	var kind protocol.Kind
 	var content []byte
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &kind, &content}, func() error {
-		if _, err := ParseContent(kind, content, g.DefaultLocale); err != nil {
+		if _, err := protocol.ParseContent(kind, content, g.DefaultLocale); err != nil {
 			if _, ok := fielderr.As(err); !ok {
 				return err
 			}
@@ -322,17 +263,12 @@ func CheckZones(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	return errs.Err()
 }
 
-// NextDue returns the earliest time the scheduler has work: the next fire of
-// a scheduled campaign or the next expiry of a send still out; zero when there
-// is none.
-func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+// NextFire returns the send_at of the next fire of a scheduled campaign, zero
+// when none is scheduled: the scheduler leader sleeps until then.
+func (s *Store) NextFire(ctx context.Context) (time.Time, error) {
 	var next *time.Time
-	err := s.db.QueryRow(ctx, `
-		SELECT least(
-			(SELECT min(send_at) FROM campaigns WHERE status = 'scheduled'),
-			(SELECT min(expires_at) FROM dispatches WHERE clear_reason IS NULL AND cleared_at IS NULL))`).Scan(&next)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("find the next due time: %w", err)
+	if err := s.db.QueryRow(ctx, `SELECT min(send_at) FROM campaigns WHERE status = 'scheduled'`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("find the next fire: %w", err)
 	}
 	if next == nil {
 		return time.Time{}, nil

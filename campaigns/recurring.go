@@ -6,6 +6,8 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/valid"
 )
@@ -32,7 +34,7 @@ func (c *Campaign) buildRecurring(in Input, g games.Game, now time.Time, errs *f
 	}
 	switch {
 	case in.TTL != nil:
-	case in.Kind == KindMarquee || in.Kind == KindAd:
+	case in.Kind == protocol.KindMarquee || in.Kind == protocol.KindAd:
 		errs.Add("ttl", "is required for a recurring %s: how long each send stays, such as 2h", in.Kind)
 	default:
 		c.TTL = Duration(NoticeLifetime)
@@ -89,7 +91,7 @@ func (c Campaign) nextFires(g games.Game) []NextFire {
 
 // setNextFires sets the next fires of each campaign in list, all of game,
 // loading the game through q if one fires in players' zones.
-func setNextFires(ctx context.Context, q querier, game string, list []Campaign) error {
+func setNextFires(ctx context.Context, q postgres.DBTX, game string, list []Campaign) error {
 	var g *games.Game
 	for i := range list {
 		c := &list[i]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/internal/dbtest"
@@ -41,7 +42,7 @@ func newCronFixture(t *testing.T) cronFixture {
 // create stores the campaign described by the JSON body.
 func (f cronFixture) create(t *testing.T, body string) campaigns.Campaign {
 	t.Helper()
-	c, _, err := f.store.Create(f.ctx, "g1", input(t, body), false)
+	c, err := f.store.Create(f.ctx, "g1", input(t, body))
 	require.NoError(t, err)
 	return c
 }
@@ -110,7 +111,7 @@ func TestCronCampaignFiresEveryDay(t *testing.T) {
 	require.Len(t, c.Dispatches, 1)
 	d := c.Dispatches[0]
 	require.Equal(t, first, d.FireAt)
-	require.Equal(t, campaigns.DispatchPending, d.State)
+	require.Equal(t, dispatch.StatePending, d.State)
 	require.Equal(t, first.Add(2*time.Hour), d.ExpiresAt)
 
 	f.published(t, c.ID)
@@ -141,13 +142,13 @@ func TestCronOverlap(t *testing.T) {
 	require.Equal(t, 1, f.fireAt(t, first))
 	require.Equal(t, 1, f.fireAt(t, first.Add(time.Hour))) // the first is still pending
 	c = f.get(t, c.ID)
-	require.Equal(t, campaigns.DispatchSkipped, c.Dispatches[1].State)
+	require.Equal(t, dispatch.StateSkipped, c.Dispatches[1].State)
 	require.Contains(t, c.Dispatches[1].Note, "still publishing")
 
 	f.published(t, c.ID)
 	require.Equal(t, 1, f.fireAt(t, first.Add(2*time.Hour)))
 	c = f.get(t, c.ID)
-	require.Equal(t, campaigns.DispatchPending, c.Dispatches[2].State)
+	require.Equal(t, dispatch.StatePending, c.Dispatches[2].State)
 	var reason string
 	require.NoError(t, f.pool.QueryRow(f.ctx, `SELECT clear_reason FROM dispatches WHERE id = $1`, c.Dispatches[0].ID).Scan(&reason))
 	require.Equal(t, "replace", reason, "the live send is cleared before the next one takes its topics")
@@ -171,11 +172,11 @@ func TestCronMisfire(t *testing.T) {
 	require.Len(t, c.Dispatches, 4)
 	for i, d := range c.Dispatches[:3] {
 		require.Equal(t, first.Add(time.Duration(i)*24*time.Hour), d.FireAt)
-		require.Equal(t, campaigns.DispatchMissed, d.State)
+		require.Equal(t, dispatch.StateMissed, d.State)
 		require.Contains(t, d.Note, "past the misfire grace of 10m")
 	}
 	require.Equal(t, first.Add(3*24*time.Hour), c.Dispatches[3].FireAt)
-	require.Equal(t, campaigns.DispatchPending, c.Dispatches[3].State, "the fourth is sent four minutes late, within the grace")
+	require.Equal(t, dispatch.StatePending, c.Dispatches[3].State, "the fourth is sent four minutes late, within the grace")
 	require.Equal(t, first.Add(4*24*time.Hour), c.SendAt)
 }
 
@@ -300,8 +301,8 @@ func TestCronPlayerZones(t *testing.T) {
 	// Without a zone tag there is no player time.
 	_, err := games.NewStore(f.pool).Create(f.ctx, games.Game{ID: "g2", Name: "g2", DefaultLocale: "en"})
 	require.NoError(t, err)
-	_, _, err = f.store.Create(f.ctx, "g2", input(t, `{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},
-		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"0 20 * * *","timezone":"player"}}`), false)
+	_, err = f.store.Create(f.ctx, "g2", input(t, `{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},
+		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"0 20 * * *","timezone":"player"}}`))
 	requireField(t, err, "schedule.timezone")
 }
 
@@ -332,7 +333,7 @@ func TestCronRefusals(t *testing.T) {
 		`{"kind":"notice","name":"n",` + audience + `,"ttl":"1h","expires_at":"2099-01-01T00:00:00Z"}`:                                                        "ttl",
 		`{"kind":"marquee","name":"n","audience":{"rule":{"everyone":true}},"content":{"text":{"en":"t"}},"schedule":{"cron":"0 20 * * *","timezone":"UTC"}}`: "ttl",
 	} {
-		_, _, err := f.store.Create(f.ctx, "g1", input(t, body), false)
+		_, err := f.store.Create(f.ctx, "g1", input(t, body))
 		requireField(t, err, field)
 	}
 }

@@ -12,8 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/segments"
 )
@@ -27,23 +30,29 @@ var (
 	ErrFinished = errors.New("campaign already finished")
 )
 
-// Store keeps campaigns and their dispatches in Postgres.
+// Store keeps campaigns in Postgres.
 type Store struct {
 	db          *pgxpool.Pool
 	maxEnvelope int
+	now         func() time.Time
 }
 
 // NewStore returns a Store over db refusing content whose envelope would exceed
-// maxEnvelope bytes (0: DefaultMaxEnvelope).
+// maxEnvelope bytes (0: protocol.DefaultMaxEnvelope). Its clock is time.Now.
 func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 	if maxEnvelope <= 0 {
-		maxEnvelope = DefaultMaxEnvelope
+		maxEnvelope = protocol.DefaultMaxEnvelope
 	}
-	return &Store{db: db, maxEnvelope: maxEnvelope}
+	return &Store{db: db, maxEnvelope: maxEnvelope, now: time.Now}
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// WithClock returns a copy of s that takes the time from now: when a campaign
+// without a schedule is sent, whether an {"at"} is in the past, and its
+// default expiry. Tests move time with it instead of waiting.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
@@ -54,35 +63,38 @@ type Preview struct {
 	Envelope json.RawMessage `json:"envelope"`
 }
 
-// Create validates in for game and stores the campaign. Without a schedule it is
-// sent at once: its first dispatch is recorded in the same transaction, so it can
-// never be lost between the two. With dryRun nothing is stored and the preview is
-// returned instead. It returns games.ErrNotFound, segments.ErrNotFound or a
-// fielderr.List.
-func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) (Campaign, *Preview, error) {
-	var created Campaign
-	var preview *Preview
+// Preview validates in for game and returns what Create would store and send,
+// storing nothing: the campaign, its plan, and the envelope its first target
+// would receive. It returns games.ErrNotFound or a fielderr.List.
+func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, error) {
+	var preview Preview
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		g, err := games.GetShared(ctx, tx, game)
-		if err != nil {
-			return err
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("new campaign id: %w", err)
-		}
-		now := time.Now()
-		p, err := s.prepare(ctx, tx, g, in, id, now)
+		now := s.now()
+		p, err := s.prepareNew(ctx, tx, game, in, now)
 		if err != nil {
 			return err
 		}
 		c := p.campaign
-		if dryRun {
-			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
-			c.NextFires = c.nextFires(g)
-			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
-			return nil
+		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
+		c.NextFires = c.nextFires(p.game)
+		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
+		return nil
+	})
+	return preview, err
+}
+
+// Create validates in for game and stores the campaign. Without a schedule it is
+// sent at once: its first dispatch is recorded in the same transaction, so it can
+// never be lost between the two. It returns games.ErrNotFound or a
+// fielderr.List.
+func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
+	var created Campaign
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		p, err := s.prepareNew(ctx, tx, game, in, s.now())
+		if err != nil {
+			return err
 		}
+		c := p.campaign
 		if err := insert(ctx, tx, c); err != nil {
 			return err
 		}
@@ -99,11 +111,25 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		created, err = get(ctx, tx, game, c.ID, "")
 		return err
 	})
-	return created, preview, err
+	return created, err
+}
+
+// prepareNew is prepare for a new campaign of game, with a new id.
+func (s *Store) prepareNew(ctx context.Context, tx pgx.Tx, game string, in Input, now time.Time) (prepared, error) {
+	g, err := games.GetShared(ctx, tx, game)
+	if err != nil {
+		return prepared{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return prepared{}, fmt.Errorf("new campaign id: %w", err)
+	}
+	return s.prepare(ctx, tx, g, in, id, now)
 }
 
 // prepared is a validated campaign with the plan its audience resolves to now.
 type prepared struct {
+	game     games.Game
 	campaign Campaign
 	plan     segments.Plan
 	list     *int64          // the member list a members target reads
@@ -132,7 +158,7 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if !c.SendAt.After(now) {
 		c.Status = StatusLive
 	}
-	return prepared{campaign: c, plan: plan, list: list, envelope: envelope}, nil
+	return prepared{game: g, campaign: c, plan: plan, list: list, envelope: envelope}, nil
 }
 
 // sendIfDue records the first dispatch of a campaign sent at once, in the
@@ -141,62 +167,48 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := recordFires(ctx, tx, []fire{{campaign: p.campaign.ID, at: p.campaign.SendAt, state: DispatchPending,
-		expiresAt: p.campaign.ExpiresAt, plan: p.plan, list: p.list}})
+	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, "", dispatch.StatePending, "", p.plan, p.list))
 	return err
 }
 
-// resolve returns the delivery plan of an audience as it stands in tx and the
-// member list its members target reads (nil without one).
+// resolve returns the delivery plan of a campaign's audience as it stands in
+// tx and the member list its members target reads (nil without one), with
+// its refusals named as fields of the campaign.
 func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
-	rule, list, members, err := audienceRule(ctx, tx, g, a)
-	if err != nil {
-		return segments.Plan{}, nil, err
+	plan, list, err := segments.ResolveAudience(ctx, tx, g, segments.Audience(a), "audience")
+	switch {
+	case errors.Is(err, segments.ErrNotFound):
+		return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
+	case errors.Is(err, segments.ErrTooComplex):
+		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
 	}
-	plan, err := resolveRule(rule, g, members)
 	return plan, list, err
 }
 
+// audienceRule returns the rule of a campaign's audience as it stands in tx,
+// with the member list a segment's members target reads and its size, its
+// refusals named as resolve names them.
+func audienceRule(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (protocol.Rule, *int64, int64, error) {
+	rule, list, members, err := segments.AudienceRule(ctx, tx, g, segments.Audience(a), "audience")
+	if errors.Is(err, segments.ErrNotFound) {
+		return protocol.Rule{}, nil, 0, fielderr.New("audience.segment_id", "no such segment in this game")
+	}
+	return rule, list, members, err
+}
+
 // resolveRule returns the delivery plan of rule for game g, a members target
-// reaching members players.
-func resolveRule(rule segments.Rule, g games.Game, members int64) (segments.Plan, error) {
+// reaching members players, its refusals named as resolve names them.
+func resolveRule(rule protocol.Rule, g games.Game, members int64) (segments.Plan, error) {
 	plan, err := segments.Resolve(rule, g.Tags, members)
 	if errors.Is(err, segments.ErrTooComplex) {
 		return segments.Plan{}, fielderr.New("audience", "%v", err)
 	}
-	if err != nil {
-		return segments.Plan{}, fmt.Errorf("resolve audience: %w", err)
-	}
-	return plan, nil
-}
-
-// audienceRule returns the rule of an audience as it stands in tx, validated
-// against g's tags, with the member list a segment's rule may read and its
-// size.
-func audienceRule(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Rule, *int64, int64, error) {
-	if a.SegmentID != nil {
-		seg, list, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
-		if errors.Is(err, segments.ErrNotFound) {
-			return segments.Rule{}, nil, 0, fielderr.New("audience.segment_id", "no such segment in this game")
-		}
-		if err != nil {
-			return segments.Rule{}, nil, 0, err
-		}
-		return seg.Rule, list, seg.MemberCount, nil
-	}
-	rule := *a.Rule
-	if err := rule.Validate("audience.rule", g.Tags); err != nil {
-		return segments.Rule{}, nil, 0, err
-	}
-	if rule.UsesMembers() {
-		return segments.Rule{}, nil, 0, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
-	}
-	return rule, nil, 0, nil
+	return plan, err
 }
 
 // planOf returns the delivery plan of campaign c of game g: its audience's,
-// or for a campaign in players' zones, its audience narrowed to the topic of
-// each of zones, which are the game's zones unless given.
+// or for a campaign in players' time, its audience narrowed to the tag topic
+// of each of zones (the game's zones unless given).
 func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign, zones ...schedule.Zone) (segments.Plan, *int64, error) {
 	if !c.Schedule.Recurring() || c.Schedule.Timezone != schedule.PlayerZone {
 		return resolve(ctx, tx, g, c.Audience)
@@ -208,19 +220,24 @@ func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign, zones ...s
 	if len(zones) == 0 {
 		zones = g.PlayerZones()
 	}
+	plan, err := inZones(rule, g, zones)
+	return plan, nil, err
+}
+
+// inZones is the plan of rule narrowed to the tag topic of each of zones.
+func inZones(rule protocol.Rule, g games.Game, zones []schedule.Zone) (segments.Plan, error) {
 	values := make([]string, len(zones))
 	for i, z := range zones {
 		values[i] = schedule.TagValue(z.Name)
 	}
-	plan, err := segments.InTagValues(rule, g.ZoneTag, values, "audience")
-	return plan, nil, err
+	return segments.InTagValues(rule, g.ZoneTag, values, "audience")
 }
 
 // checkSize encodes the envelope of every target of plan (they differ only in
 // their filter) and refuses content that makes any of them exceed the limit,
 // before anything is stored. It returns the first target's envelope.
 func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.RawMessage, error) {
-	filters := []*segments.Rule{nil} // an empty plan still gets its content checked
+	filters := []*protocol.Rule{nil} // an empty plan still gets its content checked
 	if len(plan.Targets) > 0 {
 		filters = filters[:0]
 		for _, t := range plan.Targets {
@@ -229,8 +246,8 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	}
 	var first json.RawMessage
 	for _, filter := range filters {
-		e, err := Encode(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
-		if errors.Is(err, ErrTooLarge) {
+		e, err := protocol.EncodeEnvelope(c.template().Envelope(uuid.Max, now, filter), s.maxEnvelope)
+		if errors.Is(err, protocol.ErrTooLarge) {
 			return nil, fielderr.New("content", "the envelope would be over the limit of %d bytes: %v", s.maxEnvelope, err)
 		}
 		if err != nil {
@@ -243,16 +260,19 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	return first, nil
 }
 
-// envelopeOf is the envelope of dispatch id of c for a target with filter.
-func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *segments.Rule) Envelope {
-	e := Envelope{
-		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
-		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,
-	}
-	if c.StartsAt != nil {
-		e.StartsAt = *c.StartsAt
-	}
-	return e
+// template is the envelope template of c's dispatches: campaigns send retained
+// messages, each campaign on topics of its own ({msg} is its id).
+func (c Campaign) template() dispatch.Template {
+	return dispatch.Template{Kind: c.Kind, Game: c.GameID, Msg: c.ID.String(), Content: c.Content,
+		Priority: c.Priority, StartsAt: c.StartsAt, ExpiresAt: c.ExpiresAt, Retain: true}
+}
+
+// newDispatch is the send of c fired at fireAt (in zone, "" but for a
+// campaign in players' time), in state, with plan and the member list its
+// members target reads; note says why a fire is not sent.
+func (c Campaign) newDispatch(fireAt time.Time, zone string, state dispatch.State, note string, plan segments.Plan, list *int64) dispatch.New {
+	return dispatch.New{Campaign: c.ID, FireAt: fireAt, Zone: zone, State: state, Note: note,
+		Template: c.sendAt(fireAt).template(), Plan: plan, List: list}
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
@@ -309,7 +329,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 }
 
 // get loads campaign id of game with its dispatches; lock is "" or a locking clause.
-func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string) (Campaign, error) {
+func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock string) (Campaign, error) {
 	rows, _ := q.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE game_id = $1 AND id = $2 `+lock, game, id)
 	c, err := pgx.CollectExactlyOneRow(rows, scanCampaign)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -318,7 +338,7 @@ func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("load campaign %s: %w", id, err)
 	}
-	if c.Dispatches, err = dispatchesOf(ctx, q, c.ID); err != nil {
+	if c.Dispatches, err = dispatch.Of(ctx, q, c.ID); err != nil {
 		return Campaign{}, err
 	}
 	list := []Campaign{c}
@@ -336,7 +356,7 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, e
 // Filter narrows a campaign list; empty fields match everything.
 type Filter struct {
 	Status Status
-	Kind   Kind
+	Kind   protocol.Kind
 }
 
 // List returns up to limit campaigns of game matching f, with their dispatches,
@@ -350,12 +370,20 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	if err != nil {
 		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
+	list, more := postgres.TrimPage(list, limit)
+	ids := make([]uuid.UUID, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
 	}
-	if err := attachDispatches(ctx, s.db, list); err != nil {
+	dispatches, err := dispatch.OfEach(ctx, s.db, ids)
+	if err != nil {
 		return nil, false, err
+	}
+	for i := range list {
+		list[i].Dispatches = dispatches[list[i].ID]
+		if list[i].Dispatches == nil {
+			list[i].Dispatches = []dispatch.Dispatch{}
+		}
 	}
 	if err := setNextFires(ctx, s.db, game, list); err != nil {
 		return nil, false, err

@@ -20,23 +20,38 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/postgres"
 )
 
-// Campaigns is what the scheduler drives (campaigns.Store).
+// Campaigns fires scheduled campaigns (campaigns.Store).
 type Campaigns interface {
 	FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error)
+	// NextFire is the send_at of the next fire; zero when none is scheduled.
+	NextFire(ctx context.Context) (time.Time, error)
+}
+
+// Dispatches marks expired sends for clearing and says which member lists
+// sends still need (dispatch.Store).
+type Dispatches interface {
 	ExpireDue(ctx context.Context, now time.Time) (int64, error)
-	PurgeRetiredLists(ctx context.Context) (int64, error)
-	// NextDue is the time of the next fire or expiry; zero when none.
-	NextDue(ctx context.Context) (time.Time, error)
+	// NextExpiry is the earliest expires_at of a send still out; zero when none.
+	NextExpiry(ctx context.Context) (time.Time, error)
+	ListsInUse(ctx context.Context, lists []int64) ([]int64, error)
+}
+
+// Lists purges the member lists segments replaced (segments.Store).
+type Lists interface {
+	PurgeRetiredLists(ctx context.Context, inUse func(context.Context, []int64) ([]int64, error)) (int64, error)
 }
 
 // Config configures the scheduler.
 type Config struct {
-	DB        *pgxpool.Pool
-	Campaigns Campaigns
-	Log       *slog.Logger
+	DB         *pgxpool.Pool
+	Campaigns  Campaigns
+	Dispatches Dispatches
+	Lists      Lists
+	Log        *slog.Logger
 	// Tick is the shortest wait of the leader between rounds (default 250 ms),
 	// when a round left due work behind (a fire that failed); a standby tries
 	// for leadership every 4 ticks.
@@ -51,11 +66,12 @@ type Config struct {
 	// Postgres ends it, releasing the lock (default 5 s): the leader pings it
 	// three times as often.
 	LeaderTimeout time.Duration
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 	// Grace is how late a fire may still be sent after Herald was down
 	// (default 5 minutes); later ones are recorded as missed.
 	Grace time.Duration
+	// Now is the scheduler's clock (default time.Now): what is due and what
+	// expired is judged by it.
+	Now func() time.Time
 	// StepTimeout bounds each database step of the leader (default 5 s): the
 	// leadership check, marking expiries, each purge round. Each campaign's
 	// fire has its own bound (campaigns.Store.FireDue).
@@ -67,9 +83,8 @@ const leaderLock = 0x4865_7261_6c64 // "Herald"
 
 // Scheduler is the leader loop.
 type Scheduler struct {
-	cfg    Config
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg  Config
+	life startstop.Service
 
 	mu     sync.Mutex
 	leader bool
@@ -98,22 +113,15 @@ func New(cfg Config) *Scheduler {
 	return &Scheduler{cfg: cfg}
 }
 
-// Start starts the loop and returns at once.
+// Start starts the loop and returns at once. Only the first call starts
+// anything.
 func (s *Scheduler) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.run(ctx)
-	}()
+	s.life.Start(ctx, s.run)
 }
 
 // Stop stops the loop, giving up leadership, and waits for it.
 func (s *Scheduler) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
-	}
+	s.life.Stop()
 }
 
 // Leader reports whether this replica leads the scheduler now.
@@ -218,9 +226,7 @@ func (s *Scheduler) lost(ctx context.Context, err error) {
 // the round was left behind (a fire that failed), none when more came due
 // during the round.
 func (s *Scheduler) wait(ctx context.Context, round time.Time) time.Duration {
-	step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-	next, err := s.cfg.Campaigns.NextDue(step)
-	cancel()
+	next, err := s.nextDue(ctx)
 	now := s.cfg.Now()
 	switch {
 	case err != nil:
@@ -234,11 +240,29 @@ func (s *Scheduler) wait(ctx context.Context, round time.Time) time.Duration {
 	return min(max(next.Sub(now), 0), s.cfg.Poll)
 }
 
+// nextDue is the earlier of the next fire and the next expiry, zero when
+// there is neither, each asked within StepTimeout.
+func (s *Scheduler) nextDue(ctx context.Context) (time.Time, error) {
+	var next time.Time
+	for _, ask := range []func(context.Context) (time.Time, error){s.cfg.Campaigns.NextFire, s.cfg.Dispatches.NextExpiry} {
+		step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+		t, err := ask(step)
+		cancel()
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next, nil
+}
+
 // tick marks expired dispatches, then fires due campaigns, each step within
 // its own time: a step that fails is logged and tried again at the next round.
 func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-	n, err := s.cfg.Campaigns.ExpireDue(step, now)
+	n, err := s.cfg.Dispatches.ExpireDue(step, now)
 	cancel()
 	if err != nil {
 		s.logErr(ctx, "expire dispatches", err)
@@ -259,7 +283,7 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 func (s *Scheduler) janitor(ctx context.Context) {
 	for sleep(ctx, s.cfg.Poll) {
 		round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-		n, err := s.cfg.Campaigns.PurgeRetiredLists(round)
+		n, err := s.cfg.Lists.PurgeRetiredLists(round, s.cfg.Dispatches.ListsInUse)
 		cancel()
 		switch {
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):

@@ -2,7 +2,7 @@ package segments
 
 import (
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // InTagValues returns the plan of rule r narrowed to each of values of tag:
@@ -13,18 +13,18 @@ import (
 //
 // A rule on a member list cannot be narrowed so (clients cannot evaluate
 // "members"): it returns a fielderr.List on path then.
-func InTagValues(r Rule, tag string, values []string, path string) (Plan, error) {
-	if r.UsesMembers() {
+func InTagValues(r protocol.Rule, tag string, values []string, path string) (Plan, error) {
+	if UsesMembers(r) {
 		return Plan{}, fielderr.New(path, "a send to each player's time zone reaches players on their zone's tag topic, "+
 			"and clients cannot tell whether they are in a member list: use a rule without members")
 	}
-	var filter *Rule
+	var filter *protocol.Rule
 	if !r.Everyone {
 		filter = &r
 	}
 	plan := Plan{Exact: filter == nil, Topics: int64(len(values)), Targets: make([]Target, len(values))}
 	for i, v := range values {
-		plan.Targets[i] = Target{Scope: topics.ScopeTag, Keys: []string{tag, v}, Filter: filter}
+		plan.Targets[i] = Target{Scope: protocol.ScopeTag, Keys: []string{tag, v}, Filter: filter}
 	}
 	return plan, nil
 }
