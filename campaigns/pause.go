@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -80,13 +79,10 @@ func (s *Store) setPaused(ctx context.Context, game string, id uuid.UUID, pause 
 			if err != nil {
 				return err
 			}
-			next, _, ok := cr.NextIn(time.Now(), zones)
-			if !ok {
+			if next, _, ok := cr.NextIn(s.now(), zones); ok {
+				sendAt = next // what fell while it was paused is not sent
+			} else {
 				status = StatusCompleted
-			}
-			sendAt = next
-			if !ok {
-				sendAt = c.SendAt
 			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, send_at = $3, updated_at = now() WHERE id = $1`,

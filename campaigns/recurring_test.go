@@ -15,21 +15,28 @@ import (
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/clocktest"
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
 // cronFixture is a database with game g1 (a level tag and, as its zone tag,
-// tz) and a campaign store.
+// tz) and a campaign store on a clock the test moves, starting at 03:00 UTC
+// on June 1st, 2026.
 type cronFixture struct {
 	ctx   context.Context
 	pool  *pgxpool.Pool
+	clock *clocktest.Clock
 	store *campaigns.Store
 }
+
+var fixtureStart = time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
 
 func newCronFixture(t *testing.T) cronFixture {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
-	f := cronFixture{ctx: audit.WithActor(context.Background(), audit.Actor{Name: "test"}), pool: pool, store: campaigns.NewStore(pool, 0)}
+	clock := clocktest.New(fixtureStart)
+	f := cronFixture{ctx: audit.WithActor(context.Background(), audit.Actor{Name: "test"}), pool: pool, clock: clock,
+		store: campaigns.NewStore(pool, 0).WithClock(clock.Now)}
 	_, err := games.NewStore(pool).Create(f.ctx, games.Game{ID: "g1", Name: "g1", DefaultLocale: "en", ZoneTag: "tz",
 		Tags: map[string]games.Tag{
 			"level": {Bands: []games.Band{{1, 29}, {30, 39}, {40, 99}}},
@@ -54,9 +61,13 @@ func input(t *testing.T, body string) campaigns.Input {
 	return in
 }
 
-// fireAt runs FireDue as if it were now, with a 5-minute grace.
+// fireAt moves the clock to now (it never goes back) and runs FireDue then,
+// with a 5-minute grace.
 func (f cronFixture) fireAt(t *testing.T, now time.Time) int {
 	t.Helper()
+	if d := now.Sub(f.clock.Now()); d > 0 {
+		f.clock.Add(d)
+	}
 	n, err := f.store.FireDue(f.ctx, now, 5*time.Minute)
 	require.NoError(t, err)
 	return n
@@ -93,7 +104,7 @@ func TestCronCampaignFiresEveryDay(t *testing.T) {
 	require.Equal(t, "2h", c.TTL.String())
 	first := c.SendAt
 	require.Equal(t, 12, first.UTC().Hour(), "20:00 in Shanghai is 12:00 UTC")
-	require.True(t, first.After(time.Now()))
+	require.Equal(t, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), first.UTC(), "the first 20:00 in Shanghai after 03:00 UTC")
 	require.Len(t, c.NextFires, 5)
 	for i, nf := range c.NextFires {
 		require.Equal(t, first.Add(time.Duration(i)*24*time.Hour).UTC(), nf.At)
@@ -191,7 +202,6 @@ func TestCronPauseResume(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, campaigns.StatusPaused, c.Status)
 	require.Empty(t, c.NextFires)
-	require.Zero(t, f.fireAt(t, first.Add(time.Second)), "a paused campaign does not fire")
 
 	c, err = f.store.Resume(f.ctx, "g1", c.ID)
 	require.NoError(t, err)
@@ -201,13 +211,13 @@ func TestCronPauseResume(t *testing.T) {
 
 	_, err = f.store.Pause(f.ctx, "g1", c.ID)
 	require.NoError(t, err)
-	// Paused across its fire: the fire at `first` is not sent when it resumes.
-	_, err = f.pool.Exec(f.ctx, `UPDATE campaigns SET send_at = now() - interval '1 hour' WHERE id = $1`, c.ID)
-	require.NoError(t, err)
+	// Paused across its fire: the fire at `first` is not sent, not even late
+	// (within the grace) when it resumes a minute after.
+	require.Zero(t, f.fireAt(t, first.Add(time.Minute)), "a paused campaign does not fire")
 	c, err = f.store.Resume(f.ctx, "g1", c.ID)
 	require.NoError(t, err)
-	require.True(t, c.SendAt.After(time.Now()), "resumed from now: %v", c.SendAt)
-	require.Zero(t, f.fireAt(t, time.Now()))
+	require.Equal(t, first.Add(24*time.Hour), c.SendAt, "resumed from now: the next day's fire")
+	require.Zero(t, f.fireAt(t, first.Add(2*time.Minute)))
 	require.Empty(t, f.get(t, c.ID).Dispatches)
 
 	once := f.create(t, `{"kind":"notice","name":"once","audience":{"rule":{"everyone":true}},
@@ -224,7 +234,7 @@ func TestCronPauseResume(t *testing.T) {
 func TestCronUntil(t *testing.T) {
 	t.Parallel()
 	f := newCronFixture(t)
-	from := time.Now().Add(48 * time.Hour).UTC().Truncate(24 * time.Hour) // midnight UTC, two days on
+	from := fixtureStart.Add(48 * time.Hour).Truncate(24 * time.Hour) // midnight UTC, two days on
 	until := from.Add(24 * time.Hour)
 	c := f.create(t, `{"kind":"notice","name":"two nights","audience":{"rule":{"everyone":true}},
 		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"@daily","timezone":"UTC","from":"`+
@@ -241,20 +251,23 @@ func TestCronUntil(t *testing.T) {
 }
 
 // TestCronDaylightSaving: fired by the store through the 2027 changes, a daily
-// 02:30 in America/New_York fires once on the day 02:30 is skipped (at 03:00)
-// and once on the day 01:00-02:00 is repeated.
+// 02:30 fires once on the day 02:30 is skipped (at 03:00, the end of the gap)
+// and once on the day the clocks go back, in America/New_York and in
+// Europe/Berlin.
 func TestCronDaylightSaving(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		from string
-		want []string
+		zone, from string
+		want       []string
 	}{
-		{"2027-03-13T00:00:00-05:00", []string{"2027-03-13T07:30:00Z", "2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"}},
-		{"2027-11-06T00:00:00-04:00", []string{"2027-11-06T06:30:00Z", "2027-11-07T07:30:00Z", "2027-11-08T07:30:00Z"}},
+		{"America/New_York", "2027-03-13T00:00:00-05:00", []string{"2027-03-13T07:30:00Z", "2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"}},
+		{"America/New_York", "2027-11-06T00:00:00-04:00", []string{"2027-11-06T06:30:00Z", "2027-11-07T07:30:00Z", "2027-11-08T07:30:00Z"}},
+		{"Europe/Berlin", "2027-03-27T00:00:00+01:00", []string{"2027-03-27T01:30:00Z", "2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"}},
+		{"Europe/Berlin", "2027-10-30T00:00:00+02:00", []string{"2027-10-30T00:30:00Z", "2027-10-31T00:30:00Z", "2027-11-01T01:30:00Z"}},
 	} {
 		f := newCronFixture(t)
 		c := f.create(t, `{"kind":"notice","name":"night","audience":{"rule":{"everyone":true}},
-			"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"30 2 * * *","timezone":"America/New_York","from":"`+tc.from+`"}}`)
+			"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"30 2 * * *","timezone":"`+tc.zone+`","from":"`+tc.from+`"}}`)
 		var fires []string
 		for range tc.want {
 			at := f.get(t, c.ID).SendAt
@@ -262,7 +275,7 @@ func TestCronDaylightSaving(t *testing.T) {
 			f.published(t, c.ID)
 			fires = append(fires, at.UTC().Format(time.RFC3339))
 		}
-		require.Equal(t, tc.want, fires)
+		require.Equal(t, tc.want, fires, "%s from %s", tc.zone, tc.from)
 	}
 }
 
@@ -272,9 +285,8 @@ func TestCronDaylightSaving(t *testing.T) {
 func TestCronPlayerZones(t *testing.T) {
 	t.Parallel()
 	f := newCronFixture(t)
-	from := time.Now().Add(24 * time.Hour).UTC().Truncate(24 * time.Hour).Format(time.RFC3339) // the next midnight UTC
 	c := f.create(t, `{"kind":"notice","name":"local evening","audience":{"rule":{"tag":"level","between":[30,39]}},
-		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"0 20 * * *","timezone":"player","from":"`+from+`"}}`)
+		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"cron":"0 20 * * *","timezone":"player"}}`)
 	require.Equal(t, int64(3), c.Plan.Topics, "one topic per zone")
 	require.Len(t, c.NextFires, 5)
 	require.Equal(t, []string{"Asia/Shanghai", "Asia/Singapore", "Europe/Berlin"},
