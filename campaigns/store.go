@@ -208,8 +208,8 @@ func resolveRule(rule protocol.Rule, g games.Game, members int64) (segments.Plan
 
 // planOf returns the delivery plan of campaign c of game g: its audience's,
 // or for a campaign in players' time, its audience narrowed to the tag topic
-// of each of zones (the game's zones unless given).
-func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign, zones ...schedule.Zone) (segments.Plan, *int64, error) {
+// of each of the game's zones.
+func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign) (segments.Plan, *int64, error) {
 	if !c.Schedule.Recurring() || c.Schedule.Timezone != schedule.PlayerZone {
 		return resolve(ctx, tx, g, c.Audience)
 	}
@@ -217,10 +217,7 @@ func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign, zones ...s
 	if err != nil {
 		return segments.Plan{}, nil, err
 	}
-	if len(zones) == 0 {
-		zones = g.PlayerZones()
-	}
-	plan, err := inZones(rule, g, zones)
+	plan, err := inZones(rule, g, g.PlayerZones())
 	return plan, nil, err
 }
 
