@@ -23,6 +23,8 @@ func TestZoneTag(t *testing.T) {
 		names = append(names, z.Name)
 	}
 	require.Equal(t, []string{"Europe/Berlin", "Asia/Shanghai", "America/Argentina/Buenos_Aires", "UTC"}, names)
+	require.Equal(t, "tz", g.Descriptor("herald").ZoneTag, "clients see the zone tag in the descriptor")
+	require.Empty(t, games.Game{ID: "g2"}.Descriptor("herald").ZoneTag)
 
 	for _, tc := range []struct {
 		zoneTag string
