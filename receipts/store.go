@@ -89,7 +89,7 @@ func (s *Store) write(ctx context.Context, batch []row, now time.Time) (written,
 	if err != nil {
 		return w, err
 	}
-	keep := make([][]any, 0, len(batch))
+	keep := make([]row, 0, len(batch))
 	var days []int64
 	for _, r := range batch {
 		sd, ok := known[r.send]
@@ -101,7 +101,7 @@ func (s *Store) write(ctx context.Context, batch []row, now time.Time) (written,
 		case s.expired(sd.day, now):
 			w.expired++
 		default:
-			keep = append(keep, []any{r.send, r.game, r.player, r.event, r.clientAt, r.receivedAt})
+			keep = append(keep, r)
 			if len(days) == 0 || days[len(days)-1] != sd.day {
 				days = append(days, sd.day)
 			}
@@ -140,7 +140,7 @@ func (s *Store) write(ctx context.Context, batch []row, now time.Time) (written,
 // insert copies rows into the staging table and from there into receipts,
 // and notifies the sends of new delivered receipts. It returns how many rows
 // were new.
-func insert(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
+func insert(ctx context.Context, tx pgx.Tx, rows []row) (int, error) {
 	// A temporary table of the session, kept for its next writes and emptied
 	// at each commit.
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS receipts_staging
@@ -148,7 +148,7 @@ func insert(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
 		ON COMMIT DELETE ROWS`); err != nil {
 		return 0, fmt.Errorf("create receipts staging table: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"receipts_staging"}, stagingColumns, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"receipts_staging"}, stagingColumns, copySource(rows)); err != nil {
 		return 0, fmt.Errorf("copy receipts: %w", err)
 	}
 	var stored int
@@ -174,6 +174,22 @@ func insert(ctx context.Context, tx pgx.Tx, rows [][]any) (int, error) {
 }
 
 var stagingColumns = []string{"send_id", "game_id", "player_id", "event", "client_at", "received_at"}
+
+// copySource hands rows to COPY in stagingColumns' order through one reused
+// slice: pgx encodes each row before it asks for the next.
+func copySource(rows []row) pgx.CopyFromSource {
+	values := make([]any, len(stagingColumns))
+	i := 0
+	return pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(rows) {
+			return nil, nil
+		}
+		r := &rows[i]
+		i++
+		values[0], values[1], values[2], values[3], values[4], values[5] = r.send, r.game, r.player, r.event, r.clientAt, r.receivedAt
+		return values, nil
+	})
+}
 
 // notifyPayloads splits ids into {"ids":[...]} payloads of at most notifyMax
 // bytes each.
