@@ -265,7 +265,9 @@ func TestReceiptsRollingRestartLosesNothing(t *testing.T) {
 		defer close(published)
 		publishReceipts(t, b.URL, burst, 2)
 	}()
-	stored := func() int { return int(a.metric("herald_receipts_stored_total") + other.metric("herald_receipts_stored_total")) }
+	stored := func() int {
+		return int(a.metric("herald_receipts_stored_total") + other.metric("herald_receipts_stored_total"))
+	}
 	waitProgress(t, "a part of the burst stored", patience, func() bool { return stored() >= 2_000 }, stored)
 	atStop, byIt := stored(), a.metric("herald_receipts_stored_total")
 	a.stop()
