@@ -14,14 +14,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/heraldpush/herald/internal/dbtest"
 )
 
 // patience is how long a test waits for something that takes a moment on an
 // idle machine; generous, because the suite runs on loaded 2-core machines.
 const patience = 60 * time.Second
 
+// TestMain checks that no goroutine outlives the tests, and drops the
+// template database the tests' databases are cloned from.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(dbtest.WithTemplate(m), goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
 }
 
 func testLog() *slog.Logger {
