@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,4 +284,91 @@ func TestReceiptsRollingRestartLosesNothing(t *testing.T) {
 	}
 	waitProgress(t, "every receipt stored", patience, func() bool { return total() == len(burst) }, total)
 	assert.Equal(t, map[string]int{"delivered": players, "displayed": players, "clicked": players, "dismissed": players}, other.players(campaign))
+}
+
+// What a stop and a crash cost, with Postgres made to take no receipts (the
+// table locked) so that Herald holds what it received, HERALD_RECEIPT_BUFFER
+// of 500: it reads 500 receipts (a first batch waiting on the lock, the rest
+// in the buffer) and acknowledges them to the broker. On SIGTERM it writes
+// them all before it exits. On SIGKILL those it held are lost (it can hold at
+// most the buffer plus one batch, 1,000 here); so are receipts published while
+// no replica is subscribed, which the broker drops.
+func TestReceiptsOnSIGTERMAndSIGKILL(t *testing.T) {
+	t.Parallel()
+	b := brokertest.Start(t)
+	bin := buildHerald(t)
+	dbURL := dbtest.New(t)
+	vars := map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": b.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
+		"HERALD_RECEIPT_BUFFER": "500"}
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	count := func(players string) int {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM receipts WHERE player_id LIKE $1`, players+"%").Scan(&n))
+		return n
+	}
+	// start starts a herald process and returns it once it takes receipts.
+	start := func() (*herald, *exec.Cmd) {
+		base, cmd := startHeraldProcess(t, bin, vars)
+		h := &herald{t: t, base: base, prefix: vars["HERALD_TOPIC_PREFIX"], broker: b.URL, key: adminKey(t, dbURL)}
+		waitFor(t, "the receipts subscription", patience, func() bool { return h.metric("herald_receipts_subscribed") == 1 })
+		return h, cmd
+	}
+	// holdReceipts locks the receipts table, publishes 500 receipts of
+	// players {players}1... and waits until Herald holds them all: however
+	// small its first batch, they fit with the buffer.
+	holdReceipts := func(h *herald, dispatch, players string) pgx.Tx {
+		lock, err := db.Begin(ctx)
+		require.NoError(t, err)
+		_, err = lock.Exec(ctx, `LOCK TABLE receipts IN EXCLUSIVE MODE`)
+		require.NoError(t, err)
+		publishReceipts(t, b.URL, receiptsFor(h.prefix, dispatch, players, 500, "delivered"), 1)
+		waitFor(t, "500 receipts held", patience, func() bool {
+			return h.metric("herald_receipts_received_total") == 500 && h.metric("herald_receipts_buffered") == 500
+		})
+		return lock
+	}
+
+	h, first := start()
+	h.createGame()
+	_, dispatch := h.noticeToEveryone()
+	// The day's partition exists before the table is locked (the scheduler
+	// leader makes it at start).
+	waitFor(t, "the receipts partitions", patience, func() bool {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'receipts'::regclass`).Scan(&n))
+		return n > 0
+	})
+
+	// SIGTERM: the HTTP server stops first (then /healthz no longer answers),
+	// then ingestion, which waits for the lock to go and writes everything.
+	lock := holdReceipts(h, dispatch, "term")
+	require.NoError(t, first.Process.Signal(syscall.SIGTERM))
+	waitFor(t, "the shutdown to begin", patience, func() bool {
+		resp, err := http.Get(h.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+	require.NoError(t, lock.Rollback(ctx))
+	require.NoError(t, first.Wait(), "a clean exit")
+	assert.Equal(t, 500, count("term"), "SIGTERM lost nothing Herald had received")
+
+	// SIGKILL: what Herald held is gone.
+	h, second := start()
+	lock = holdReceipts(h, dispatch, "kill")
+	require.NoError(t, second.Process.Signal(syscall.SIGKILL))
+	_ = second.Wait()
+	require.NoError(t, lock.Rollback(ctx))
+	publishReceipts(t, b.URL, receiptsFor(h.prefix, dispatch, "nobody", 5, "delivered"), 1) // no replica subscribed
+
+	h, _ = start()
+	publishReceipts(t, b.URL, receiptsFor(h.prefix, dispatch, "after", 1, "delivered"), 1)
+	waitFor(t, "a receipt after the restart stored", patience, func() bool { return count("after") == 1 })
+	assert.Equal(t, 0, count("kill"), "SIGKILL lost the 500 receipts held")
+	assert.Equal(t, 0, count("nobody"), "the broker dropped what came while no replica was subscribed")
+	assert.Equal(t, 500, count("term"))
 }
