@@ -151,16 +151,27 @@ func insert(ctx context.Context, tx pgx.Tx, rows []row) (int, error) {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"receipts_staging"}, stagingColumns, copySource(rows)); err != nil {
 		return 0, fmt.Errorf("copy receipts: %w", err)
 	}
-	var stored int
-	var delivered []string
-	err := tx.QueryRow(ctx, `
+	// The new rows per send (a batch has few sends): a hash aggregate, cheaper
+	// than sorting them for DISTINCT.
+	perSend, _ := tx.Query(ctx, `
 		WITH new AS (
 			INSERT INTO receipts (send_id, game_id, player_id, event, client_at, received_at)
 			SELECT send_id, game_id, player_id, event, client_at, received_at FROM receipts_staging
 			ON CONFLICT DO NOTHING
 			RETURNING send_id, event)
-		SELECT count(*), coalesce(array_agg(DISTINCT send_id::text) FILTER (WHERE event = 'delivered'), '{}') FROM new`,
-	).Scan(&stored, &delivered)
+		SELECT send_id::text, count(*), bool_or(event = 'delivered') FROM new GROUP BY send_id`)
+	var stored int
+	var delivered []string
+	var send string
+	var n int
+	var anyDelivered bool
+	_, err := pgx.ForEachRow(perSend, []any{&send, &n, &anyDelivered}, func() error {
+		stored += n
+		if anyDelivered {
+			delivered = append(delivered, send)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("insert receipts: %w", err)
 	}
