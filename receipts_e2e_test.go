@@ -291,7 +291,7 @@ func TestReceiptsRollingRestartLosesNothing(t *testing.T) {
 // of 500: it reads 500 receipts (a first batch waiting on the lock, the rest
 // in the buffer) and acknowledges them to the broker. On SIGTERM it writes
 // them all before it exits. On SIGKILL those it held are lost (it can hold at
-// most the buffer plus one batch, 1,000 here); so are receipts published while
+// most the buffer plus two batches, 1,500 here); so are receipts published while
 // no replica is subscribed, which the broker drops.
 func TestReceiptsOnSIGTERMAndSIGKILL(t *testing.T) {
 	t.Parallel()
@@ -318,7 +318,7 @@ func TestReceiptsOnSIGTERMAndSIGKILL(t *testing.T) {
 	}
 	// holdReceipts locks the receipts table, publishes 500 receipts of
 	// players {players}1... and waits until Herald holds them all: however
-	// small its first batch, they fit with the buffer.
+	// small the writers' first batches, they fit with the buffer.
 	holdReceipts := func(h *herald, dispatch, players string) pgx.Tx {
 		lock, err := db.Begin(ctx)
 		require.NoError(t, err)

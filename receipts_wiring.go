@@ -63,7 +63,7 @@ func registerReceiptMetrics(reg *prometheus.Registry, in *receipts.Ingester, sub
 		dropped("expired", func(c receipts.Counters) int64 { return c.Expired }),
 		dropped("failed", func(c receipts.Counters) int64 { return c.Failed }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_receipts_buffered",
-			Help: "Receipts read from the broker and not written yet (at most HERALD_RECEIPT_BUFFER plus one batch)."},
+			Help: "Receipts read from the broker and not written yet (at most HERALD_RECEIPT_BUFFER plus two batches)."},
 			func() float64 { return float64(in.Counters().Buffered) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_receipts_subscribed",
 			Help: "1 while this replica's receipts subscription is in place."},

@@ -131,7 +131,7 @@ func TestNotifyPayloadsSplit(t *testing.T) {
 }
 
 // While Postgres does not take receipts, the Ingester holds at most Buffer
-// plus one Batch of them, and Handle blocks (the broker connection with it)
+// plus a Batch per writer, and Handle blocks (the broker connection with it)
 // instead of queueing more; once Postgres takes them again, every receipt is
 // stored.
 func TestIngestBlocksWhenTheBufferIsFull(t *testing.T) {
@@ -159,14 +159,14 @@ func TestIngestBlocksWhenTheBufferIsFull(t *testing.T) {
 			handled.Add(1)
 		}
 	}()
-	// The writer waits for the lock with a batch of 10; 20 wait in the
-	// buffer; the 31st receipt is in Handle, which cannot return.
-	waitProgress(t, "the writer blocked and the buffer full", func() bool {
+	// Each writer waits for the lock with a batch of 10; 20 wait in the
+	// buffer; the 41st receipt is in Handle, which cannot return.
+	waitProgress(t, "the writers blocked and the buffer full", func() bool {
 		c := in.Counters()
-		require.LessOrEqual(t, c.Buffered, int64(30), "more receipts held than Buffer + Batch")
-		return c.Buffered == 30 && c.Received == 31 && writerWaitsForLock(t, db)
+		require.LessOrEqual(t, c.Buffered, int64(40), "more receipts held than Buffer + a Batch per writer")
+		return c.Buffered == 40 && c.Received == 41 && writersWaitForLock(t, db) == writers
 	}, func() int64 { return in.Counters().Received })
-	assert.EqualValues(t, 30, handled.Load(), "Handle returned for the 31st receipt with the buffer full")
+	assert.EqualValues(t, 40, handled.Load(), "Handle returned for the 41st receipt with the buffer full")
 	select {
 	case <-done:
 		t.Fatal("every receipt was handed over while Postgres took none")
@@ -180,15 +180,15 @@ func TestIngestBlocksWhenTheBufferIsFull(t *testing.T) {
 	assert.EqualValues(t, n, count(t, db, "send_id = $1", send))
 }
 
-// writerWaitsForLock reports whether a session of db waits for a lock on an
+// writersWaitForLock counts the sessions of db that wait for a lock on an
 // insert into receipts.
-func writerWaitsForLock(t testing.TB, db interface {
+func writersWaitForLock(t testing.TB, db interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}) bool {
-	var waiting bool
-	require.NoError(t, db.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO receipts%')`).Scan(&waiting))
-	return waiting
+}) int {
+	var n int
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO receipts%'`).Scan(&n))
+	return n
 }
 
 // Stop writes everything received before it returns, whatever the batching.
