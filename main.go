@@ -20,9 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
@@ -129,10 +132,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer broker.Close()
 
-	campaignStore := campaigns.NewStore(pool, 0)
-	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
-	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
-	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
+	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
+	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
+		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
+	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
@@ -157,8 +162,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}
 	srv := api.New(api.Config{
-		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
-		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
+		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
+		Games: games.NewStore(pool), Segments: segmentStore, Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,

@@ -72,7 +72,7 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
 	cfg := api.Config{
-		Log: log, DB: pool, Broker: conn, Keys: keys,
+		Log: log, DB: pool, Broker: conn, Keys: keys, Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		Receipts:    receipts.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,

@@ -7,14 +7,14 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
-	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/receipts"
 )
 
 // errNoDispatch answers a dispatch id that is not one of the campaign's.
 var errNoDispatch = &httpError{status: http.StatusNotFound, detail: "no such dispatch of this campaign"}
 
-// publishes are the broker-level counters of one or more dispatches (DESIGN 7).
+// publishes are the broker-level counters of one or more dispatches.
 type publishes struct {
 	Targets int64 `json:"targets"`
 	Acked   int64 `json:"acked"`
@@ -22,7 +22,7 @@ type publishes struct {
 	Failed  int64 `json:"failed"`
 }
 
-func (p *publishes) add(d campaigns.Dispatch) {
+func (p *publishes) add(d dispatch.Dispatch) {
 	p.Targets += d.Topics
 	p.Acked += d.Acked
 	p.Retried += d.Retried
@@ -40,37 +40,33 @@ type statsBody struct {
 	receipts.Stats
 }
 
-func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeStats(w, r, statsBody{Campaign: c.ID}, c.Dispatches)
+	return s.writeStats(w, r, statsBody{Campaign: c.ID}, c.Dispatches)
 }
 
-func (s *Server) dispatchStats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) dispatchStats(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id, err := uuid.Parse(chi.URLParam(r, "dispatch"))
 	if err != nil {
-		s.writeError(w, r, errNoDispatch)
-		return
+		return errNoDispatch
 	}
 	for _, d := range c.Dispatches {
 		if d.ID == id {
-			s.writeStats(w, r, statsBody{Campaign: c.ID, Dispatch: &d.ID, SentAt: d.SentAt}, []campaigns.Dispatch{d})
-			return
+			return s.writeStats(w, r, statsBody{Campaign: c.ID, Dispatch: &d.ID, SentAt: d.SentAt}, []dispatch.Dispatch{d})
 		}
 	}
-	s.writeError(w, r, errNoDispatch)
+	return errNoDispatch
 }
 
 // writeStats completes body with the figures of ds and sends it.
-func (s *Server) writeStats(w http.ResponseWriter, r *http.Request, body statsBody, ds []campaigns.Dispatch) {
+func (s *Server) writeStats(w http.ResponseWriter, r *http.Request, body statsBody, ds []dispatch.Dispatch) error {
 	ids := make([]uuid.UUID, len(ds))
 	for i, d := range ds {
 		ids[i] = d.ID
@@ -79,9 +75,8 @@ func (s *Server) writeStats(w http.ResponseWriter, r *http.Request, body statsBo
 	body.Dispatches = len(ds)
 	st, err := s.Receipts.Stats(r.Context(), ids)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	body.Stats = st
-	s.writeJSON(w, r, http.StatusOK, body)
+	return writeJSON(w, http.StatusOK, body)
 }

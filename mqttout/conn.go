@@ -24,7 +24,7 @@ const (
 	DefaultMaxInFlight    = 1024
 	DefaultPublishTimeout = 10 * time.Second
 	// maxInFlightLimit stays well under paho's 65,535 message ids, which it shares
-	// with re-sends of its own after a reconnect (DESIGN 10).
+	// with re-sends of its own after a reconnect (docs/brokers.md).
 	maxInFlightLimit = 16384
 )
 
@@ -64,7 +64,7 @@ type Conn struct {
 
 	// epoch changes whenever the connection may have been broken or replaced
 	// (see epochStore and the handlers in Dial). A publish whose token completes
-	// in another epoch than the one it was sent in is unconfirmed (DESIGN 10).
+	// in another epoch than the one it was sent in is unconfirmed (docs/brokers.md).
 	epoch atomic.Uint64
 
 	lastErr atomic.Pointer[error] // why the latest connection attempt failed
@@ -207,7 +207,7 @@ func (s *epochStore) Get(key string) packets.ControlPacket {
 }
 
 // clientOptions are the paho options every connection of Herald shares: a clean
-// session (DESIGN 2: nothing is queued for Herald across sessions), reconnects
+// session (nothing is queued for Herald across sessions, docs/brokers.md), reconnects
 // on its own with backoff, and failed attempts logged and kept in lastErr,
 // since paho retries quietly and a wrong password or an untrusted certificate
 // must be visible in the log and in /readyz.

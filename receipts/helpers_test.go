@@ -69,8 +69,11 @@ func newDispatch(t testing.TB, db *pgxpool.Pool, campaign uuid.UUID, sentAt time
 	t.Helper()
 	id := idAt(t, sentAt)
 	_, err := db.Exec(context.Background(), `
-		INSERT INTO dispatches (id, campaign_id, fire_at, state, sent_at, expires_at, targets)
-		VALUES ($1, $2, $3::timestamptz, 'published', $3, $3::timestamptz + interval '1 day', '[]')`, id, campaign, sentAt)
+		INSERT INTO dispatches (id, campaign_id, fire_at, state, sent_at, expires_at, targets,
+			kind, game_id, msg, content, priority, retain)
+		SELECT $1, c.id, $3::timestamptz, 'published', $3, $3::timestamptz + interval '1 day', '[]',
+			c.kind, c.game_id, c.id::text, c.content, c.priority, true
+		FROM campaigns c WHERE c.id = $2`, id, campaign, sentAt)
 	require.NoError(t, err)
 	return id
 }

@@ -10,9 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/postgres"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Defaults of Config.
@@ -220,11 +219,11 @@ func (in *Ingester) parse(topic string, payload []byte) (row, bool) {
 	}
 	game, rest, _ := strings.Cut(rest, "/")
 	player, ok := strings.CutPrefix(rest, "receipts/")
-	if !ok || topics.CheckID(game) != nil || topics.CheckID(player) != nil {
+	if !ok || protocol.CheckID(game) != nil || protocol.CheckID(player) != nil {
 		in.cfg.Log.Debug("receipt on a malformed topic", "topic", topic)
 		return row{}, false
 	}
-	rc, err := campaigns.ParseReceipt(payload)
+	rc, err := protocol.ParseReceipt(payload)
 	if err != nil {
 		in.cfg.Log.Debug("malformed receipt", "topic", topic, "err", err)
 		return row{}, false

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/postgres"
 )
 
@@ -30,10 +31,9 @@ type JanitorConfig struct {
 // Janitor keeps the receipts partitions in order (Store.Maintain) on the
 // scheduler leader.
 type Janitor struct {
-	store  *Store
-	cfg    JanitorConfig
-	cancel context.CancelFunc
-	done   chan struct{}
+	store *Store
+	cfg   JanitorConfig
+	svc   startstop.Service
 }
 
 // NewJanitor returns a Janitor for s; Start runs it.
@@ -51,22 +51,10 @@ func (s *Store) NewJanitor(cfg JanitorConfig) *Janitor {
 }
 
 // Start starts the loop and returns at once.
-func (j *Janitor) Start(ctx context.Context) {
-	ctx, j.cancel = context.WithCancel(ctx)
-	j.done = make(chan struct{})
-	go func() {
-		defer close(j.done)
-		j.run(ctx)
-	}()
-}
+func (j *Janitor) Start(ctx context.Context) { j.svc.Start(ctx, j.run) }
 
 // Stop stops the loop and waits for it.
-func (j *Janitor) Stop() {
-	if j.cancel != nil {
-		j.cancel()
-		<-j.done
-	}
-}
+func (j *Janitor) Stop() { j.svc.Stop() }
 
 func (j *Janitor) run(ctx context.Context) {
 	var last time.Time // of the latest successful round while leading; zero: due

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // The receipts table is partitioned by range of send_id, one partition per UTC
@@ -168,7 +170,7 @@ func lockPartitions(ctx context.Context, tx pgx.Tx) ([]int64, error) {
 }
 
 // partitionDays lists the days that have a partition.
-func partitionDays(ctx context.Context, q querier) ([]int64, error) {
+func partitionDays(ctx context.Context, q postgres.DBTX) ([]int64, error) {
 	rows, _ := q.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'receipts'::regclass`)
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])

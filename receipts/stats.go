@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Events holds one number per receipt event.
@@ -23,13 +23,13 @@ type Events struct {
 // add counts n for event.
 func (e *Events) add(event string, n int64) {
 	switch event {
-	case campaigns.EventDelivered:
+	case protocol.EventDelivered:
 		e.Delivered += n
-	case campaigns.EventDisplayed:
+	case protocol.EventDisplayed:
 		e.Displayed += n
-	case campaigns.EventClicked:
+	case protocol.EventClicked:
 		e.Clicked += n
-	case campaigns.EventDismissed:
+	case protocol.EventDismissed:
 		e.Dismissed += n
 	}
 }

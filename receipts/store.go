@@ -28,11 +28,6 @@ const notifyMax = 7000
 // maxCachedSends bounds the sends a Store remembers; past it, it starts over.
 const maxCachedSends = 100_000
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Store keeps receipts in Postgres: batched writes, partitions and stats.
 type Store struct {
 	db        *pgxpool.Pool

@@ -1,7 +1,7 @@
 package receipts
 
-// Subscription is the MQTT filter Herald consumes receipts with (DESIGN 3): a
-// shared subscription, so that the broker hands each receipt to one replica.
+// Subscription is the MQTT filter Herald consumes receipts with: a shared
+// subscription, so that the broker hands each receipt to one replica.
 func Subscription(prefix string) string {
 	return "$share/herald/" + prefix + "/+/receipts/+"
 }
