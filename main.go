@@ -133,11 +133,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer broker.Close()
 
 	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
+	gameStore := games.NewStore(pool)
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
 		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
-	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log})
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
+		OnRestore: games.MarkDescriptorsStale})
+	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
+		Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
@@ -146,6 +150,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer sched.Stop()
 	guard.Start(context.WithoutCancel(ctx))
 	defer guard.Stop()
+	descriptors.Start(context.WithoutCancel(ctx))
+	defer descriptors.Stop()
 	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
 	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
 	if err != nil {
@@ -159,11 +165,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registerDescriptorMetrics(registry, descriptors)
 		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
-		Games: games.NewStore(pool), Segments: segmentStore, Campaigns: campaignStore,
+		Games: gameStore, Segments: segmentStore, Campaigns: campaignStore,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,

@@ -120,14 +120,7 @@ func TestReceiptsFromSimulatedPlayers(t *testing.T) {
 		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": b.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
 	})
 	h.createGame()
-	// The game's descriptor, which the SDK reads to know its subscriptions.
-	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetCleanSession(true))
-	tok := pub.Connect()
-	require.True(t, tok.WaitTimeout(patience) && tok.Error() == nil)
-	defer pub.Disconnect(100)
-	tok = pub.Publish(h.prefix+"/g1/descriptor", 1, true, fmt.Sprintf(`{"v":1,"game":"g1","prefix":%q,`+
-		`"default_locale":"en","tags":{"region":{"values":["eu","na"]}},"updated_at":"2026-11-27T10:00:00Z"}`, h.prefix))
-	require.True(t, tok.WaitTimeout(patience) && tok.Error() == nil)
+	h.descriptorOf("g1") // published: the SDK reads it to know its subscriptions
 
 	region, err := sim.ParseTagSpread("region=eu,na")
 	require.NoError(t, err)
