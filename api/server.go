@@ -46,7 +46,7 @@ type Config struct {
 	Games       *games.Store
 	Segments    *segments.Store
 	Campaigns   *campaigns.Store
-	Receipts    *receipts.Store // stats
+	Receipts    *receipts.Store // read by the stats routes
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
 	// RateLimit and RateBurst size each API key's token bucket (requests per

@@ -82,7 +82,7 @@ func (s *Store) write(ctx context.Context, batch []row, now time.Time) (written,
 	var w written
 	known, err := s.lookup(ctx, batch)
 	if err != nil {
-		return w, err
+		return written{}, err
 	}
 	keep := make([]row, 0, len(batch))
 	var days []int64
@@ -107,11 +107,11 @@ func (s *Store) write(ctx context.Context, batch []row, now time.Time) (written,
 	}
 	missing, err := s.missingDays(ctx, days)
 	if err != nil {
-		return w, err
+		return written{}, err
 	}
 	if len(missing) > 0 {
 		if _, err := s.ensureDays(ctx, missing); err != nil {
-			return w, err
+			return written{}, err
 		}
 	}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
