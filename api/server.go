@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -45,6 +46,7 @@ type Config struct {
 	Games       *games.Store
 	Segments    *segments.Store
 	Campaigns   *campaigns.Store
+	Receipts    *receipts.Store // read by the stats routes
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
 	// RateLimit and RateBurst size each API key's token bucket (requests per
@@ -163,6 +165,8 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/pause", auth.PermCampaignsWrite, s.pauseCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/resume", auth.PermCampaignsWrite, s.resumeCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)
 
 		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)
 		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)
