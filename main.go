@@ -137,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
-		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Channel: campaigns.ScheduleChannel})
 	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
 		OnRestore: games.MarkDescriptorsStale})
 	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
@@ -165,6 +165,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registry.MustRegister(leaderGauge(sched))
 		registerDescriptorMetrics(registry, descriptors)
 		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}
