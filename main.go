@@ -29,6 +29,7 @@ import (
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/scheduler"
 	"github.com/heraldpush/herald/segments"
 )
@@ -136,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
-		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Channel: campaigns.ScheduleChannel})
 	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
 		OnRestore: games.MarkDescriptorsStale})
 	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
@@ -151,11 +152,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer guard.Stop()
 	descriptors.Start(context.WithoutCancel(ctx))
 	defer descriptors.Stop()
+	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
+	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
+	if err != nil {
+		return err
+	}
+	defer ingester.Stop()
+	janitor := receiptStore.NewJanitor(receipts.JanitorConfig{Leader: sched.Leader, Log: log})
+	janitor.Start(context.WithoutCancel(ctx))
+	defer janitor.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registry.MustRegister(leaderGauge(sched))
 		registerDescriptorMetrics(registry, descriptors)
+		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
@@ -163,7 +175,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Publisher: brokerlink.Publisher{Conn: broker}, TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
-		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads,
+		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads, Receipts: receiptStore,
 	})
 	// Slow clients cannot hold connections: every phase of a request has a
 	// deadline. Member uploads, which may stream for minutes, move theirs forward

@@ -16,6 +16,7 @@ type createGameRequest struct {
 	Name          string               `json:"name"`
 	DefaultLocale string               `json:"default_locale"`
 	Tags          map[string]games.Tag `json:"tags"`
+	ZoneTag       string               `json:"zone_tag"`
 	ConfirmOver   *int64               `json:"confirm_over"`
 }
 
@@ -27,7 +28,8 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
 	if key := callerKey(r.Context()); !key.Allows(req.ID) {
 		return &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID}
 	}
-	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ConfirmOver: req.ConfirmOver}
+	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ZoneTag: req.ZoneTag,
+		ConfirmOver: req.ConfirmOver}
 	if err := g.Validate(); err != nil {
 		return err
 	}
@@ -72,7 +74,9 @@ type updateGameRequest struct {
 	Name          *string               `json:"name"`
 	DefaultLocale *string               `json:"default_locale"`
 	Tags          *map[string]games.Tag `json:"tags"`
-	ConfirmOver   nullable[int64]       `json:"confirm_over"`
+	// ZoneTag names the tag of the players' time zones; "" removes it.
+	ZoneTag     *string         `json:"zone_tag"`
+	ConfirmOver nullable[int64] `json:"confirm_over"`
 }
 
 func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
@@ -90,12 +94,15 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 		if req.Tags != nil {
 			g.Tags = *req.Tags
 		}
+		if req.ZoneTag != nil {
+			g.ZoneTag = *req.ZoneTag
+		}
 		if req.ConfirmOver.Set {
 			g.ConfirmOver = req.ConfirmOver.Value
 		}
 	}
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
-		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil))
+		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil, req.ZoneTag != nil))
 	if err != nil {
 		return err
 	}

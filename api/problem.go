@@ -168,6 +168,8 @@ var domainErrors = []struct {
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
 	{campaigns.ErrUnfinished, http.StatusConflict, "only a finished campaign (completed, missed, expired or canceled) can be deleted; cancel it first", ""},
 	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired, completed or missed its fire; there is nothing to recall", ""},
+	{campaigns.ErrNotRecurring, http.StatusConflict, "only a recurring (cron) campaign can be paused and resumed", ""},
+	{campaigns.ErrEnded, http.StatusConflict, "the campaign has ended (completed, missed, canceled or expired): it fires no more", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -46,6 +47,7 @@ type Config struct {
 	Games     *games.Store
 	Segments  *segments.Store
 	Campaigns *campaigns.Store
+	Receipts  *receipts.Store // read by the stats routes
 	// Publisher sends test sends (POST .../campaigns/{id}/test) to the broker;
 	// nil answers them 503.
 	Publisher   dispatch.Publisher
@@ -167,8 +169,12 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
 		s.handle(r, "DELETE", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.deleteCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/pause", auth.PermCampaignsWrite, s.pauseCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/resume", auth.PermCampaignsWrite, s.resumeCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/test", auth.PermCampaignsWrite, s.testCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)
 
 		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)
 		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)

@@ -31,16 +31,17 @@ func NewStore(db *pgxpool.Pool) *Store {
 	return &Store{db: db}
 }
 
-const gameColumns = `id, name, default_locale, tags, created_at, updated_at, confirm_over, archived_at`
+const gameColumns = `id, name, default_locale, tags, coalesce(zone_tag, ''), created_at, updated_at, confirm_over,
+	archived_at`
 
 // Create stores a new, validated game. It returns ErrExists when the id is taken.
 func (s *Store) Create(ctx context.Context, g Game) (Game, error) {
 	var created Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
-			INSERT INTO games (id, name, default_locale, tags, confirm_over)
-			VALUES ($1, $2, $3, $4, $5)
-			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ConfirmOver)
+			INSERT INTO games (id, name, default_locale, tags, zone_tag, confirm_over)
+			VALUES ($1, $2, $3, $4, nullif($5, ''), $6)
+			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag, g.ConfirmOver)
 		var err error
 		created, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		var pgErr *pgconn.PgError
@@ -106,8 +107,10 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 			}
 		}
 		rows, _ := tx.Query(ctx, `
-			UPDATE games SET name = $2, default_locale = $3, tags = $4, confirm_over = $5, updated_at = now()
-			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ConfirmOver)
+			UPDATE games SET name = $2, default_locale = $3, tags = $4, zone_tag = nullif($5, ''), confirm_over = $6,
+				updated_at = now()
+			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag,
+			g.ConfirmOver)
 		updated, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		if err != nil {
 			return fmt.Errorf("update game %s: %w", id, err)
@@ -115,6 +118,12 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 		return audit.Record(ctx, tx, audit.Entry{Action: "game.update", Game: id, ObjectType: "game", ObjectID: id})
 	})
 	return updated, err
+}
+
+// Load returns the game with id read through q, a pool or a transaction,
+// without locking it, or ErrNotFound.
+func Load(ctx context.Context, q postgres.DBTX, id string) (Game, error) {
+	return get(ctx, q, id, "")
 }
 
 func get(ctx context.Context, q postgres.DBTX, id, lock string) (Game, error) {

@@ -13,13 +13,13 @@ import (
 	"github.com/heraldpush/herald/migrations"
 )
 
-// TestOperatorMigration: migration 9 turns a campaign whose only fire was
+// TestOperatorMigration: migration 13 turns a campaign whose only fire was
 // missed from completed into missed, stops calling an uncounted audience 0
 // players, and migrating down and up again keeps the schema working.
 func TestOperatorMigration(t *testing.T) {
 	t.Parallel()
 	url := dbtest.New(t)
-	downBelow(t, url, 9)
+	downBelow(t, url, 13)
 
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -61,7 +61,7 @@ func TestOperatorMigration(t *testing.T) {
 	require.EqualValues(t, 42, *players)
 	require.Nil(t, note)
 
-	downBelow(t, url, 9)
+	downBelow(t, url, 13)
 	require.NoError(t, conn.QueryRow(ctx, `SELECT status FROM campaigns WHERE id = $1`, missed).Scan(&status))
 	require.Equal(t, "completed", status, "down gives back what the older version knows")
 	require.NoError(t, migrations.Up(ctx, url, 30*time.Second))
