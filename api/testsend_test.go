@@ -96,6 +96,15 @@ func TestCampaignTestSendReachesOnlyTheQAPlayers(t *testing.T) {
 		require.Equal(t, c.fields, fields(problem), c.body)
 	}
 	s.must(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/test", `{"players":`+manyPlayers(50)+`}`)
+
+	// A recurring campaign's test expires as a send made now would: ttl from now.
+	daily := s.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", notice(map[string]any{
+		"schedule": map[string]any{"cron": "0 20 * * *", "timezone": "UTC"}, "ttl": "2h"}))["id"].(string)
+	before := time.Now()
+	env := s.must(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+daily+"/test", `{"players":["qa1"]}`)["envelope"].(map[string]any)
+	expires, err := time.Parse(time.RFC3339, env["expires_at"].(string))
+	require.NoError(t, err)
+	require.WithinRange(t, expires, before.Add(2*time.Hour-time.Second), time.Now().Add(2*time.Hour+time.Second))
 	s.must(http.StatusNotFound, "POST", "/v1/games/g1/campaigns/01a214d1-eb0d-78a0-a273-2ad44985fccd/test", `{"players":["qa1"]}`)
 
 	// Testing is writing: a marketing key may not test a marquee.
@@ -106,12 +115,12 @@ func TestCampaignTestSendReachesOnlyTheQAPlayers(t *testing.T) {
 	marketing.must(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/test", `{"players":["qa1"]}`)
 
 	// Without a broker nothing is sent, and nothing audited.
-	before := len(s.auditActions("g1"))
+	audited := len(s.auditActions("g1"))
 	broker.Stop()
 	require.Eventually(t, func() bool { status, _ := s.do("GET", "/readyz", nil); return status == http.StatusServiceUnavailable }, patience, 20*time.Millisecond)
 	problem := s.must(http.StatusServiceUnavailable, "POST", "/v1/games/g1/campaigns/"+id+"/test", `{"players":["qa1"]}`)
 	require.Contains(t, problem["detail"], "broker")
-	require.Len(t, s.auditActions("g1"), before)
+	require.Len(t, s.auditActions("g1"), audited)
 }
 
 // manyPlayers is a JSON array of n player ids.

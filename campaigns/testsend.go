@@ -39,8 +39,9 @@ type TestSend struct {
 // campaign on a real device before it goes out, whatever the campaign's
 // status. Nothing is recorded as a dispatch; the test is audited
 // (campaign.test), in a transaction committed only once the broker took the
-// publishes. The envelope has no starts_at (a test shows at once) and keeps
-// the campaign's expires_at unless that has passed, then it lives an hour.
+// publishes. The envelope has no starts_at (a test shows at once) and expires
+// as a send of the campaign made now would (its expires_at, or its ttl from
+// now), or in an hour if that has passed.
 //
 // It returns a fielderr.List on "players" (1 to MaxTestPlayers valid ids),
 // ErrNotFound, or the publish's error.
@@ -59,7 +60,7 @@ func (s *Store) SendTest(ctx context.Context, game string, id uuid.UUID, players
 		if sent.ID, err = uuid.NewV7(); err != nil {
 			return fmt.Errorf("new test id: %w", err)
 		}
-		e := c.template().Envelope(sent.ID, now, nil)
+		e := c.sendAt(now).template().Envelope(sent.ID, now, nil)
 		e.StartsAt, e.Test = time.Time{}, true
 		if !e.ExpiresAt.After(now) {
 			e.ExpiresAt = now.Add(testLifetime)
