@@ -21,41 +21,48 @@ import (
 )
 
 // Markers of README.md's walkthrough: each block the test runs follows
-// walkthroughMarker; the one that sets the variables follows walkthroughEnv.
+// walkthroughMarker; the one that sets the variables follows walkthroughEnv;
+// the Quick start's, which makes a key the test makes itself, quickStart.
 const (
 	walkthroughMarker = "<!-- walkthrough -->"
 	walkthroughEnv    = "<!-- walkthrough: the test sets these -->"
+	quickStart        = "<!-- quick start: the walkthrough test makes its own key -->"
 )
 
 // walkthroughTools are the commands the walkthrough's blocks use.
 var walkthroughTools = []string{"bash", "curl", "jq", "mosquitto_sub", "date"}
 
 // readmeWalkthrough returns the variables the walkthrough asks the reader to
-// export and its blocks, in order, from the "### Walkthrough" section of
-// README.md. Every sh block of that section must be marked one way or the
-// other, so that none is skipped silently.
+// export, and the blocks of README.md marked walkthroughMarker in the order
+// they come: the "### Walkthrough" section, then the sections that continue it
+// (recurring campaigns, stats). So that none is skipped silently, every sh
+// block of the Walkthrough section, and every sh block elsewhere that calls
+// the API, must carry one of the markers.
 func readmeWalkthrough(t *testing.T) (vars []string, blocks []string) {
 	t.Helper()
 	raw, err := os.ReadFile("README.md")
 	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(raw), "\n### Walkthrough\n")
-	require.True(t, ok, "README.md has a Walkthrough section")
-	if i := strings.Index(section, "\n### "); i >= 0 {
-		section = section[:i]
-	}
+	readme := string(raw)
+	start := strings.Index(readme, "\n### Walkthrough\n")
+	require.Positive(t, start, "README.md has a Walkthrough section")
+	end := start + 1 + strings.Index(readme[start+1:], "\n### ")
 	fence := regexp.MustCompile("(?m)^(.*)\\n```sh\\n((?s:.*?))^```$")
-	for _, m := range fence.FindAllStringSubmatch(section, -1) {
-		switch m[1] {
-		case walkthroughMarker:
-			blocks = append(blocks, m[2])
-		case walkthroughEnv:
-			for _, line := range strings.Split(m[2], "\n") {
-				if name, _, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+	for _, m := range fence.FindAllStringSubmatchIndex(readme, -1) {
+		marker, block := readme[m[2]:m[3]], readme[m[4]:m[5]]
+		inSection := m[0] > start && m[0] < end
+		switch {
+		case marker == walkthroughMarker:
+			blocks = append(blocks, block)
+		case marker == walkthroughEnv && inSection:
+			for _, line := range strings.Split(block, "\n") {
+				if rest, ok := strings.CutPrefix(line, "export "); ok {
+					name, _, _ := strings.Cut(rest, "=")
 					vars = append(vars, name)
 				}
 			}
-		default:
-			t.Fatalf("an sh block of the walkthrough is not marked %q (or %q): %q", walkthroughMarker, walkthroughEnv, m[2])
+		case marker == quickStart && !inSection:
+		case inSection || strings.Contains(block, "/v1/"):
+			t.Fatalf("an sh block of README.md is neither run by this test (%q) nor says why not: %q", walkthroughMarker, block)
 		}
 	}
 	require.GreaterOrEqual(t, len(blocks), 5, "the walkthrough's blocks")
@@ -119,7 +126,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 	t.Logf("walkthrough output:\n%s", out.String())
 	require.NoError(t, err, "the walkthrough failed; its stderr:\n%s", errOut.String())
 
-	// What the reader sees at the end: the marquee arrives, then its removal.
+	// What the reader sees at the walkthrough's end: the marquee arrives, then
+	// its removal.
 	watch, err := os.ReadFile(filepath.Join(dir, "watch.txt"))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(watch)), "\n")
@@ -138,6 +146,9 @@ func TestREADMEWalkthrough(t *testing.T) {
 		`"archived_at": "`,                  // the deleted notice
 		`"recalling"`,                       // the cancel's answer
 		"herald/g1/player/qa-alice/notice/", // the test's topic
+		`"Asia/Shanghai"`,                   // the evening ad's next fires
+		`"paused"`,                          // and its pause
+		`"acked": 1`,                        // the marquee's stats
 	} {
 		require.Contains(t, out.String(), want)
 	}
