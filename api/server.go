@@ -39,20 +39,20 @@ type Database interface {
 
 // Config holds what the API serves and talks to.
 type Config struct {
-	Log       *slog.Logger
-	DB        Database
-	Broker    Broker
-	Keys      *auth.Store
-	Audit     *audit.Store
-	Games     *games.Store
-	Segments  *segments.Store
-	Campaigns *campaigns.Store
-	Receipts  *receipts.Store // read by the stats routes
-	// Publisher sends test sends (POST .../campaigns/{id}/test) to the broker;
-	// nil answers them 503.
-	Publisher   dispatch.Publisher
+	Log         *slog.Logger
+	DB          Database
+	Broker      Broker
+	Keys        *auth.Store
+	Audit       *audit.Store
+	Games       *games.Store
+	Segments    *segments.Store
+	Campaigns   *campaigns.Store
+	Receipts    *receipts.Store // read by the stats routes
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
+	// Publisher sends test sends (POST .../campaigns/{id}/test) to the broker;
+	// nil answers them 503.
+	Publisher dispatch.Publisher
 	// RateLimit and RateBurst size each API key's token bucket (requests per
 	// second, and the burst above it); 0 takes 100 and 200.
 	RateLimit float64

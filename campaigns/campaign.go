@@ -36,14 +36,14 @@ const (
 	StatusCanceled  Status = "canceled"  // recalled by an operator
 )
 
-// finishedStatuses are those of campaigns with nothing left to send or to
-// clear: they can be archived, and use no segment any more. Every other
-// status (scheduled, live, and any added later) is unfinished.
+// finishedStatuses are those of campaigns that send nothing more: they can be
+// deleted (archived), and their segment may go (what they sent is still
+// cleared at expiry or recall, from the dispatches' frozen plans). Every other
+// status (scheduled, paused, live, and any added later) is unfinished.
 var finishedStatuses = []Status{StatusCompleted, StatusMissed, StatusExpired, StatusCanceled}
 
-// Finished reports whether a campaign in status s has nothing left to send
-// or clear by its own schedule (a canceled one may still be clearing: its
-// dispatches say so).
+// Finished reports whether a campaign in status s sends nothing more (a
+// canceled one may still be clearing: its dispatches say so).
 func (s Status) Finished() bool {
 	return slices.Contains(finishedStatuses, s)
 }
