@@ -84,7 +84,8 @@ func TestCampaignReachesItsAudienceOnlineAndLater(t *testing.T) {
 	})
 	id := c["id"].(string)
 	require.Equal(t, "live", c["status"])
-	require.Equal(t, map[string]any{"exact": true, "topics": 1.0, "players": 0.0}, c["plan"])
+	require.Equal(t, map[string]any{"exact": true, "topics": 1.0, "players": nil,
+		"players_note": "unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them"}, c["plan"])
 
 	waitFor(t, "the notice online", patience, func() bool { return len(eu.messages()) == 1 })
 	got := eu.messages()[0]
@@ -167,6 +168,8 @@ func TestCancelRecallsAtOnce(t *testing.T) {
 
 	canceled := h.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+id+"/cancel", nil)
 	require.Equal(t, "canceled", canceled["status"])
+	require.Equal(t, "recalling", canceled["dispatches"].([]any)[0].(map[string]any)["state"],
+		"the answer says what the cancel started, not the state before it")
 	waitFor(t, "the removal", patience, func() bool { return len(online.messages()) == 2 })
 	require.Empty(t, online.messages()[1].Payload)
 	waitFor(t, "the dispatch to be recalled", patience, func() bool { return h.dispatch(id)["state"] == "recalled" })

@@ -106,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if help || err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(stderr, cfg.LogLevel)
 	b := currentBuild()
 	log.Info("starting herald", "version", b.Version, "commit", b.Commit, "config", cfg.logValue())
 
@@ -172,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
 		Games: gameStore, Segments: segmentStore, Campaigns: campaignStore,
-		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
+		Publisher: brokerlink.Publisher{Conn: broker}, TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
 		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads, Receipts: receiptStore,

@@ -100,7 +100,7 @@ func TestFiresMissedWhileDownAreSentLateWithinTheGrace(t *testing.T) {
 			h.dispatch(late)["state"] == "published"
 	})
 	m := h.call(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+missed, nil)
-	require.Equal(t, "completed", m["status"])
+	require.Equal(t, "missed", m["status"], "a campaign whose only fire was missed says so")
 	require.Equal(t, "missed", h.dispatch(missed)["state"])
 	msgs := online.messages()
 	require.Len(t, msgs, 1, "only the send within the grace period went out")

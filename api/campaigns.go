@@ -35,6 +35,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{
 			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
+			"confirm_required": preview.Confirm.Required, "confirm_audience": preview.Confirm.Audience,
 		})
 	}
 	c, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in)
@@ -50,13 +51,18 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
+	archived, err := boolQuery(r, "archived")
+	if err != nil {
+		return err
+	}
+	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind")),
+		Archived: archived}
 	var errs fielderr.List
 	switch f.Status {
 	case "", campaigns.StatusScheduled, campaigns.StatusPaused, campaigns.StatusLive, campaigns.StatusCompleted,
-		campaigns.StatusExpired, campaigns.StatusCanceled:
+		campaigns.StatusMissed, campaigns.StatusExpired, campaigns.StatusCanceled:
 	default:
-		errs.Add("status", "must be scheduled, paused, live, completed, expired or canceled")
+		errs.Add("status", "must be scheduled, paused, live, completed, missed, expired or canceled")
 	}
 	switch f.Kind {
 	case "", protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
@@ -104,6 +110,8 @@ type updateCampaignRequest struct {
 	TTL          *string             `json:"ttl"`
 	MisfireGrace *string             `json:"misfire_grace"`
 	Schedule     *campaigns.Schedule `json:"schedule"`
+	// ConfirmAudience confirms a new audience, as on create.
+	ConfirmAudience *int64 `json:"confirm_audience"`
 }
 
 func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
@@ -149,6 +157,7 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 		if req.MisfireGrace != nil {
 			in.MisfireGrace = req.MisfireGrace
 		}
+		in.ConfirmAudience = req.ConfirmAudience
 	})
 	if err != nil {
 		return err
@@ -194,6 +203,50 @@ func (s *Server) setPaused(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	return writeJSON(w, http.StatusOK, c)
+}
+
+// deleteCampaign archives a finished campaign: see campaigns.Store.Delete.
+func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := campaignID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.mayWriteCampaign(r); err != nil {
+		return err
+	}
+	if err := s.Campaigns.Delete(r.Context(), chi.URLParam(r, "game"), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type testRequest struct {
+	Players []string `json:"players"`
+}
+
+// testCampaign sends the campaign's envelope, marked as a test, to a few
+// players' own topics: see campaigns.Store.SendTest.
+func (s *Server) testCampaign(w http.ResponseWriter, r *http.Request) error {
+	id, err := campaignID(r)
+	if err != nil {
+		return err
+	}
+	var req testRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := s.mayWriteCampaign(r); err != nil {
+		return err
+	}
+	if s.Publisher == nil || !s.Broker.Connected() {
+		return &httpError{status: http.StatusServiceUnavailable, detail: "the broker is not connected; nothing was sent, try again later"}
+	}
+	sent, err := s.Campaigns.SendTest(r.Context(), chi.URLParam(r, "game"), id, req.Players, s.Publisher, s.TopicPrefix)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sent)
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is

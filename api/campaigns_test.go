@@ -91,10 +91,11 @@ func TestCampaignDryRunStoresNothing(t *testing.T) {
 	preview := s.must(http.StatusOK, "POST", "/v1/games/g1/campaigns?dry_run=true", notice(map[string]any{
 		"audience": map[string]any{"rule": map[string]any{"tag": "level", "between": []int{25, 39}}}, "priority": 2,
 	}))
-	require.Equal(t, map[string]any{"exact": false, "topics": 2.0, "players": 0.0, "targets": []any{
-		map[string]any{"topic": "herald/g1/tag/level/20-29", "filter": map[string]any{"tag": "level", "between": []any{25.0, 39.0}}},
-		map[string]any{"topic": "herald/g1/tag/level/30-39"},
-	}}, preview["plan"])
+	require.Equal(t, map[string]any{"exact": false, "topics": 2.0, "players": nil,
+		"players_note": "unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them", "targets": []any{
+			map[string]any{"topic": "herald/g1/tag/level/20-29", "filter": map[string]any{"tag": "level", "between": []any{25.0, 39.0}}},
+			map[string]any{"topic": "herald/g1/tag/level/30-39"},
+		}}, preview["plan"])
 	env := preview["envelope"].(map[string]any)
 	require.Equal(t, "notice", env["kind"])
 	require.Equal(t, 2.0, env["priority"])
@@ -142,6 +143,9 @@ func TestCampaignPatchListAndCancel(t *testing.T) {
 	dispatches := s.must(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+now["id"].(string)+"/dispatches", nil)
 	require.Len(t, dispatches["items"], 1)
 	require.Equal(t, "pending", dispatches["items"].([]any)[0].(map[string]any)["state"])
+	recalled := s.must(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+now["id"].(string)+"/cancel", nil)
+	require.Equal(t, "recalling", recalled["dispatches"].([]any)[0].(map[string]any)["state"],
+		"the cancel answers with the state it produced: no worker runs here to clear it")
 
 	s.must(http.StatusNotFound, "GET", "/v1/games/g1/campaigns/not-an-id", nil)
 	s.must(http.StatusNotFound, "POST", "/v1/games/g1/campaigns/01a214d1-eb0d-78a0-a273-2ad44985fccd/cancel", nil)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // FuzzRequestBodies sends arbitrary bodies to every endpoint that reads one (as
@@ -27,6 +28,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"at":17}}`,
 		"{\"id\":\"g\u0000\",\"name\":\"a\u0000\",\"default_locale\":\"en\"}", "{\"name\":\"\xff\xfe\"}", "{\"name\":\"\x1b]0;pwned\x07\"}",
 		`{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},"content":{"title":{"en\u0000":"t"},"body":{"en":"\u0000"},"link":"https://x/\u0000"}}`,
+		`{"players":["qa1","qa\u0000",""]}`, `{"players":[1e300]}`, `{"confirm_over":-9223372036854775808}`, `{"confirm_over":1e300}`,
+		`{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},"content":{"title":{"en":"t"},"body":{"en":"b"}},"confirm_audience":-1}`,
 	} {
 		f.Add(seed)
 	}
@@ -35,6 +38,10 @@ func FuzzRequestBodies(f *testing.F) {
 	srv.createGame("g1")
 	seg := srv.must(http.StatusCreated, "POST", "/v1/games/g1/segments", map[string]any{"name": "m", "rule": map[string]any{"members": true}})
 	segment := seg["id"].(string)
+	campaign := srv.must(http.StatusCreated, "POST", "/v1/games/g1/campaigns", map[string]any{"kind": "notice", "name": "n",
+		"audience": map[string]any{"rule": map[string]any{"players": []string{"p1"}}},
+		"content":  map[string]any{"title": map[string]any{"en": "t"}, "body": map[string]any{"en": "b"}},
+		"schedule": map[string]any{"at": time.Now().Add(24 * time.Hour)}})["id"].(string)
 	f.Fuzz(func(t *testing.T, body string) {
 		s := *srv
 		s.t = t
@@ -47,6 +54,8 @@ func FuzzRequestBodies(f *testing.F) {
 			{"PUT", "/v1/games/g1/segments/" + segment + "/members"},
 			{"POST", "/v1/games/g1/campaigns?dry_run=true"},
 			{"POST", "/v1/games/g1/campaigns"},
+			{"PATCH", "/v1/games/g1/campaigns/" + campaign},
+			{"POST", "/v1/games/g1/campaigns/" + campaign + "/test"},
 			{"POST", "/v1/api-keys"},
 		} {
 			if status, problem := s.do(r.method, r.path, body); status >= 500 {
@@ -81,7 +90,10 @@ func FuzzPathsAndQueries(f *testing.F) {
 			{"DELETE", "/v1/api-keys/" + p},
 			{"GET", "/v1/games?cursor=" + q},
 			{"GET", "/v1/games/g1/segments?cursor=" + q},
-			{"GET", "/v1/games/g1/campaigns?cursor=" + q + "&status=" + q + "&kind=" + q},
+			{"GET", "/v1/games/g1/campaigns?cursor=" + q + "&status=" + q + "&kind=" + q + "&archived=" + q},
+			{"GET", "/v1/games?archived=" + q},
+			{"DELETE", "/v1/games/g1/campaigns/" + p},
+			{"POST", "/v1/games/" + p + "/unarchive"},
 			{"GET", "/v1/api-keys?cursor=" + q + "&limit=" + q},
 			{"GET", "/v1/audit?game=" + q + "&since=" + q + "&cursor=" + q},
 			{"POST", "/v1/games/g1/campaigns?dry_run=" + q},

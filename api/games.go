@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -16,6 +17,7 @@ type createGameRequest struct {
 	DefaultLocale string               `json:"default_locale"`
 	Tags          map[string]games.Tag `json:"tags"`
 	ZoneTag       string               `json:"zone_tag"`
+	ConfirmOver   *int64               `json:"confirm_over"`
 }
 
 func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
@@ -26,7 +28,8 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
 	if key := callerKey(r.Context()); !key.Allows(req.ID) {
 		return &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID}
 	}
-	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ZoneTag: req.ZoneTag}
+	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ZoneTag: req.ZoneTag,
+		ConfirmOver: req.ConfirmOver}
 	if err := g.Validate(); err != nil {
 		return err
 	}
@@ -46,7 +49,11 @@ func (s *Server) listGames(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, more, err := s.Games.List(r.Context(), cursor, limit, callerKey(r.Context()).Games)
+	archived, err := boolQuery(r, "archived")
+	if err != nil {
+		return err
+	}
+	list, more, err := s.Games.List(r.Context(), cursor, limit, callerKey(r.Context()).Games, archived)
 	if err != nil {
 		return err
 	}
@@ -62,13 +69,14 @@ func (s *Server) getGame(w http.ResponseWriter, r *http.Request) error {
 }
 
 // updateGameRequest holds the fields a PATCH may change; absent fields stay.
-// Tags, when present, replace the whole schema.
+// Tags, when present, replace the whole schema; confirm_over null unsets it.
 type updateGameRequest struct {
 	Name          *string               `json:"name"`
 	DefaultLocale *string               `json:"default_locale"`
 	Tags          *map[string]games.Tag `json:"tags"`
 	// ZoneTag names the tag of the players' time zones; "" removes it.
-	ZoneTag *string `json:"zone_tag"`
+	ZoneTag     *string         `json:"zone_tag"`
+	ConfirmOver nullable[int64] `json:"confirm_over"`
 }
 
 func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
@@ -89,6 +97,9 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 		if req.ZoneTag != nil {
 			g.ZoneTag = *req.ZoneTag
 		}
+		if req.ConfirmOver.Set {
+			g.ConfirmOver = req.ConfirmOver.Value
+		}
 	}
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
 		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil, req.ZoneTag != nil))
@@ -102,4 +113,43 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 // game answer 404 before looking at anything else.
 func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
+}
+
+// archiveGame archives a game none of whose campaigns is unfinished.
+func (s *Server) archiveGame(w http.ResponseWriter, r *http.Request) error {
+	g, err := s.Games.Archive(r.Context(), chi.URLParam(r, "game"), campaigns.GameArchiveCheck)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, g)
+}
+
+// unarchiveGame makes an archived game usable again.
+func (s *Server) unarchiveGame(w http.ResponseWriter, r *http.Request) error {
+	g, err := s.Games.Unarchive(r.Context(), chi.URLParam(r, "game"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, g)
+}
+
+// nullable is a JSON member that may be absent (Set false), null (Value nil)
+// or a value, for a PATCH that can unset a field.
+type nullable[T any] struct {
+	Set   bool
+	Value *T
+}
+
+// UnmarshalJSON records that the member was given, and its value unless null.
+func (n *nullable[T]) UnmarshalJSON(b []byte) error {
+	n.Set, n.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n.Value = &v
+	return nil
 }

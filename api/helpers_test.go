@@ -23,6 +23,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/receipts"
@@ -74,7 +75,7 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	cfg := api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys, Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
-		Receipts:    receipts.NewStore(pool, 0),
+		Receipts: receipts.NewStore(pool, 0), Publisher: brokerlink.Publisher{Conn: conn},
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
 	}
 	for _, opt := range opts {

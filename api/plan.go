@@ -17,10 +17,13 @@ type planRequest struct {
 
 // planResponse is a delivery plan as operators read it: full topic bases.
 type planResponse struct {
-	Exact   bool         `json:"exact"`
-	Topics  int64        `json:"topics"`
-	Players int64        `json:"players"`
-	Targets []planTarget `json:"targets"`
+	Exact  bool  `json:"exact"`
+	Topics int64 `json:"topics"`
+	// Players is null where Herald cannot count them; PlayersNote says why, or
+	// why a count is only an upper bound.
+	Players     *int64       `json:"players"`
+	PlayersNote string       `json:"players_note,omitempty"`
+	Targets     []planTarget `json:"targets"`
 }
 
 // planTarget is one topic base with the filter clients there evaluate. A member
@@ -68,7 +71,8 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) error {
 
 // planBody renders a plan with full topic bases.
 func (s *Server) planBody(game string, plan segments.Plan) planResponse {
-	resp := planResponse{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, Targets: make([]planTarget, len(plan.Targets))}
+	resp := planResponse{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, PlayersNote: plan.PlayersNote,
+		Targets: make([]planTarget, len(plan.Targets))}
 	for i, t := range plan.Targets {
 		keys := t.Keys
 		if t.Members {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/heraldpush/herald/auth"
@@ -19,13 +20,16 @@ import (
 )
 
 // Problem is an RFC 9457 problem details object. Errors lists the offending
-// fields of bad input.
+// fields of bad input. A campaign refused for want of a confirmation of its
+// audience carries the plan and the confirm_audience that confirms it.
 type Problem struct {
-	Type   string           `json:"type"`
-	Title  string           `json:"title"`
-	Status int              `json:"status"`
-	Detail string           `json:"detail"`
-	Errors []fielderr.Error `json:"errors,omitempty"`
+	Type            string           `json:"type"`
+	Title           string           `json:"title"`
+	Status          int              `json:"status"`
+	Detail          string           `json:"detail"`
+	Errors          []fielderr.Error `json:"errors,omitempty"`
+	Plan            *planResponse    `json:"plan,omitempty"`
+	ConfirmAudience *int64           `json:"confirm_audience,omitempty"`
 }
 
 // httpError is an error that already knows its status and what to tell the
@@ -71,8 +75,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := Problem{Type: "about:blank"}
 	var he *httpError
 	var tooBig *http.MaxBytesError
+	var unconfirmed *campaigns.UnconfirmedError
 	fields, isFields := fielderr.As(err)
 	switch {
+	case errors.As(err, &unconfirmed):
+		plan := s.planBody(unconfirmed.Game, unconfirmed.Plan)
+		p.Status, p.Detail, p.Plan = http.StatusConflict, unconfirmed.Error(), &plan
+		p.ConfirmAudience = &unconfirmed.Confirm.Audience
 	case errors.As(err, &he):
 		p.Status, p.Detail, p.Errors = he.status, he.detail, he.fields
 		maps.Copy(w.Header(), he.header)
@@ -150,22 +159,33 @@ var domainErrors = []struct {
 }{
 	{games.ErrNotFound, http.StatusNotFound, "no such game", ""},
 	{games.ErrExists, http.StatusConflict, "a game with this id already exists", "id"},
+	{games.ErrArchived, http.StatusGone, "the game is archived; POST /v1/games/{game}/unarchive to use it again", ""},
+	{campaigns.ErrGameBusy, http.StatusConflict, "a game is archived only once all its campaigns are finished; cancel them, or wait until they end", ""},
 	{segments.ErrNotFound, http.StatusNotFound, "no such segment in this game", ""},
-	{segments.ErrInUse, http.StatusConflict, "a campaign uses this segment as its audience; cancel or delete that first", ""},
+	{segments.ErrInUse, http.StatusConflict, "a campaign that is not finished uses this segment as its audience; cancel it, or wait until it ends", ""},
 	{segments.ErrTooComplex, http.StatusUnprocessableEntity, "the rule is too complex to resolve", "rule"},
 	{campaigns.ErrNotFound, http.StatusNotFound, "no such campaign in this game", ""},
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
-	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired or completed; there is nothing to recall", ""},
+	{campaigns.ErrUnfinished, http.StatusConflict, "only a finished campaign (completed, missed, expired or canceled) can be deleted; cancel it first", ""},
+	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired, completed or missed its fire; there is nothing to recall", ""},
 	{campaigns.ErrNotRecurring, http.StatusConflict, "only a recurring (cron) campaign can be paused and resumed", ""},
-	{campaigns.ErrEnded, http.StatusConflict, "the campaign has ended (completed, canceled or expired): it fires no more", ""},
+	{campaigns.ErrEnded, http.StatusConflict, "the campaign has ended (completed, missed, canceled or expired): it fires no more", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
 }
+
+// explained are the domain errors whose own text is added to the problem's
+// detail: it names what stands in the way (the campaigns that use a segment,
+// the campaign's status).
+var explained = []error{segments.ErrInUse, campaigns.ErrUnfinished, campaigns.ErrGameBusy}
 
 // domainProblem fills p for a known domain error and reports whether err was one.
 func domainProblem(err error, p *Problem) bool {
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
 			p.Status, p.Detail = d.status, d.detail
+			if slices.ContainsFunc(explained, func(e error) bool { return errors.Is(err, e) }) {
+				p.Detail += " (" + err.Error() + ")"
+			}
 			if d.field != "" {
 				p.Errors = []fielderr.Error{{Field: d.field, Message: err.Error()}}
 			}

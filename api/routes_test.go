@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldpush/herald/api"
 )
@@ -102,4 +103,40 @@ func TestReadyzReportsABrokerThatIsDown(t *testing.T) {
 		return strings.Contains(problem["checks"].(map[string]any)["broker"].(string), "connection refused")
 	}, patience, 50*time.Millisecond, "readyz says why the broker is not connected")
 	require.Equal(t, "ok", problem["checks"].(map[string]any)["postgres"])
+}
+
+// TestOpenAPIIsValidYAML: the spec Herald serves parses as YAML, and every
+// $ref in it names something it defines.
+func TestOpenAPIIsValidYAML(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../openapi.yaml")
+	require.NoError(t, err)
+	var spec map[string]any
+	require.NoError(t, yaml.Unmarshal(raw, &spec))
+	var walk func(v any)
+	refs := 0
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if ref, ok := e.(string); ok && k == "$ref" {
+					refs++
+					var at any = spec
+					for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+						m, ok := at.(map[string]any)
+						require.True(t, ok, "%s does not resolve", ref)
+						at, ok = m[part]
+						require.True(t, ok, "%s does not resolve", ref)
+					}
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(spec)
+	require.Positive(t, refs)
 }

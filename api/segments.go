@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/segments"
 )
@@ -95,7 +96,7 @@ func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Segments.Delete(r.Context(), chi.URLParam(r, "game"), id); err != nil {
+	if err := s.Segments.Delete(r.Context(), chi.URLParam(r, "game"), id, campaigns.SegmentUsers); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

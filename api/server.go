@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
@@ -49,6 +50,9 @@ type Config struct {
 	Receipts    *receipts.Store // read by the stats routes
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
+	// Publisher sends test sends (POST .../campaigns/{id}/test) to the broker;
+	// nil answers them 503.
+	Publisher dispatch.Publisher
 	// RateLimit and RateBurst size each API key's token bucket (requests per
 	// second, and the burst above it); 0 takes 100 and 200.
 	RateLimit float64
@@ -147,6 +151,8 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
 		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
 		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
+		s.handle(r, "POST", "/games/{game}/archive", auth.PermGamesWrite, s.archiveGame)
+		s.handle(r, "POST", "/games/{game}/unarchive", auth.PermGamesWrite, s.unarchiveGame)
 		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
 
 		s.handle(r, "POST", "/games/{game}/segments", auth.PermSegmentsWrite, s.createSegment)
@@ -161,9 +167,11 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
+		s.handle(r, "DELETE", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.deleteCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/pause", auth.PermCampaignsWrite, s.pauseCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/resume", auth.PermCampaignsWrite, s.resumeCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/test", auth.PermCampaignsWrite, s.testCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)
@@ -176,10 +184,11 @@ func (s *Server) routes() http.Handler {
 	return r
 }
 
-// handle registers a /v1 route guarded by perm, its database work bounded.
+// handle registers a /v1 route guarded by perm, its database work bounded;
+// under an archived game it answers 410 (liveGame).
 func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.bounded).Method(method, pattern, s.serve(h))
+	r.With(s.guards(method, pattern, perm, s.bounded)...).Method(method, pattern, s.serve(h))
 }
 
 // handleUpload registers a /v1 route that streams a request body into the
@@ -187,7 +196,17 @@ func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permissi
 // time limit.
 func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.uploadSlot).Method(method, pattern, s.serve(h))
+	r.With(s.guards(method, pattern, perm, s.uploadSlot)...).Method(method, pattern, s.serve(h))
+}
+
+// guards are the middlewares of a /v1 route: the permission, then limit (a
+// time limit or an upload slot), then, under a game, the archive check.
+func (s *Server) guards(method, pattern string, perm auth.Permission, limit func(http.Handler) http.Handler) []func(http.Handler) http.Handler {
+	mw := []func(http.Handler) http.Handler{s.require(perm), limit}
+	if underLiveGame(method, pattern) {
+		mw = append(mw, s.liveGame)
+	}
+	return mw
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {

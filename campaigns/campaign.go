@@ -9,6 +9,7 @@ package campaigns
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,10 +30,23 @@ const (
 	StatusScheduled Status = "scheduled" // waiting for its send time; a recurring one stays so between fires
 	StatusPaused    Status = "paused"    // a recurring campaign whose fires are not sent until it is resumed
 	StatusLive      Status = "live"      // sent; its messages are out there
-	StatusCompleted Status = "completed" // its one fire was missed, or a recurring one has no fire left
+	StatusCompleted Status = "completed" // a recurring one has no fire left
+	StatusMissed    Status = "missed"    // its one fire came while Herald was down, past the grace: nothing was sent
 	StatusExpired   Status = "expired"   // its messages reached expires_at and were cleared
 	StatusCanceled  Status = "canceled"  // recalled by an operator
 )
+
+// finishedStatuses are those of campaigns that send nothing more: they can be
+// deleted (archived), and their segment may go (what they sent is still
+// cleared at expiry or recall, from the dispatches' frozen plans). Every other
+// status (scheduled, paused, live, and any added later) is unfinished.
+var finishedStatuses = []Status{StatusCompleted, StatusMissed, StatusExpired, StatusCanceled}
+
+// Finished reports whether a campaign in status s sends nothing more (a
+// canceled one may still be clearing: its dispatches say so).
+func (s Status) Finished() bool {
+	return slices.Contains(finishedStatuses, s)
+}
 
 // Limits on campaign fields.
 const (
@@ -101,11 +115,13 @@ type Schedule struct {
 // Recurring reports whether s fires again and again.
 func (s *Schedule) Recurring() bool { return s != nil && s.At == nil && s.Cron != "" }
 
-// PlanSummary is the size and exactness of a campaign's delivery plan.
+// PlanSummary is the size and exactness of a campaign's delivery plan; its
+// players are counted only where Herald can (segments.Plan).
 type PlanSummary struct {
-	Exact   bool  `json:"exact"`
-	Topics  int64 `json:"topics"`
-	Players int64 `json:"players"`
+	Exact       bool   `json:"exact"`
+	Topics      int64  `json:"topics"`
+	Players     *int64 `json:"players"`
+	PlayersNote string `json:"players_note,omitempty"`
 }
 
 // Campaign is a message and its audience, validity and schedule.
@@ -137,6 +153,9 @@ type Campaign struct {
 	Dispatches []dispatch.Dispatch `json:"dispatches"`
 	CreatedAt  time.Time           `json:"created_at"`
 	UpdatedAt  time.Time           `json:"updated_at"`
+	// ArchivedAt is set once an operator deleted the finished campaign: it is
+	// left out of lists unless asked for, and can still be read by its id.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
 }
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.
@@ -152,6 +171,10 @@ type Input struct {
 	TTL          *string   `json:"ttl"`
 	MisfireGrace *string   `json:"misfire_grace"`
 	Schedule     *Schedule `json:"schedule"`
+	// ConfirmAudience confirms the plan's size where the game asks for it
+	// (games.Game.ConfirmOver): its player count, or its topic count where
+	// players are unknown (Confirmation). It is not stored.
+	ConfirmAudience *int64 `json:"confirm_audience"`
 }
 
 // build validates in for game g at time now and returns the campaign it

@@ -69,7 +69,7 @@ func TestSchedulesFollowTheStoreClock(t *testing.T) {
 	require.Equal(t, 1, fired)
 	got, err = store.Get(ctx, "g1", missed.ID)
 	require.NoError(t, err)
-	require.Equal(t, campaigns.StatusCompleted, got.Status)
+	require.Equal(t, campaigns.StatusMissed, got.Status, "its only fire was missed")
 	require.Equal(t, dispatch.StateMissed, got.Dispatches[0].State)
 
 	var in campaigns.Input

@@ -204,7 +204,7 @@ func (b *batch) decide(ctx context.Context, c Campaign) error {
 	}
 	status := StatusLive
 	if f.State == dispatch.StateMissed {
-		status = StatusCompleted
+		status = StatusMissed // its only fire: nothing of it was sent
 	}
 	b.sends = append(b.sends, f)
 	b.outcomes = append(b.outcomes, outcome{id: c.ID, status: status, sendAt: c.SendAt})

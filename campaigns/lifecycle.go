@@ -24,6 +24,8 @@ import (
 // one (scheduled or paused) that stays recurring: its changes apply from its
 // next fire, computed anew from now. It returns ErrSent otherwise, ErrNotFound,
 // or a fielderr.List. A change that moves the send time to now sends it at once.
+// A change of audience is confirmed as on Create (*UnconfirmedError), with the
+// ConfirmAudience change sets.
 func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
 	var updated Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -48,6 +50,11 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if err != nil {
 			return err
 		}
+		if !sameAudience(old.Audience, *in.Audience) {
+			if err := p.checkConfirmed(g, in.ConfirmAudience); err != nil {
+				return err
+			}
+		}
 		c := p.campaign
 		if old.Status == StatusPaused {
 			c.Status = StatusPaused
@@ -55,11 +62,12 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
 				starts_at = $8, expires_at = $9, ttl_ms = $10, misfire_grace_ms = $11, schedule = $12, send_at = $13,
-				status = $14, plan_exact = $15, plan_topics = $16, plan_players = $17, updated_at = now()
+				status = $14, plan_exact = $15, plan_topics = $16, plan_players = $17, plan_players_note = nullif($18, ''),
+				updated_at = now()
 			WHERE id = $1`,
 			id, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
 			nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
-			c.Plan.Topics, c.Plan.Players); err != nil {
+			c.Plan.Topics, c.Plan.Players, c.Plan.PlayersNote); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
 		}
 		if err := notifySchedule(ctx, tx); err != nil {
@@ -80,7 +88,8 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 // Cancel recalls a campaign: no later send happens, and every dispatch that
 // published anything is marked for clearing, which the fan-out workers do at
 // once. Canceling a canceled campaign changes nothing. It returns ErrNotFound, or
-// ErrFinished for a campaign that already expired or completed.
+// ErrFinished for a campaign that already expired, completed or missed its
+// fire.
 func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign, error) {
 	var canceled Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -92,7 +101,7 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		case StatusCanceled:
 			canceled = c
 			return nil
-		case StatusExpired, StatusCompleted:
+		case StatusExpired, StatusCompleted, StatusMissed:
 			return ErrFinished
 		}
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {

@@ -56,11 +56,13 @@ func (s *Store) WithClock(now func() time.Time) *Store {
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
-// plan, and the envelope its first target would receive.
+// plan, the envelope its first target would receive, and whether the game asks
+// to confirm its audience (with the number that would).
 type Preview struct {
 	Campaign Campaign        `json:"campaign"`
 	Plan     segments.Plan   `json:"plan"`
 	Envelope json.RawMessage `json:"envelope"`
+	Confirm  Confirmation    `json:"confirm"`
 }
 
 // Preview validates in for game and returns what Create would store and send,
@@ -77,7 +79,7 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 		c := p.campaign
 		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
 		c.NextFires = c.nextFires(p.game)
-		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
+		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope, Confirm: p.confirm}
 		return nil
 	})
 	return preview, err
@@ -85,13 +87,17 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 
 // Create validates in for game and stores the campaign. Without a schedule it is
 // sent at once: its first dispatch is recorded in the same transaction, so it can
-// never be lost between the two. It returns games.ErrNotFound or a
-// fielderr.List.
+// never be lost between the two. It returns games.ErrNotFound, a
+// fielderr.List, or an *UnconfirmedError when the game asks to confirm the
+// audience and in.ConfirmAudience does not.
 func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
 	var created Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		p, err := s.prepareNew(ctx, tx, game, in, s.now())
 		if err != nil {
+			return err
+		}
+		if err := p.checkConfirmed(p.game, in.ConfirmAudience); err != nil {
 			return err
 		}
 		c := p.campaign
@@ -134,6 +140,7 @@ type prepared struct {
 	plan     segments.Plan
 	list     *int64          // the member list a members target reads
 	envelope json.RawMessage // the first target's
+	confirm  Confirmation    // what the game asks to confirm the plan
 }
 
 // prepare validates in as campaign id of game g at time now, resolves its
@@ -153,12 +160,17 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if err != nil {
 		return prepared{}, err
 	}
-	c.Plan = PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players}
+	c.Plan = summarize(plan)
 	c.Status = StatusScheduled
 	if !c.SendAt.After(now) {
 		c.Status = StatusLive
 	}
-	return prepared{game: g, campaign: c, plan: plan, list: list, envelope: envelope}, nil
+	return prepared{game: g, campaign: c, plan: plan, list: list, envelope: envelope, confirm: confirmation(g, plan)}, nil
+}
+
+// summarize is the part of plan a campaign keeps.
+func summarize(plan segments.Plan) PlanSummary {
+	return PlanSummary{Exact: plan.Exact, Topics: plan.Topics, Players: plan.Players, PlayersNote: plan.PlayersNote}
 }
 
 // sendIfDue records the first dispatch of a campaign sent at once, in the
@@ -273,16 +285,17 @@ func (c Campaign) newDispatch(fireAt time.Time, zone string, state dispatch.Stat
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-	ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
+	ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players,
+	coalesce(plan_players_note, ''), created_at, updated_at, archived_at`
 
 func insert(ctx context.Context, tx pgx.Tx, c Campaign) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO campaigns (id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-			ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+			ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players, plan_players_note)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, nullif($19, ''))`,
 		c.ID, c.GameID, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
 		nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
-		c.Plan.Topics, c.Plan.Players)
+		c.Plan.Topics, c.Plan.Players, c.Plan.PlayersNote)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
 	}
@@ -312,7 +325,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var ttl, grace *int64
 	err := row.Scan(&c.ID, &c.GameID, &c.Kind, &c.Name, &c.Audience.SegmentID, &c.Audience.Rule, &c.Content,
 		&c.Priority, &c.StartsAt, &expires, &ttl, &grace, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact,
-		&c.Plan.Topics, &c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+		&c.Plan.Topics, &c.Plan.Players, &c.Plan.PlayersNote, &c.CreatedAt, &c.UpdatedAt, &c.ArchivedAt)
 	if expires != nil {
 		c.ExpiresAt = *expires
 	}
@@ -350,10 +363,12 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, e
 	return get(ctx, s.db, game, id, "")
 }
 
-// Filter narrows a campaign list; empty fields match everything.
+// Filter narrows a campaign list; empty fields match everything. Archived
+// (deleted) campaigns are left out unless Archived is set.
 type Filter struct {
-	Status Status
-	Kind   protocol.Kind
+	Status   Status
+	Kind     protocol.Kind
+	Archived bool
 }
 
 // List returns up to limit campaigns of game matching f, with their dispatches,
@@ -362,7 +377,8 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	rows, _ := s.db.Query(ctx, `
 		SELECT `+campaignColumns+` FROM campaigns
 		WHERE game_id = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR kind = $4)
-		ORDER BY id LIMIT $5`, game, after, string(f.Status), string(f.Kind), limit+1)
+			AND ($6 OR archived_at IS NULL)
+		ORDER BY id LIMIT $5`, game, after, string(f.Status), string(f.Kind), limit+1, f.Archived)
 	list, err := pgx.CollectRows(rows, scanCampaign)
 	if err != nil {
 		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)

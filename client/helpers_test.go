@@ -163,6 +163,7 @@ type env struct {
 	Priority     int
 	Filter       string // raw JSON
 	Content      string // raw JSON
+	Test         bool   // a test send
 }
 
 // fill gives e's zero fields their defaults: a marquee of campaign c-{id},
@@ -209,7 +210,11 @@ func (h *herald) encode(e env) []byte {
 	if e.Filter != "" {
 		fmt.Fprintf(&b, `"filter":%s,`, e.Filter)
 	}
-	fmt.Fprintf(&b, `"content":%s}`, e.Content)
+	fmt.Fprintf(&b, `"content":%s`, e.Content)
+	if e.Test {
+		b.WriteString(`,"test":true`)
+	}
+	b.WriteString("}")
 	out := []byte(b.String())
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
 	require.NoError(h.t, err)

@@ -19,10 +19,14 @@ type Message struct {
 	StartsAt   time.Time     // zero if it had none; OnMessage is not called before it
 	ExpiresAt  time.Time     // OnRemove(RemoveExpired) is called at it
 	ReceivedAt time.Time     // when the SDK received it, by Options.Now
-	Marquee    *Marquee
-	Notice     *Notice
-	Ad         *Ad
-	Content    json.RawMessage // the content as received, for members this version does not know
+	// Test is set on a test send: an operator previewing the campaign on this
+	// player's device (POST .../campaigns/{id}/test). Show it as usual; the game
+	// may mark it as a test.
+	Test    bool
+	Marquee *Marquee
+	Notice  *Notice
+	Ad      *Ad
+	Content json.RawMessage // the content as received, for members this version does not know
 }
 
 // Localized text by language tag, {"en": "...", "zh-CN": "..."}: choose with
@@ -113,7 +117,7 @@ func decodeMessage(e protocol.Envelope, received time.Time) (Message, error) {
 	m := Message{
 		ID: e.ID, Campaign: e.Campaign, Kind: e.Kind, Priority: e.Priority,
 		SentAt: e.SentAt, StartsAt: e.StartsAt, ExpiresAt: e.ExpiresAt, ReceivedAt: received,
-		Content: e.Content,
+		Content: e.Content, Test: e.Test,
 	}
 	var dst any
 	switch e.Kind {

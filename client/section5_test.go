@@ -46,6 +46,23 @@ func TestRetainedMessageShownAndDelivered(t *testing.T) {
 	require.EqualValues(t, 1, st.Connects)
 }
 
+// TestTestSendIsShownMarked: an operator's test send (protocol.md section 3,
+// "test") is shown like any message, and the game learns that it is a test.
+func TestTestSendIsShownMarked(t *testing.T) {
+	t.Parallel()
+	h := newHerald(t)
+	rec := &recorder{}
+	h.connect(rec)
+	h.send("all", env{ID: "real"})
+	rec.await(t, "message real") // subscribed: a test send is not retained
+	h.publish(h.topic("player/p1", protocol.KindNotice, "c-t2"), h.encode(env{ID: "t2", Kind: protocol.KindNotice, Test: true}), false)
+	rec.await(t, "message t2")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.True(t, rec.messages["t2"].Test, "the game is told it is a test")
+	require.False(t, rec.messages["real"].Test)
+}
+
 func TestRemovalByEmptyPayload(t *testing.T) {
 	t.Parallel()
 	h := newHerald(t)

@@ -37,6 +37,11 @@ const (
 	StateExpired    State = "expired"    // cleared at expires_at
 	StateRecalled   State = "recalled"   // cleared by a cancel
 	StateReplaced   State = "replaced"   // cleared because the next fire of its campaign took its place
+	// StateRecalling is how a dispatch whose campaign was canceled reads until
+	// its retained messages are cleared (then it is StateRecalled). It is never
+	// stored: the worker keeps the state it was in, which says how far the
+	// clearing must reach.
+	StateRecalling State = "recalling"
 )
 
 // Reason is why a dispatch is being cleared.
@@ -258,7 +263,11 @@ func Replace(ctx context.Context, tx pgx.Tx, sends []New) error {
 	return nil
 }
 
-const dispatchColumns = `id, fire_at, zone, state, coalesce(note, ''), sent_at, expires_at, topics_total, acked, retried, failed,
+// dispatchColumns are a Dispatch's, its state as people read it: recalling
+// from the cancel until the clearing is done.
+const dispatchColumns = `id, fire_at, zone,
+	CASE WHEN clear_reason = 'recall' AND cleared_at IS NULL THEN 'recalling' ELSE state END,
+	coalesce(note, ''), sent_at, expires_at, topics_total, acked, retried, failed,
 	first_ack_at, last_ack_at, cleared, cleared_at, restores, restore_requested_at, restored, restored_at`
 
 // Of returns the dispatches of a campaign, oldest first.

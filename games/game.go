@@ -22,6 +22,13 @@ type Game struct {
 	ZoneTag   string    `json:"zone_tag,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// ConfirmOver, when set, makes a campaign that names more players than it,
+	// or whose players Herald cannot count, need a confirmation of its audience
+	// (campaigns.Input.ConfirmAudience). Nil: no confirmation is asked.
+	ConfirmOver *int64 `json:"confirm_over"`
+	// ArchivedAt is set while the game is archived: it is left out of lists
+	// and every route under it answers 410 until it is unarchived.
+	ArchivedAt *time.Time `json:"archived_at,omitempty"`
 }
 
 // Tag declares one player attribute a game publishes by: either an enumeration

@@ -83,15 +83,15 @@ func TestStore(t *testing.T) {
 		}
 		return out
 	}
-	page, more, err := store.List(ctx, "", 2, nil)
+	page, more, err := store.List(ctx, "", 2, nil, false)
 	require.NoError(t, err)
 	require.True(t, more)
 	require.Equal(t, []string{"g1", "g2"}, ids(page))
-	page, more, err = store.List(ctx, "g2", 2, nil)
+	page, more, err = store.List(ctx, "g2", 2, nil, false)
 	require.NoError(t, err)
 	require.False(t, more)
 	require.Equal(t, []string{"g3"}, ids(page))
-	page, _, err = store.List(ctx, "", 10, []string{"g3", "g1", "g9"})
+	page, _, err = store.List(ctx, "", 10, []string{"g3", "g1", "g9"}, false)
 	require.NoError(t, err)
 	require.Equal(t, []string{"g1", "g3"}, ids(page), "only the games a key may touch")
 
@@ -133,5 +133,45 @@ func TestUpdateChecks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "New", g.Name)
 	_, err = store.Update(ctx, "nope", rename("New"), nil)
+	require.ErrorIs(t, err, games.ErrNotFound)
+}
+
+// TestArchive: an archived game is listed only when asked for, refuses
+// changes and everything that would create or change something under it
+// (GetShared), until it is unarchived; a check may veto archiving.
+func TestArchive(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := audit.WithActor(context.Background(), audit.Actor{Name: "test"})
+	store := games.NewStore(pool)
+	_, err := store.Create(ctx, games.Game{ID: "g1", Name: "G", DefaultLocale: "en"})
+	require.NoError(t, err)
+
+	busy := errors.New("busy")
+	_, err = store.Archive(ctx, "g1", func(context.Context, pgx.Tx, games.Game) error { return busy })
+	require.ErrorIs(t, err, busy)
+	g, err := store.Archive(ctx, "g1", nil)
+	require.NoError(t, err)
+	require.NotNil(t, g.ArchivedAt)
+	list, _, err := store.List(ctx, "", 10, nil, false)
+	require.NoError(t, err)
+	require.Empty(t, list)
+	list, _, err = store.List(ctx, "", 10, nil, true)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	_, err = store.Update(ctx, "g1", func(g *games.Game) { g.Name = "renamed" }, nil)
+	require.ErrorIs(t, err, games.ErrArchived)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := games.GetShared(ctx, tx, "g1")
+		return err
+	})
+	require.ErrorIs(t, err, games.ErrArchived, "nothing is created under an archived game")
+
+	g, err = store.Unarchive(ctx, "g1")
+	require.NoError(t, err)
+	require.Nil(t, g.ArchivedAt)
+	_, err = store.Update(ctx, "g1", func(g *games.Game) { g.Name = "renamed" }, nil)
+	require.NoError(t, err)
+	_, err = store.Archive(ctx, "nope", nil)
 	require.ErrorIs(t, err, games.ErrNotFound)
 }

@@ -17,6 +17,8 @@ import (
 var (
 	ErrNotFound = errors.New("game not found")
 	ErrExists   = errors.New("game already exists")
+	// ErrArchived is returned for a change to, or under, an archived game.
+	ErrArchived = errors.New("game is archived")
 )
 
 // Store keeps games in Postgres.
@@ -29,16 +31,17 @@ func NewStore(db *pgxpool.Pool) *Store {
 	return &Store{db: db}
 }
 
-const gameColumns = `id, name, default_locale, tags, coalesce(zone_tag, ''), created_at, updated_at`
+const gameColumns = `id, name, default_locale, tags, coalesce(zone_tag, ''), created_at, updated_at, confirm_over,
+	archived_at`
 
 // Create stores a new, validated game. It returns ErrExists when the id is taken.
 func (s *Store) Create(ctx context.Context, g Game) (Game, error) {
 	var created Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
-			INSERT INTO games (id, name, default_locale, tags, zone_tag)
-			VALUES ($1, $2, $3, $4, nullif($5, ''))
-			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag)
+			INSERT INTO games (id, name, default_locale, tags, zone_tag, confirm_over)
+			VALUES ($1, $2, $3, $4, nullif($5, ''), $6)
+			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag, g.ConfirmOver)
 		var err error
 		created, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		var pgErr *pgconn.PgError
@@ -59,12 +62,13 @@ func (s *Store) Get(ctx context.Context, id string) (Game, error) {
 }
 
 // List returns up to limit games ordered by id, starting after the id after
-// (empty: from the first), only those in only unless it is nil. more reports
-// whether further games follow.
-func (s *Store) List(ctx context.Context, after string, limit int, only []string) (games []Game, more bool, err error) {
+// (empty: from the first), only those in only unless it is nil, archived ones
+// only if archived is set. more reports whether further games follow.
+func (s *Store) List(ctx context.Context, after string, limit int, only []string, archived bool) (games []Game, more bool, err error) {
 	rows, _ := s.db.Query(ctx, `
 		SELECT `+gameColumns+` FROM games WHERE id > $1 AND ($3::text[] IS NULL OR id = ANY($3))
-		ORDER BY id LIMIT $2`, after, limit+1, only)
+			AND ($4 OR archived_at IS NULL)
+		ORDER BY id LIMIT $2`, after, limit+1, only, archived)
 	games, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Game])
 	if err != nil {
 		return nil, false, fmt.Errorf("list games: %w", err)
@@ -81,13 +85,17 @@ type Check func(ctx context.Context, tx pgx.Tx, g Game) error
 
 // Update loads the game with id under a row lock, lets change modify it, validates
 // the result, lets check (unless nil) veto it and stores it, all in one
-// transaction. It returns ErrNotFound, the validation error, or check's error.
+// transaction. It returns ErrNotFound, ErrArchived, the validation error, or
+// check's error.
 func (s *Store) Update(ctx context.Context, id string, change func(*Game), check Check) (Game, error) {
 	var updated Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		g, err := get(ctx, tx, id, "FOR UPDATE")
 		if err != nil {
 			return err
+		}
+		if g.ArchivedAt != nil {
+			return ErrArchived
 		}
 		change(&g)
 		if err := g.Validate(); err != nil {
@@ -99,8 +107,10 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 			}
 		}
 		rows, _ := tx.Query(ctx, `
-			UPDATE games SET name = $2, default_locale = $3, tags = $4, zone_tag = nullif($5, ''), updated_at = now()
-			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag)
+			UPDATE games SET name = $2, default_locale = $3, tags = $4, zone_tag = nullif($5, ''), confirm_over = $6,
+				updated_at = now()
+			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag,
+			g.ConfirmOver)
 		updated, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		if err != nil {
 			return fmt.Errorf("update game %s: %w", id, err)
@@ -137,8 +147,13 @@ func tagsOrEmpty(tags map[string]Tag) map[string]Tag {
 }
 
 // GetShared loads the game with id inside tx and holds a share lock on it until tx
-// ends, so that its tag schema cannot change while a segment is being checked
-// against it. It returns ErrNotFound.
+// ends, so that its tag schema cannot change, nor the game be archived, while
+// a segment or a campaign is being checked against it. It returns ErrNotFound,
+// or ErrArchived: nothing is created or changed under an archived game.
 func GetShared(ctx context.Context, tx pgx.Tx, id string) (Game, error) {
-	return get(ctx, tx, id, "FOR SHARE")
+	g, err := get(ctx, tx, id, "FOR SHARE")
+	if err == nil && g.ArchivedAt != nil {
+		return Game{}, ErrArchived
+	}
+	return g, err
 }

@@ -34,6 +34,9 @@ func (g *Game) Validate() error {
 	}
 	checkTags(&errs, g.Tags)
 	checkZoneTag(&errs, g.ZoneTag, g.Tags)
+	if g.ConfirmOver != nil && *g.ConfirmOver < 0 {
+		errs.Add("confirm_over", "must be a player count, 0 or more (null: no confirmation)")
+	}
 	return errs.Err()
 }
 

@@ -19,15 +19,7 @@ import (
 func TestDispatchEnvelopeBackfill(t *testing.T) {
 	t.Parallel()
 	url := dbtest.New(t)
-	// Back to the schema before migration 5, one migration at a time.
-	for {
-		version, _, err := migrations.Version(context.Background(), url, 30*time.Second)
-		require.NoError(t, err)
-		if version < 5 {
-			break
-		}
-		require.NoError(t, migrations.Down(context.Background(), url, 30*time.Second))
-	}
+	downBelow(t, url, 5)
 
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -66,4 +58,18 @@ func TestDispatchEnvelopeBackfill(t *testing.T) {
 	require.Equal(t, 7, priority)
 	require.True(t, starts.Equal(startsAt))
 	require.True(t, retain, "every campaign's messages are retained")
+}
+
+// downBelow reverts migrations until the schema is older than version.
+func downBelow(t *testing.T, url string, version uint) {
+	t.Helper()
+	for {
+		v, dirty, err := migrations.Version(context.Background(), url, 30*time.Second)
+		require.NoError(t, err)
+		require.False(t, dirty)
+		if v < version {
+			return
+		}
+		require.NoError(t, migrations.Down(context.Background(), url, 30*time.Second))
+	}
 }

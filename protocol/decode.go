@@ -32,6 +32,7 @@ type envelopeWire struct {
 	Priority  *int            `json:"priority"`
 	Filter    *Rule           `json:"filter"`
 	Content   json.RawMessage `json:"content"`
+	Test      *bool           `json:"test"`
 }
 
 // DecodeEnvelope reads one non-empty message payload. It ignores members it does
@@ -41,10 +42,10 @@ type envelopeWire struct {
 // missing or not 1-128 bytes of [A-Za-z0-9._~:@=-]; kind missing, or not one of
 // marquee, notice, ad, kickout (ErrUnknownKind); sent_at or expires_at missing, or
 // a time that is not RFC 3339; priority missing or outside 0-9; a filter that
-// Rule.UnmarshalJSON refuses; content missing or not a JSON object. A filter of a
-// form this version does not know is not an error: it matches nothing. A null
-// optional member (starts_at, filter) counts as absent. DecodeEnvelope never
-// panics.
+// Rule.UnmarshalJSON refuses; content missing or not a JSON object; test that
+// is not a boolean. A filter of a form this version does not know is not an
+// error: it matches nothing. A null optional member (starts_at, filter, test)
+// counts as absent. DecodeEnvelope never panics.
 func DecodeEnvelope(payload []byte) (Envelope, error) {
 	var w envelopeWire
 	if err := json.Unmarshal(payload, &w); err != nil {
@@ -53,7 +54,7 @@ func DecodeEnvelope(payload []byte) (Envelope, error) {
 	if w.V == nil || *w.V != EnvelopeVersion {
 		return Envelope{}, ErrUnknownVersion
 	}
-	e := Envelope{V: EnvelopeVersion, Filter: w.Filter, Content: w.Content}
+	e := Envelope{V: EnvelopeVersion, Filter: w.Filter, Content: w.Content, Test: w.Test != nil && *w.Test}
 	var err error
 	for _, id := range []struct {
 		name string

@@ -47,6 +47,12 @@ func TestDecodeEnvelope(t *testing.T) {
 	e, err = protocol.DecodeEnvelope([]byte(strings.Replace(protocolEnvelope, `{"tag":"level","between":[25,39]}`, `{"geo":"eu-west"}`, 1)))
 	require.NoError(t, err)
 	require.False(t, e.Filter.Matches(protocol.Attributes{Player: "p1", Tags: map[string]string{"level": "30"}}))
+	require.False(t, e.Test)
+	e, err = protocol.DecodeEnvelope([]byte(strings.Replace(protocolEnvelope, `"priority":5,`, `"priority":5,"test":true,`, 1)))
+	require.NoError(t, err)
+	require.True(t, e.Test, "a test send is marked")
+	_, err = protocol.DecodeEnvelope([]byte(strings.Replace(protocolEnvelope, `"priority":5,`, `"priority":5,"test":"yes",`, 1)))
+	require.ErrorIs(t, err, protocol.ErrInvalidEnvelope)
 }
 
 func TestDecodeEnvelopeRefuses(t *testing.T) {

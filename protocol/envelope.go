@@ -30,6 +30,10 @@ type Envelope struct {
 	Priority  int             // 0-9, higher first
 	Filter    *Rule           // nil if absent: the rule the client evaluates; only on targets that are not exact
 	Content   json.RawMessage // per kind, a JSON object (from ParseContent)
+	// Test marks a test send: an operator's preview of a campaign on some
+	// players' devices, not part of any send the campaign counts. Clients show
+	// it as usual and tell the game (absent when false).
+	Test bool
 }
 
 // ErrTooLarge is returned (wrapped) when an encoded envelope exceeds the limit.
@@ -49,10 +53,11 @@ type envelopeOut struct {
 	Priority  int             `json:"priority"`
 	Filter    *Rule           `json:"filter,omitempty"`
 	Content   json.RawMessage `json:"content"`
+	Test      bool            `json:"test,omitempty"`
 }
 
 // EncodeEnvelope returns the compact JSON of e with fields in the order
-// v, id, campaign, kind, game, sent_at, starts_at, expires_at, priority, filter, content
+// v, id, campaign, kind, game, sent_at, starts_at, expires_at, priority, filter, content, test
 // ("v":1 always; times RFC 3339 in UTC with at most millisecond precision, truncated,
 // without trailing zeros in the fraction), or an error wrapping ErrTooLarge if it is
 // longer than max bytes (max <= 0: DefaultMaxEnvelope). Strings are not HTML-escaped
@@ -68,7 +73,7 @@ func EncodeEnvelope(e Envelope, max int) ([]byte, error) {
 	}
 	w := envelopeOut{
 		V: EnvelopeVersion, ID: e.ID, Campaign: e.Campaign, Kind: e.Kind, Game: e.Game,
-		Priority: e.Priority, Filter: e.Filter, Content: e.Content,
+		Priority: e.Priority, Filter: e.Filter, Content: e.Content, Test: e.Test,
 	}
 	var err error
 	switch {

@@ -73,6 +73,14 @@ func TestEncodeGolden(t *testing.T) {
 				`"priority":0,"filter":{"and":[{"tag":"region","in":["eu"]},{"not":{"server":["s1"]}}]},` +
 				`"content":{"text":{"en":"Server maintenance at 10:00 UTC, about 30 minutes."},"repeat":3,"interval_s":0}}`,
 		},
+		{
+			name:   "a test send",
+			change: func(e *protocol.Envelope) { e.Test = true },
+			want: `{"v":1,"id":"0193a4f2-7c1e-7b3a-9d2e-5f6a7b8c9d0e","campaign":"0193a4f0-1111-7222-8333-944455556666",` +
+				`"kind":"marquee","game":"g1","sent_at":"2026-11-25T10:00:00Z","expires_at":"2026-11-25T12:00:00.999Z",` +
+				`"priority":5,"content":{"text":{"en":"Server maintenance at 10:00 UTC, about 30 minutes."},"repeat":3,"interval_s":0},` +
+				`"test":true}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

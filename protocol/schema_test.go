@@ -77,7 +77,7 @@ func TestSchemaEnvelopes(t *testing.T) {
 				Kind: kind, Game: "g1", SentAt: sent, ExpiresAt: sent.Add(time.Hour), Priority: 9, Content: content,
 			}
 			if i == 1 { // the optional members too
-				e.StartsAt, e.Filter = sent.Add(time.Minute), &rule
+				e.StartsAt, e.Filter, e.Test = sent.Add(time.Minute), &rule, true
 			}
 			b, err := protocol.EncodeEnvelope(e, 0)
 			require.NoError(t, err)
@@ -87,6 +87,7 @@ func TestSchemaEnvelopes(t *testing.T) {
 			require.NoError(t, err, "%s", b)
 			require.Equal(t, string(kind), string(got.Kind))
 			require.Equal(t, sent.Truncate(time.Millisecond), got.SentAt)
+			require.Equal(t, e.Test, got.Test, "a test send reaches the client marked")
 			if e.Filter != nil {
 				fb, err := json.Marshal(got.Filter)
 				require.NoError(t, err)
@@ -104,6 +105,7 @@ func TestSchemaEnvelopes(t *testing.T) {
 		strings.Replace(protocolEnvelope, `"between":[25,39]`, `"between":[25]`, 1),
 		strings.Replace(protocolEnvelope, `{"tag":"level","between":[25,39]}`, `{"members":true}`, 1),
 		strings.Replace(protocolEnvelope, `"v":1,`, `"v":1,"extra":true,`, 1),
+		strings.Replace(protocolEnvelope, `"v":1,`, `"v":1,"test":"yes",`, 1),
 	} {
 		require.Error(t, validate(s, []byte(bad)), bad)
 	}

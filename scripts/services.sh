@@ -4,6 +4,8 @@
 #     password `herald`) and a database `herald` owned by it;
 #   - an MQTT broker (Mosquitto) on 127.0.0.1:1883, and the `mosquitto`
 #     binary itself (tests start private brokers with `mosquitto -c FILE`);
+#   - curl, jq and mosquitto_sub, which the README's walkthrough uses (and
+#     its test runs);
 #   - with --with-cc: a C compiler (gcc), which `go test -race` needs;
 #   - with --with-node: Node.js 18+ and npm, which the TypeScript client's
 #     tests (clients/js) need.
@@ -19,7 +21,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-cc) WITH_CC=1 ;;
     --with-node) WITH_NODE=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "services.sh: unknown argument: $arg (known: --with-cc, --with-node)" >&2; exit 2 ;;
   esac
 done
@@ -103,8 +105,12 @@ plan_packages() {
   fi
   if ! command -v mosquitto >/dev/null 2>&1 && ! [ -x /usr/sbin/mosquitto ]; then
     pkgs+=(mosquitto)
-    pkg_installed mosquitto-clients || pkgs+=(mosquitto-clients)
   fi
+  # The README's walkthrough (and TestREADMEWalkthrough, which runs it) uses
+  # curl, jq and mosquitto_sub.
+  command -v mosquitto_sub >/dev/null 2>&1 || pkgs+=(mosquitto-clients)
+  command -v jq >/dev/null 2>&1 || pkgs+=(jq)
+  command -v curl >/dev/null 2>&1 || pkgs+=(curl)
   if [ "$WITH_CC" -eq 1 ] && ! command -v gcc >/dev/null 2>&1; then
     pkgs+=(gcc libc6-dev)
   fi

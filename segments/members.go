@@ -90,7 +90,7 @@ func swapList(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID, newList
 	}
 	var oldList *int64
 	err := tx.QueryRow(ctx, `
-		SELECT member_list_id FROM segments WHERE game_id = $1 AND id = $2 FOR NO KEY UPDATE`,
+		SELECT member_list_id FROM segments WHERE game_id = $1 AND id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE`,
 		game, id).Scan(&oldList)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound

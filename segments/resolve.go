@@ -40,9 +40,14 @@ type Plan struct {
 	// Topics is how many topics a send publishes to: one per non-member target,
 	// plus one per member when a members target exists.
 	Topics int64 `json:"topics"`
-	// Players is the member count when a members target exists, else 0 (topic
-	// audiences are not counted: Herald does not know who subscribes).
-	Players int64 `json:"players"`
+	// Players is how many players the plan reaches when Herald can tell: when
+	// every target is a player's own topic (explicit ids, a member list). It is
+	// nil when a target is a topic of everyone, a server or a tag value: Herald
+	// does not know who subscribes to those. PlayersNote says why it is nil, or
+	// why the count is only an upper bound (filters, an id both named and in
+	// the member list); it is empty when the count is exact.
+	Players     *int64 `json:"players"`
+	PlayersNote string `json:"players_note,omitempty"`
 	// Targets are sorted by scope (all, server, tag, player), then keys, with the
 	// members target last.
 	Targets []Target `json:"targets"`
@@ -117,12 +122,48 @@ func Resolve(r protocol.Rule, tags map[string]games.Tag, memberCount int64) (Pla
 		plan.Exact = plan.Exact && t.Filter == nil
 		if t.Members {
 			plan.Topics += max(memberCount, 0)
-			plan.Players = max(memberCount, 0)
 		} else {
 			plan.Topics++
 		}
 	}
+	plan.Players, plan.PlayersNote = countPlayers(targets, max(memberCount, 0))
 	return plan, nil
+}
+
+// countPlayers returns how many players targets reach, and a note on the
+// count: nil with the reason when a target is a broadcast topic (all, server,
+// tag), whose subscribers Herald cannot know; an upper bound, and why, when
+// clients filter or a named player may be in the member list as well.
+func countPlayers(targets []Target, memberCount int64) (*int64, string) {
+	var players int64
+	var broadcast []string
+	filtered, named, members := false, false, false
+	for _, t := range targets {
+		filtered = filtered || t.Filter != nil
+		switch {
+		case t.Members:
+			players, members = players+memberCount, true
+		case t.Scope == protocol.ScopePlayer:
+			players, named = players+1, true
+		case !slices.Contains(broadcast, string(t.Scope)):
+			broadcast = append(broadcast, string(t.Scope))
+		}
+	}
+	if len(broadcast) > 0 {
+		return nil, "unknown: the plan publishes to " + strings.Join(broadcast, ", ") +
+			" topics, and Herald does not know how many players subscribe to them"
+	}
+	var notes []string
+	if filtered {
+		notes = append(notes, "clients that do not match the filter drop the message")
+	}
+	if named && members {
+		notes = append(notes, "a player named in the rule may be in the member list too")
+	}
+	if len(notes) > 0 {
+		return &players, "at most: " + strings.Join(notes, "; ")
+	}
+	return &players, ""
 }
 
 func tooComplex(format string, args ...any) error {

@@ -33,86 +33,89 @@ func TestResolve(t *testing.T) {
 		want       string // the plan as JSON
 	}{
 		{"everyone", `{"everyone":true}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"all"}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to all topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"all"}]}`},
 		{"servers", `{"server":["s2","s1"]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"server","keys":["s1"]},{"scope":"server","keys":["s2"]}]}`},
+			`{"exact":true,"topics":2,"players":null,"players_note":"unknown: the plan publishes to server topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"server","keys":["s1"]},{"scope":"server","keys":["s2"]}]}`},
 		{"enum tag", `{"tag":"region","in":["na","eu"]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"tag","keys":["region","eu"]},{"scope":"tag","keys":["region","na"]}]}`},
+			`{"exact":true,"topics":2,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["region","eu"]},{"scope":"tag","keys":["region","na"]}]}`},
 		{"range is one band", `{"tag":"level","between":[30,39]}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["level","30-39"]}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","30-39"]}]}`},
 		{"range is several bands", `{"tag":"level","between":[10,29]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"tag","keys":["level","10-19"]},{"scope":"tag","keys":["level","20-29"]}]}`},
+			`{"exact":true,"topics":2,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","10-19"]},{"scope":"tag","keys":["level","20-29"]}]}`},
 		{"range covers one band partly and one whole", `{"tag":"level","between":[25,39]}`,
-			`{"exact":false,"topics":2,"players":0,"targets":[
+			`{"exact":false,"topics":2,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[
 				{"scope":"tag","keys":["level","20-29"],"filter":{"tag":"level","between":[25,39]}},
 				{"scope":"tag","keys":["level","30-39"]}]}`},
 		{"range inside one band", `{"tag":"level","between":[12,15]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["level","10-19"],"filter":{"tag":"level","between":[12,15]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","10-19"],"filter":{"tag":"level","between":[12,15]}}]}`},
 		{"range beyond the last band", `{"tag":"level","between":[95,500]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["level","50-99"],"filter":{"tag":"level","between":[95,500]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","50-99"],"filter":{"tag":"level","between":[95,500]}}]}`},
 		{"range overlapping no band", `{"tag":"level","between":[100,200]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"all","filter":{"tag":"level","between":[100,200]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to all topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"all","filter":{"tag":"level","between":[100,200]}}]}`},
 		{"ranges intersect", `{"and":[{"tag":"level","between":[1,5]},{"tag":"level","between":[3,30]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["level","1-9"],"filter":{"tag":"level","between":[3,5]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","1-9"],"filter":{"tag":"level","between":[3,5]}}]}`},
 		{"and: the narrower tag covers", `{"and":[{"tag":"region","in":["eu","na"]},{"tag":"platform","in":["ios"]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["platform","ios"],"filter":{"tag":"region","in":["eu","na"]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["platform","ios"],"filter":{"tag":"region","in":["eu","na"]}}]}`},
 		{"and: an exact band covers", `{"and":[{"tag":"region","in":["eu"]},{"tag":"level","between":[30,39]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["level","30-39"],"filter":{"tag":"region","in":["eu"]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["level","30-39"],"filter":{"tag":"region","in":["eu"]}}]}`},
 		{"and: equal shares, fewer topics", `{"and":[{"tag":"level","between":[1,29]},{"tag":"region","in":["eu","na"]}]}`,
-			`{"exact":false,"topics":2,"players":0,"targets":[
+			`{"exact":false,"topics":2,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[
 				{"scope":"tag","keys":["region","eu"],"filter":{"tag":"level","between":[1,29]}},
 				{"scope":"tag","keys":["region","na"],"filter":{"tag":"level","between":[1,29]}}]}`},
 		{"and: equal shares and topics, tag name", `{"and":[{"tag":"vip","between":[1,5]},{"tag":"platform","in":["pc"]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["platform","pc"],"filter":{"tag":"vip","between":[1,5]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["platform","pc"],"filter":{"tag":"vip","between":[1,5]}}]}`},
 		{"and: server beats tags", `{"and":[{"tag":"region","in":["eu"]},{"server":["s1","s2"]}]}`,
-			`{"exact":false,"topics":2,"players":0,"targets":[
+			`{"exact":false,"topics":2,"players":null,"players_note":"unknown: the plan publishes to server topics, and Herald does not know how many players subscribe to them","targets":[
 				{"scope":"server","keys":["s1"],"filter":{"tag":"region","in":["eu"]}},
 				{"scope":"server","keys":["s2"],"filter":{"tag":"region","in":["eu"]}}]}`},
 		{"and: everyone drops out", `{"and":[{"everyone":true},{"server":["s1"]}]}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"server","keys":["s1"]}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to server topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"server","keys":["s1"]}]}`},
 		{"and: contradiction", `{"and":[{"tag":"region","in":["eu"]},{"tag":"region","in":["na"]}]}`,
 			`{"exact":true,"topics":0,"players":0,"targets":[]}`},
 		{"and: negation subtracted", `{"and":[{"tag":"region","in":["eu","na"]},{"not":{"tag":"region","in":["eu"]}}]}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["region","na"]}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["region","na"]}]}`},
 		{"or: same topic twice", `{"or":[{"tag":"region","in":["eu","na"]},{"tag":"region","in":["eu"]}]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"tag","keys":["region","eu"]},{"scope":"tag","keys":["region","na"]}]}`},
+			`{"exact":true,"topics":2,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["region","eu"]},{"scope":"tag","keys":["region","na"]}]}`},
 		{"or: filtered and unfiltered merge", `{"or":[{"and":[{"tag":"platform","in":["ios"]},{"tag":"region","in":["eu","na"]}]},{"tag":"platform","in":["ios"]}]}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["platform","ios"]}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["platform","ios"]}]}`},
 		{"or: two filters merge", `{"or":[
 				{"and":[{"tag":"platform","in":["ios"]},{"tag":"region","in":["eu","na"]}]},
 				{"and":[{"tag":"platform","in":["ios"]},{"tag":"region","in":["sa","asia"]}]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"tag","keys":["platform","ios"],
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to tag topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"tag","keys":["platform","ios"],
 				"filter":{"or":[{"tag":"region","in":["eu","na"]},{"tag":"region","in":["sa","asia"]}]}}]}`},
 		{"or: scopes sorted", `{"or":[{"players":["p1"]},{"tag":"region","in":["eu"]},{"server":["s1"]},{"not":{"server":["s9"]}}]}`,
-			`{"exact":false,"topics":4,"players":0,"targets":[
+			`{"exact":false,"topics":4,"players":null,"players_note":"unknown: the plan publishes to all, server, tag topics, and Herald does not know how many players subscribe to them","targets":[
 				{"scope":"all","filter":{"not":{"server":["s9"]}}},
 				{"scope":"server","keys":["s1"]},
 				{"scope":"tag","keys":["region","eu"]},
 				{"scope":"player","keys":["p1"]}]}`},
 		{"not", `{"not":{"tag":"region","in":["eu"]}}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"all","filter":{"not":{"tag":"region","in":["eu"]}}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to all topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"all","filter":{"not":{"tag":"region","in":["eu"]}}}]}`},
 		{"not and", `{"not":{"and":[{"tag":"region","in":["eu"]},{"server":["s1"]}]}}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"all","filter":{"or":[{"not":{"tag":"region","in":["eu"]}},{"not":{"server":["s1"]}}]}}]}`},
+			`{"exact":false,"topics":1,"players":null,"players_note":"unknown: the plan publishes to all topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"all","filter":{"or":[{"not":{"tag":"region","in":["eu"]}},{"not":{"server":["s1"]}}]}}]}`},
 		{"not not", `{"not":{"not":{"server":["s1"]}}}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"server","keys":["s1"]}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to server topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"server","keys":["s1"]}]}`},
 		{"not everyone", `{"not":{"everyone":true}}`,
 			`{"exact":true,"topics":0,"players":0,"targets":[]}`},
 		{"players", `{"players":["p2","p1"]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"player","keys":["p1"]},{"scope":"player","keys":["p2"]}]}`},
+			`{"exact":true,"topics":2,"players":2,"targets":[{"scope":"player","keys":["p1"]},{"scope":"player","keys":["p2"]}]}`},
 		{"players beat servers", `{"and":[{"server":["s1"]},{"players":["p1"]}]}`,
-			`{"exact":false,"topics":1,"players":0,"targets":[{"scope":"player","keys":["p1"],"filter":{"server":["s1"]}}]}`},
+			`{"exact":false,"topics":1,"players":1,"players_note":"at most: clients that do not match the filter drop the message","targets":[{"scope":"player","keys":["p1"],"filter":{"server":["s1"]}}]}`},
 		{"players intersect", `{"and":[{"players":["p1","p2","p3"]},{"players":["p4","p3","p2"]}]}`,
-			`{"exact":true,"topics":2,"players":0,"targets":[{"scope":"player","keys":["p2"]},{"scope":"player","keys":["p3"]}]}`},
+			`{"exact":true,"topics":2,"players":2,"targets":[{"scope":"player","keys":["p2"]},{"scope":"player","keys":["p3"]}]}`},
 		{"members", `{"members":true}`,
 			`{"exact":true,"topics":5000,"players":5000,"targets":[{"scope":"player","members":true}]}`},
 		{"members and a tag", `{"and":[{"tag":"region","in":["eu"]},{"members":true}]}`,
-			`{"exact":false,"topics":5000,"players":5000,"targets":[{"scope":"player","members":true,"filter":{"tag":"region","in":["eu"]}}]}`},
+			`{"exact":false,"topics":5000,"players":5000,"players_note":"at most: clients that do not match the filter drop the message","targets":[{"scope":"player","members":true,"filter":{"tag":"region","in":["eu"]}}]}`},
 		{"members and players", `{"and":[{"players":["p1"]},{"members":true}]}`,
-			`{"exact":false,"topics":5000,"players":5000,"targets":[{"scope":"player","members":true,"filter":{"players":["p1"]}}]}`},
+			`{"exact":false,"topics":5000,"players":5000,"players_note":"at most: clients that do not match the filter drop the message","targets":[{"scope":"player","members":true,"filter":{"players":["p1"]}}]}`},
 		{"members or a server", `{"or":[{"members":true},{"server":["s1"]},{"players":["p1"]}]}`,
-			`{"exact":true,"topics":5002,"players":5000,"targets":[{"scope":"server","keys":["s1"]},{"scope":"player","keys":["p1"]},{"scope":"player","members":true}]}`},
+			`{"exact":true,"topics":5002,"players":null,"players_note":"unknown: the plan publishes to server topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"server","keys":["s1"]},{"scope":"player","keys":["p1"]},{"scope":"player","members":true}]}`},
+		{"members or players", `{"or":[{"members":true},{"players":["p1"]}]}`,
+			`{"exact":true,"topics":5001,"players":5001,"players_note":"at most: a player named in the rule may be in the member list too",
+				"targets":[{"scope":"player","keys":["p1"]},{"scope":"player","members":true}]}`},
 		{"everyone subsumes the rest", `{"or":[{"tag":"region","in":["eu"]},{"members":true},{"not":{"server":["s1"]}},{"everyone":true}]}`,
-			`{"exact":true,"topics":1,"players":0,"targets":[{"scope":"all"}]}`},
+			`{"exact":true,"topics":1,"players":null,"players_note":"unknown: the plan publishes to all topics, and Herald does not know how many players subscribe to them","targets":[{"scope":"all"}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,7 +272,8 @@ func reached(plan segments.Plan, tags map[string]games.Tag, p testPlayer) bool {
 // players the rule matches.
 func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[string]games.Tag, memberCount int64, players []testPlayer) {
 	t.Helper()
-	exact, seen, hasMembers, topicCount := true, map[string]bool{}, false, int64(0)
+	exact, seen, topicCount := true, map[string]bool{}, int64(0)
+	countable, playerCount := true, int64(0)
 	for i, tg := range plan.Targets {
 		key := fmt.Sprintf("%s %q %t", tg.Scope, tg.Keys, tg.Members)
 		require.False(t, seen[key], "target %s twice in %+v", key, plan)
@@ -286,10 +290,13 @@ func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[strin
 		if tg.Scope == protocol.ScopeAll && tg.Filter == nil {
 			require.Len(t, plan.Targets, 1, "an unfiltered all target is the whole plan")
 		}
-		if tg.Members {
-			hasMembers, topicCount = true, topicCount+memberCount
-		} else {
-			topicCount++
+		switch {
+		case tg.Members:
+			topicCount, playerCount = topicCount+memberCount, playerCount+memberCount
+		case tg.Scope == protocol.ScopePlayer:
+			topicCount, playerCount = topicCount+1, playerCount+1
+		default:
+			topicCount, countable = topicCount+1, false
 		}
 		if i > 0 {
 			require.True(t, targetLess(plan.Targets[i-1], tg), "targets not sorted: %+v", plan.Targets)
@@ -297,10 +304,13 @@ func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[strin
 	}
 	require.Equal(t, exact, plan.Exact)
 	require.Equal(t, topicCount, plan.Topics)
-	if hasMembers {
-		require.Equal(t, memberCount, plan.Players)
+	if countable {
+		require.NotNil(t, plan.Players, "every target is a player's topic: the plan is counted")
+		require.Equal(t, playerCount, *plan.Players)
+		require.Equal(t, exact, !strings.Contains(plan.PlayersNote, "filter"), "an upper bound says so: %q", plan.PlayersNote)
 	} else {
-		require.Zero(t, plan.Players)
+		require.Nil(t, plan.Players, "a broadcast topic's subscribers are not counted")
+		require.Contains(t, plan.PlayersNote, "unknown")
 	}
 	for _, p := range players {
 		require.Equal(t, eval(r, p), reached(plan, tags, p), "rule %s, player %+v, plan %+v", r, p, plan)

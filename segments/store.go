@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
@@ -19,7 +18,9 @@ import (
 // Errors returned by Store methods.
 var (
 	ErrNotFound = errors.New("segment not found")
-	ErrInUse    = errors.New("segment is the audience of a campaign")
+	// ErrInUse is returned (wrapped, naming the campaigns) when deleting a
+	// segment that an unfinished campaign is the audience of.
+	ErrInUse = errors.New("segment is the audience of a campaign")
 )
 
 // Store keeps segments and their member lists in Postgres.
@@ -72,7 +73,7 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Segment, er
 func (s *Store) List(ctx context.Context, game string, after uuid.UUID, limit int) (segs []Segment, more bool, err error) {
 	rows, _ := s.db.Query(ctx, `
 		SELECT `+segmentColumns+` FROM segments
-		WHERE game_id = $1 AND id > $2 ORDER BY id LIMIT $3`, game, after, limit+1)
+		WHERE game_id = $1 AND id > $2 AND deleted_at IS NULL ORDER BY id LIMIT $3`, game, after, limit+1)
 	segs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Segment])
 	if err != nil {
 		return nil, false, fmt.Errorf("list segments of %s: %w", game, err)
@@ -111,33 +112,63 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 	return updated, err
 }
 
-// Delete removes the segment id of game and its member lists. It returns
-// ErrNotFound, or ErrInUse while a campaign names it as its audience.
-func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID) error {
+// Users tells, inside the transaction that deletes segment id, whether
+// campaigns name it as their audience: referenced when any does, and an error
+// wrapping ErrInUse when one of them is unfinished (campaigns.SegmentUsers).
+type Users func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (referenced bool, err error)
+
+// Delete deletes the segment id of game. It returns ErrNotFound, or users'
+// refusal (ErrInUse) while an unfinished campaign names it.
+//
+// A segment no campaign names goes at once, with its member lists. One that
+// finished campaigns name stays as a tombstone, so that their audience keeps
+// meaning something: it is no longer listed, read, sent to or changed (it is
+// not found), and its member lists are retired, for the scheduler to purge
+// once no dispatch needs them (a canceled campaign may still be clearing its
+// players' topics).
+func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID, users Users) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		// The segment points at its current list and every list points at its
-		// segment: clear the pointer, delete the members (they have no foreign key,
-		// see the migration), then the lists cascade with the segment.
-		tag, err := tx.Exec(ctx, `UPDATE segments SET member_list_id = NULL WHERE game_id = $1 AND id = $2`, game, id)
+		// NO KEY UPDATE: it waits for sends (FOR SHARE) in flight and holds off
+		// new ones, but not for an upload streaming its list.
+		if _, err := get(ctx, tx, game, id, "FOR NO KEY UPDATE"); err != nil {
+			return err
+		}
+		referenced, err := users(ctx, tx, id)
 		if err != nil {
-			return fmt.Errorf("delete segment %s: %w", id, err)
+			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		if _, err := tx.Exec(ctx, `
-			DELETE FROM segment_members WHERE list_id IN (SELECT id FROM member_lists WHERE segment_id = $1)`, id); err != nil {
-			return fmt.Errorf("delete members of segment %s: %w", id, err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // a campaign refers to it
-				return ErrInUse
+		if referenced {
+			if _, err := tx.Exec(ctx, `UPDATE member_lists SET retired_at = coalesce(retired_at, now()) WHERE segment_id = $1`, id); err != nil {
+				return fmt.Errorf("retire member lists of segment %s: %w", id, err)
 			}
-			return fmt.Errorf("delete segment %s: %w", id, err)
+			if _, err := tx.Exec(ctx, `
+				UPDATE segments SET deleted_at = now(), member_list_id = NULL, member_count = 0, updated_at = now()
+				WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("delete segment %s: %w", id, err)
+			}
+		} else if err := deleteRow(ctx, tx, id); err != nil {
+			return err
 		}
 		return audit.Record(ctx, tx, audit.Entry{Action: "segment.delete", Game: game, ObjectType: "segment", ObjectID: id.String()})
 	})
+}
+
+// deleteRow deletes a segment no campaign names, with its member lists.
+func deleteRow(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	// The segment points at its current list and every list points at its
+	// segment: clear the pointer, delete the members (they have no foreign key,
+	// see the migration), then the lists cascade with the segment.
+	if _, err := tx.Exec(ctx, `UPDATE segments SET member_list_id = NULL WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete segment %s: %w", id, err)
+	}
+	if _, err := tx.Exec(ctx, `
+		DELETE FROM segment_members WHERE list_id IN (SELECT id FROM member_lists WHERE segment_id = $1)`, id); err != nil {
+		return fmt.Errorf("delete members of segment %s: %w", id, err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("delete segment %s: %w", id, err)
+	}
+	return nil
 }
 
 // ForSend loads the segment id of game inside tx for a send: with a share lock,
@@ -159,7 +190,7 @@ func ForSend(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID) (Segment
 // that every segment of the game still fits the new schema. It returns a
 // fielderr.List on field "tags" naming each segment that would break.
 func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
-	rows, _ := tx.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 ORDER BY id`, g.ID)
+	rows, _ := tx.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 AND deleted_at IS NULL ORDER BY id`, g.ID)
 	segs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Segment])
 	if err != nil {
 		return fmt.Errorf("load segments of %s: %w", g.ID, err)
@@ -174,7 +205,7 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 }
 
 func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock string) (Segment, error) {
-	rows, _ := q.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 AND id = $2 `+lock, game, id)
+	rows, _ := q.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 AND id = $2 AND deleted_at IS NULL `+lock, game, id)
 	seg, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Segment])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Segment{}, ErrNotFound

@@ -54,6 +54,11 @@ interface Common {
   /** 0-9, higher first. */
   priority: number;
   filter?: Filter;
+  /**
+   * Set on a test send: an operator previewing the campaign on this player's
+   * device (POST .../campaigns/{id}/test). Show it as usual; the game may mark it.
+   */
+  test?: true;
   /** The topic this copy arrived on. */
   topic: string;
 }
@@ -105,6 +110,7 @@ export function parseEnvelope(text: string, topic: string): Parsed {
   }
   if (e.filter !== undefined && (!isObject(e.filter) || !withinLimits(e.filter))) return { invalid: 'filter' };
   if (!isObject(e.content)) return { invalid: 'content' };
+  if (e.test !== undefined && typeof e.test !== 'boolean') return { invalid: 'test' };
   const common: Common = {
     id: e.id as string,
     campaign: e.campaign as string,
@@ -116,6 +122,7 @@ export function parseEnvelope(text: string, topic: string): Parsed {
   };
   if (startsAt !== undefined) common.startsAt = startsAt;
   if (e.filter !== undefined) common.filter = e.filter as Filter;
+  if (e.test === true) common.test = true;
   const c = e.content;
   switch (e.kind as Kind) {
     case 'marquee': {

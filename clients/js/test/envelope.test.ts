@@ -64,6 +64,12 @@ describe('parseEnvelope', () => {
     assert.deepEqual(marquee.content, { ...envelope({}).content, color: '#FF0000' });
   });
 
+  it('marks a test send, and only that', () => {
+    assert.equal(envelope({ test: true }).test, true);
+    assert.equal('test' in envelope({}), false);
+    assert.equal('test' in envelope({ test: false }), false);
+  });
+
   it('ignores, without calling it invalid, a kind of a later version', () => {
     assert.deepEqual(parseEnvelope(JSON.stringify({ ...EXAMPLE, kind: 'survey' }), TOPIC), { ignored: 'kind survey' });
   });
@@ -99,6 +105,7 @@ describe('parseEnvelope', () => {
       { kind: 'ad', content: { image_url: 'https://x', display_s: 5 } },
       { kind: 'kickout', content: {} },
       { kind: 'kickout', content: { reason: 'ban', reconnect_after_s: 'soon' } },
+      { test: 'yes' },
     ];
     for (const over of broken) {
       const r = parseEnvelope(JSON.stringify({ ...EXAMPLE, ...(over as object) }), TOPIC);

@@ -1,0 +1,47 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/heraldpush/herald/games"
+)
+
+// archivedOK are the routes under a game that still answer once it is
+// archived: reading the game, and (un)archiving it.
+var archivedOK = map[string]bool{
+	"GET /games/{game}":            true,
+	"POST /games/{game}/archive":   true,
+	"POST /games/{game}/unarchive": true,
+}
+
+// underLiveGame reports whether a route needs its game not to be archived:
+// every route under /games/{game} but those of archivedOK.
+func underLiveGame(method, pattern string) bool {
+	under := pattern == "/games/{game}" || strings.HasPrefix(pattern, "/games/{game}/")
+	return under && !archivedOK[method+" "+pattern]
+}
+
+// liveGame answers 404 for a game that does not exist and 410 for an archived
+// one before the route's handler runs, so that nothing under an archived game
+// is read or changed (creating and changing things also check it in their
+// transactions: games.GetShared). It bounds its lookup by DBTimeout itself,
+// for it also guards member uploads, which have no overall time limit.
+func (s *Server) liveGame(next http.Handler) http.Handler {
+	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
+		g, err := s.Games.Get(ctx, chi.URLParam(r, "game"))
+		cancel()
+		if err != nil {
+			return err
+		}
+		if g.ArchivedAt != nil {
+			return games.ErrArchived
+		}
+		next.ServeHTTP(w, r)
+		return nil
+	})
+}
