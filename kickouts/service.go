@@ -1,0 +1,213 @@
+package kickouts
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/topics"
+)
+
+// Publisher is what kick-outs need of the broker: QoS 1 publishes that return
+// once the broker acknowledged every one (mqttout.Conn).
+type Publisher interface {
+	PublishAll(ctx context.Context, msgs []mqttout.Message) (mqttout.Result, error)
+}
+
+// Config configures the kick-outs of one replica.
+type Config struct {
+	DB        *pgxpool.Pool
+	Games     *games.Store
+	Publisher Publisher
+	Prefix    string // the topic prefix
+	Log       *slog.Logger
+	// DBTimeout bounds each database step of a request (default 5 s).
+	DBTimeout time.Duration
+	// PublishTimeout is how long a request waits for the broker to acknowledge
+	// its kick-out (default 5 s); past it the answer says pending and recovery
+	// publishes it.
+	PublishTimeout time.Duration
+	// Recheck is how often a waiting request reads the status again without
+	// being woken (default 500 ms), in case a notification was missed while
+	// the listening connection was down.
+	Recheck time.Duration
+	// Poll is how often recovery looks for kick-outs whose publish was cut off
+	// (default 1 s).
+	Poll        time.Duration
+	MaxEnvelope int              // 0: campaigns.DefaultMaxEnvelope
+	Now         func() time.Time // default time.Now
+}
+
+// Service creates, publishes and reports kick-outs. Start runs its background
+// work: the receipt listener that wakes waiting requests, and recovery.
+type Service struct {
+	cfg   Config
+	store store
+	hub   *hub
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Service for cfg.
+func New(cfg Config) *Service {
+	if cfg.DBTimeout <= 0 {
+		cfg.DBTimeout = 5 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = 500 * time.Millisecond
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.MaxEnvelope <= 0 {
+		cfg.MaxEnvelope = campaigns.DefaultMaxEnvelope
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log)}
+}
+
+// Start starts the receipt listener and recovery, and returns at once.
+func (s *Service) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Go(func() { s.hub.run(ctx) })
+	s.wg.Go(func() { s.recover(ctx) })
+}
+
+// Stop stops the background work and waits for it.
+func (s *Service) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+// Create validates in, stores the kick-out with its audit entry, publishes it
+// and returns its status: published once the broker acknowledged every
+// message, pending if it did not within PublishTimeout (recovery publishes it
+// then). It returns games.ErrNotFound or a fielderr.List.
+func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
+	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	g, err := s.cfg.Games.Get(step, game)
+	if err != nil {
+		return Status{}, err
+	}
+	k, ttl, err := in.build(game, g.DefaultLocale)
+	if err != nil {
+		return Status{}, err
+	}
+	if k.ID, err = uuid.NewV7(); err != nil {
+		return Status{}, fmt.Errorf("new kick-out id: %w", err)
+	}
+	// Millisecond times: the envelope carries no finer, and a republish must
+	// send the same bytes.
+	k.CreatedAt = s.cfg.Now().UTC().Truncate(time.Millisecond)
+	k.ExpiresAt = k.CreatedAt.Add(ttl)
+	payload, err := s.envelope(k)
+	if err != nil {
+		return Status{}, err
+	}
+	if err := s.store.insert(step, k, k.CreatedAt.Add(s.cfg.PublishTimeout+s.cfg.DBTimeout)); err != nil {
+		return Status{}, err
+	}
+	// The kick-out is stored: from here on it is published even if the caller
+	// goes away, and the answer is 201 whatever the broker does.
+	if at, ok := s.publish(context.WithoutCancel(ctx), []Kickout{k}, [][]byte{payload}); ok {
+		k.PublishedAt = &at
+	}
+	return status(k, nil, 0, s.cfg.Now())
+}
+
+// envelope encodes k's envelope, refusing (as a field error) content too
+// large for it.
+func (s *Service) envelope(k Kickout) ([]byte, error) {
+	b, err := campaigns.Encode(campaigns.Envelope{
+		ID: k.ID.String(), Campaign: k.ID.String(), Kind: campaigns.KindKickout, Game: k.Game,
+		SentAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, Priority: 9, Content: k.Content,
+	}, s.cfg.MaxEnvelope)
+	if err != nil {
+		return nil, tooLarge(err)
+	}
+	return b, nil
+}
+
+// messages are k's publishes: one per targeted player, or one to the server.
+// Never retained: only clients online now receive it.
+func (s *Service) messages(k Kickout, payload []byte) []mqttout.Message {
+	id := k.ID.String()
+	if k.Server != "" {
+		return []mqttout.Message{{Topic: topics.Message(topics.Base(s.cfg.Prefix, k.Game, topics.ScopeServer, k.Server), string(campaigns.KindKickout), id), Payload: payload}}
+	}
+	msgs := make([]mqttout.Message, len(k.Players))
+	for i, p := range k.Players {
+		msgs[i] = mqttout.Message{Topic: topics.Message(topics.Base(s.cfg.Prefix, k.Game, topics.ScopePlayer, p), string(campaigns.KindKickout), id), Payload: payload}
+	}
+	return msgs
+}
+
+// publish sends the kick-outs ks (whose envelopes are payloads) in one batch
+// within PublishTimeout and, once the broker acknowledged all of it, marks them
+// published. It reports when they were acknowledged, and false if they were not.
+func (s *Service) publish(ctx context.Context, ks []Kickout, payloads [][]byte) (time.Time, bool) {
+	var msgs []mqttout.Message
+	ids := make([]uuid.UUID, len(ks))
+	for i, k := range ks {
+		msgs = append(msgs, s.messages(k, payloads[i])...)
+		ids[i] = k.ID
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := s.cfg.Publisher.PublishAll(pctx, msgs); err != nil {
+		s.cfg.Log.WarnContext(ctx, "kick-outs not acknowledged by the broker in time; recovery publishes them",
+			"kickouts", ids, "timeout", s.cfg.PublishTimeout.String(), "err", err)
+		return time.Time{}, false
+	}
+	at := s.cfg.Now().UTC()
+	mctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	if err := s.store.markPublished(mctx, ids, at); err != nil {
+		// Published all the same; recovery will send them once more.
+		s.cfg.Log.WarnContext(ctx, "mark kick-outs published", "kickouts", ids, "err", err)
+	}
+	return at, true
+}
+
+// Status returns the status of kick-out id of game now, or ErrNotFound.
+func (s *Service) Status(ctx context.Context, game string, id uuid.UUID) (Status, error) {
+	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	defer cancel()
+	k, err := s.store.get(step, game, id)
+	if err != nil {
+		return Status{}, err
+	}
+	return s.status(step, k)
+}
+
+func (s *Service) status(ctx context.Context, k Kickout) (Status, error) {
+	now := s.cfg.Now()
+	got, total, err := s.store.deliveries(ctx, k, MaxPlayers)
+	if err != nil {
+		return Status{}, err
+	}
+	return status(k, got, total, now)
+}
+
+// Purge deletes up to limit kick-outs created before before (their receipts
+// go with their partitions), for the scheduler's janitor.
+func (s *Service) Purge(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return s.store.purge(ctx, before, limit)
+}

@@ -1,0 +1,158 @@
+package kickouts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/audit"
+)
+
+// store is the kick-outs' SQL.
+type store struct {
+	db *pgxpool.Pool
+}
+
+const kickoutColumns = `id, game_id, players, coalesce(server, ''), content, created_at, expires_at, published_at`
+
+func scanKickout(row pgx.CollectableRow) (Kickout, error) {
+	var k Kickout
+	err := row.Scan(&k.ID, &k.Game, &k.Players, &k.Server, &k.Content, &k.CreatedAt, &k.ExpiresAt, &k.PublishedAt)
+	return k, err
+}
+
+// insert stores k and its audit entry in one transaction. Its publisher holds
+// it until leaseUntil: recovery leaves it alone until then.
+func (s store) insert(ctx context.Context, k Kickout, leaseUntil time.Time) error {
+	var server *string
+	if k.Server != "" {
+		server = &k.Server
+	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO kickouts (id, game_id, players, server, content, created_at, expires_at, lease_until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			k.ID, k.Game, k.Players, server, string(k.Content), k.CreatedAt, k.ExpiresAt, leaseUntil); err != nil {
+			return fmt.Errorf("insert kick-out: %w", err)
+		}
+		detail := map[string]any{"reason": mustReason(k), "ttl_s": int(k.TTL() / time.Second)}
+		if k.Server != "" {
+			detail["server"] = k.Server
+		} else {
+			detail["players"] = len(k.Players)
+		}
+		return audit.Record(ctx, tx, audit.Entry{Action: "kickout.create", Game: k.Game, ObjectType: "kickout",
+			ObjectID: k.ID.String(), Detail: detail})
+	})
+}
+
+// mustReason reads the reason of k's canonical content for the audit log.
+func mustReason(k Kickout) string {
+	c, _ := decodeContent(k.Content)
+	return c.Reason
+}
+
+// get returns the kick-out id of game, or ErrNotFound.
+func (s store) get(ctx context.Context, game string, id uuid.UUID) (Kickout, error) {
+	rows, _ := s.db.Query(ctx, `SELECT `+kickoutColumns+` FROM kickouts WHERE id = $1 AND game_id = $2`, id, game)
+	k, err := pgx.CollectExactlyOneRow(rows, scanKickout)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Kickout{}, ErrNotFound
+	}
+	if err != nil {
+		return Kickout{}, fmt.Errorf("load kick-out %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// deliveries returns the delivered receipts of k's targeted players, or for a
+// server kick-out the first limit in the order they arrived and how many there
+// are in all.
+func (s store) deliveries(ctx context.Context, k Kickout, limit int) ([]delivery, int, error) {
+	var rows pgx.Rows
+	if k.Server == "" {
+		rows, _ = s.db.Query(ctx, `
+			SELECT player_id, received_at, 0 FROM receipts
+			WHERE send_id = $1 AND event = 'delivered' AND player_id = ANY($2)`, k.ID, k.Players)
+	} else {
+		rows, _ = s.db.Query(ctx, `
+			SELECT player_id, received_at, count(*) OVER () FROM receipts
+			WHERE send_id = $1 AND event = 'delivered'
+			ORDER BY received_at, player_id LIMIT $2`, k.ID, limit)
+	}
+	total := 0
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (delivery, error) {
+		var d delivery
+		err := row.Scan(&d.player, &d.at, &total)
+		return d, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("load receipts of kick-out %s: %w", k.ID, err)
+	}
+	if k.Server == "" {
+		total = len(got)
+	}
+	return got, total, nil
+}
+
+// countDelivered counts the targeted players of a player kick-out that
+// confirmed it: the cheap check of a waiting request.
+func (s store) countDelivered(ctx context.Context, k Kickout) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `
+		SELECT count(*) FROM receipts WHERE send_id = $1 AND event = 'delivered' AND player_id = ANY($2)`,
+		k.ID, k.Players).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count receipts of kick-out %s: %w", k.ID, err)
+	}
+	return n, nil
+}
+
+// claimUnpublished takes up to limit kick-outs that were stored but never
+// marked published, whose publisher's lease passed and whose ttl has not,
+// oldest first, and leases them until leaseUntil.
+func (s store) claimUnpublished(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Kickout, error) {
+	rows, _ := s.db.Query(ctx, `
+		UPDATE kickouts SET lease_until = $2
+		WHERE id IN (
+			SELECT id FROM kickouts
+			WHERE published_at IS NULL AND lease_until < $1 AND expires_at > $1
+			ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING `+kickoutColumns, now, leaseUntil, limit)
+	list, err := pgx.CollectRows(rows, scanKickout)
+	if err != nil {
+		return nil, fmt.Errorf("claim unpublished kick-outs: %w", err)
+	}
+	return list, nil
+}
+
+// markPublished records that the broker acknowledged every message of the
+// kick-outs ids at at. It is not worth a disk flush: were the mark lost in a
+// crash, recovery would publish again, and clients drop the duplicate.
+func (s store) markPublished(ctx context.Context, ids []uuid.UUID, at time.Time) error {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`UPDATE kickouts SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL`, ids, at)
+	b.Queue(`COMMIT`)
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("mark kick-outs published: %w", err)
+	}
+	return nil
+}
+
+// purge deletes up to limit kick-outs created before before, and returns how
+// many it deleted.
+func (s store) purge(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := s.db.Exec(ctx, `
+		DELETE FROM kickouts WHERE id IN (SELECT id FROM kickouts WHERE created_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge kick-outs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
