@@ -24,6 +24,8 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
@@ -151,8 +153,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer broker.Close()
 
 	campaignStore := campaigns.NewStore(pool, 0)
+	gameStore := games.NewStore(pool)
 	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
-	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout})
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
+	idempotent := idempotency.NewStore(pool, nil)
+	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout,
+		Janitors: []scheduler.Janitor{{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
+			return idempotent.Purge(ctx, purgeBatch)
+		}}}})
 	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
@@ -162,6 +170,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer sched.Stop()
 	guard.Start(context.WithoutCancel(ctx))
 	defer guard.Stop()
+	kicks.Start(context.WithoutCancel(ctx))
+	defer kicks.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
@@ -169,7 +179,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
-		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaignStore,
+		Games: gameStore, Segments: segments.NewStore(pool), Campaigns: campaignStore,
+		Kickouts: kicks, Idempotency: idempotent,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
@@ -209,6 +220,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log.Info("stopped")
 	return nil
 }
+
+// purgeBatch is how many rows one round of the janitor deletes at most.
+const purgeBatch = 10_000
 
 func buildVersion() string {
 	if version != "" {

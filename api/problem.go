@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/segments"
 )
@@ -130,6 +131,7 @@ var domainErrors = []struct {
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
 	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired or completed; there is nothing to recall", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
+	{kickouts.ErrNotFound, http.StatusNotFound, "no such kick-out in this game", ""},
 }
 
 // domainProblem fills p for a known domain error and reports whether err was one.

@@ -18,6 +18,8 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -58,6 +60,11 @@ type Config struct {
 	DBTimeout time.Duration
 	// MaxUploads is how many member uploads stream at once (0: 4); more answer 503.
 	MaxUploads int
+	// Kickouts creates, publishes and reports kick-outs.
+	Kickouts *kickouts.Service
+	// Idempotency keeps the answers of creating POSTs sent with an
+	// Idempotency-Key; nil ignores the header.
+	Idempotency *idempotency.Store
 }
 
 // Server serves the HTTP API.
@@ -134,13 +141,13 @@ func (s *Server) routes() http.Handler {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.rateLimit)
-		s.handle(r, "POST", "/games", auth.PermGamesWrite, s.createGame)
+		s.handleCreate(r, "/games", auth.PermGamesWrite, replayAnswer, false, s.createGame)
 		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
 		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
 		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
 		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
 
-		s.handle(r, "POST", "/games/{game}/segments", auth.PermSegmentsWrite, s.createSegment)
+		s.handleCreate(r, "/games/{game}/segments", auth.PermSegmentsWrite, replayAnswer, false, s.createSegment)
 		s.handle(r, "GET", "/games/{game}/segments", auth.PermSegmentsRead, s.listSegments)
 		s.handle(r, "GET", "/games/{game}/segments/{id}", auth.PermSegmentsRead, s.getSegment)
 		s.handle(r, "PATCH", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.updateSegment)
@@ -148,14 +155,16 @@ func (s *Server) routes() http.Handler {
 		s.handleUpload(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
 
 		// Campaign writes also check the kind: a marquee needs auth.PermMarquee.
-		s.handle(r, "POST", "/games/{game}/campaigns", auth.PermCampaignsWrite, s.createCampaign)
+		s.handleCreate(r, "/games/{game}/campaigns", auth.PermCampaignsWrite, replayAnswer, false, s.createCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
 
-		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)
+		s.kickoutRoutes(r)
+
+		s.handleCreate(r, "/api-keys", auth.PermKeys, refuseReplay, false, s.createKey)
 		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)
 		s.handle(r, "DELETE", "/api-keys/{id}", auth.PermKeys, s.revokeKey)
 		s.handle(r, "GET", "/audit", auth.PermAudit, s.listAudit)
