@@ -23,7 +23,9 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
 	"github.com/heraldpush/herald/internal/dbtest"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/segments"
 )
@@ -70,10 +72,14 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: games.NewStore(pool), Publisher: conn, Prefix: "herald", Log: log})
+	kicks.Start(context.Background())
+	t.Cleanup(kicks.Stop)
 	cfg := api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys,
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
+		Kickouts: kicks, Idempotency: idempotency.NewStore(pool, nil),
 	}
 	for _, opt := range opts {
 		opt(&cfg)
