@@ -187,3 +187,53 @@ func TestKickoutRefusesInvalidRequests(t *testing.T) {
 	h.call(http.StatusNotFound, "GET", "/v1/games/g1/kickouts/0193a0c4-7f11-7c39-9a51-2f1d3b5e8a10", nil)
 	h.call(http.StatusNotFound, "GET", "/v1/games/g1/kickouts/not-a-uuid", nil)
 }
+
+// TestKickoutRetriedWhileWaitingGetsTheFirstAnswer: a backend that times out
+// and retries a waited kick-out with its Idempotency-Key kicks once, and the
+// retry gets the first answer once that one is done.
+func TestKickoutRetriedWhileWaitingGetsTheFirstAnswer(t *testing.T) {
+	t.Parallel()
+	broker := brokertest.Start(t)
+	h := startHeraldWith(t, map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
+	})
+	h.createGame()
+	online := subscribe(t, h.broker, h.prefix+"/g1/player/#")
+	body := `{"players":["offline"],"reason":"ban","ttl_s":3}`
+	post := func() (*http.Response, []byte) {
+		req, err := http.NewRequest("POST", h.base+"/v1/games/g1/kickouts?wait=30s", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+h.key)
+		req.Header.Set("Idempotency-Key", "kick offline #1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, raw
+	}
+	type result struct {
+		resp *http.Response
+		body []byte
+	}
+	first := make(chan result, 1)
+	go func() {
+		resp, raw := post()
+		first <- result{resp, raw}
+	}()
+	// The first request waits for the ttl (nobody is online to confirm) once
+	// it has published: then the retry comes.
+	waitFor(t, "the first kick-out to be published", patience, func() bool { return len(online.messages()) == 1 })
+	resp, raw := post()
+	got := <-first
+	require.Equal(t, http.StatusCreated, got.resp.StatusCode, "%s", got.body)
+	require.Empty(t, got.resp.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", raw)
+	require.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	require.Equal(t, got.body, raw, "the first answer, after its wait")
+	require.Equal(t, got.resp.Header.Get("Location"), resp.Header.Get("Location"))
+	require.Len(t, online.messages(), 1, "kicked once")
+	var st map[string]any
+	require.NoError(t, json.Unmarshal(raw, &st))
+	require.Equal(t, map[string]string{"offline": "not_delivered"}, playerStatuses(st))
+}
