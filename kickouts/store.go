@@ -26,29 +26,33 @@ func scanKickout(row pgx.CollectableRow) (Kickout, error) {
 	return k, err
 }
 
-// insert stores k and its audit entry in one transaction. Its publisher holds
-// it until leaseUntil: recovery leaves it alone until then.
+// insert stores k and its audit entry in one round trip (a batch commits or
+// fails as a whole). Its publisher holds it until leaseUntil: recovery leaves
+// it alone until then.
 func (s store) insert(ctx context.Context, k Kickout, leaseUntil time.Time) error {
 	var server *string
 	if k.Server != "" {
 		server = &k.Server
 	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO kickouts (id, game_id, players, server, content, created_at, expires_at, lease_until)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.ID, k.Game, k.Players, server, string(k.Content), k.CreatedAt, k.ExpiresAt, leaseUntil); err != nil {
-			return fmt.Errorf("insert kick-out: %w", err)
-		}
-		detail := map[string]any{"reason": mustReason(k), "ttl_s": int(k.TTL() / time.Second)}
-		if k.Server != "" {
-			detail["server"] = k.Server
-		} else {
-			detail["players"] = len(k.Players)
-		}
-		return audit.Record(ctx, tx, audit.Entry{Action: "kickout.create", Game: k.Game, ObjectType: "kickout",
-			ObjectID: k.ID.String(), Detail: detail})
-	})
+	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO kickouts (id, game_id, players, server, content, created_at, expires_at, lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		k.ID, k.Game, k.Players, server, string(k.Content), k.CreatedAt, k.ExpiresAt, leaseUntil)
+	detail := map[string]any{"reason": mustReason(k), "ttl_s": int(k.TTL() / time.Second)}
+	if k.Server != "" {
+		detail["server"] = k.Server
+	} else {
+		detail["players"] = len(k.Players)
+	}
+	if err := audit.Queue(ctx, b, audit.Entry{Action: "kickout.create", Game: k.Game, ObjectType: "kickout",
+		ObjectID: k.ID.String(), Detail: detail}); err != nil {
+		return err
+	}
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert kick-out: %w", err)
+	}
+	return nil
 }
 
 // mustReason reads the reason of k's canonical content for the audit log.
