@@ -33,7 +33,7 @@ func (h *herald) connectPlayer(id string) *player {
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	c, err := sdk.Connect(ctx, sdk.Options{Broker: h.broker, Game: "g1", Player: id, Prefix: h.prefix,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), OnKickout: func(k sdk.Kickout) {
+		Log: slog.New(slog.DiscardHandler), OnKickout: func(k sdk.Kickout) {
 			p.mu.Lock()
 			p.kicks = append(p.kicks, k)
 			p.mu.Unlock()
