@@ -29,10 +29,16 @@ type player struct {
 // test ends. The SDK sends the delivered receipt of a kick-out by itself.
 func (h *herald) connectPlayer(id string) *player {
 	h.t.Helper()
+	return h.connectPlayerOn(id, "")
+}
+
+// connectPlayerOn is connectPlayer for a player on a game server.
+func (h *herald) connectPlayerOn(id, server string) *player {
+	h.t.Helper()
 	p := &player{}
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	c, err := sdk.Connect(ctx, sdk.Options{Broker: h.broker, Game: "g1", Player: id, Prefix: h.prefix,
+	c, err := sdk.Connect(ctx, sdk.Options{Broker: h.broker, Game: "g1", Player: id, Server: server, Prefix: h.prefix,
 		Log: slog.New(slog.DiscardHandler), OnKickout: func(k sdk.Kickout) {
 			p.mu.Lock()
 			p.kicks = append(p.kicks, k)
@@ -236,4 +242,45 @@ func TestKickoutRetriedWhileWaitingGetsTheFirstAnswer(t *testing.T) {
 	var st map[string]any
 	require.NoError(t, json.Unmarshal(raw, &st))
 	require.Equal(t, map[string]string{"offline": "not_delivered"}, playerStatuses(st))
+}
+
+// TestWaitedKickoutIsDeliveredOnlineAndNotDeliveredOffline: the Go SDK, online,
+// confirms by itself; the request waits for it and for the ttl of the player
+// who is not online.
+func TestWaitedKickoutIsDeliveredOnlineAndNotDeliveredOffline(t *testing.T) {
+	t.Parallel()
+	broker := brokertest.Start(t)
+	h := startHeraldWith(t, map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
+	})
+	h.createGame()
+	online := h.connectPlayer("p1")
+
+	st := h.kick(http.StatusCreated, "?wait=30s", map[string]any{
+		"players": []string{"p1"}, "reason": "login_elsewhere", "message": map[string]any{"en": "Logged in elsewhere"}, "reconnect_after_s": 30,
+	})
+	require.Equal(t, "delivered", st["state"], "answered once the client confirmed, long before the ttl")
+	require.Equal(t, map[string]string{"p1": "delivered"}, playerStatuses(st))
+	require.NotEmpty(t, st["players"].([]any)[0].(map[string]any)["delivered_at"])
+	kicks := online.kickouts()
+	require.Len(t, kicks, 1)
+	require.Equal(t, st["id"], kicks[0].ID)
+	require.Equal(t, "login_elsewhere", kicks[0].Reason)
+	require.Equal(t, 30*time.Second, kicks[0].ReconnectAfter)
+
+	both := h.kick(http.StatusCreated, "?wait=30s", map[string]any{"players": []string{"p1", "p2"}, "reason": "maintenance", "ttl_s": 2})
+	require.Equal(t, "expired", both["state"], "p2 never confirms: the answer comes at the ttl")
+	require.Equal(t, map[string]string{"p1": "delivered", "p2": "not_delivered"}, playerStatuses(both))
+	require.Equal(t, map[string]any{"targeted": 2.0, "pending": 0.0, "published": 0.0, "delivered": 1.0, "not_delivered": 1.0}, both["counts"])
+
+	// A server kick-out lists the players that confirmed.
+	onS1 := h.connectPlayerOn("p3", "s1")
+	srv := h.kick(http.StatusCreated, "?wait=30s", map[string]any{"server": "s1", "reason": "server_shutdown", "ttl_s": 2})
+	require.Equal(t, "expired", srv["state"], "held until the ttl: Herald does not know who is on s1")
+	require.Equal(t, map[string]string{"p3": "delivered"}, playerStatuses(srv))
+	require.Len(t, onS1.kickouts(), 1)
+	late := h.connectPlayerOn("p4", "s1")
+	require.Empty(t, h.onlyRetained(h.prefix+"/g1/server/s1/#"))
+	require.Empty(t, late.kickouts(), "connected after the kick-out: never gets it")
+	require.Len(t, online.kickouts(), 2)
 }
