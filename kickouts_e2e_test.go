@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -283,4 +284,25 @@ func TestWaitedKickoutIsDeliveredOnlineAndNotDeliveredOffline(t *testing.T) {
 	require.Empty(t, h.onlyRetained(h.prefix+"/g1/server/s1/#"))
 	require.Empty(t, late.kickouts(), "connected after the kick-out: never gets it")
 	require.Len(t, online.kickouts(), 2)
+}
+
+// TestKickoutOfTenThousandPlayers: the largest kick-out, 10,000 ids of the
+// longest kind, is taken and published to every player at once.
+func TestKickoutOfTenThousandPlayers(t *testing.T) {
+	t.Parallel()
+	broker := brokertest.Start(t)
+	h := startHeraldWith(t, map[string]string{
+		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
+	})
+	h.createGame()
+	online := subscribe(t, h.broker, h.prefix+"/g1/player/#")
+	players := make([]string, 10_000)
+	for i := range players {
+		players[i] = fmt.Sprintf("%0128d", i)
+	}
+	st := h.kick(http.StatusCreated, "", map[string]any{"players": players, "reason": "maintenance"})
+	require.Equal(t, "published", st["state"])
+	require.Equal(t, 10_000.0, st["counts"].(map[string]any)["published"])
+	waitProgress(t, "every player's kick-out", patience, func() bool { return len(online.messages()) == len(players) },
+		func() int { return len(online.messages()) })
 }

@@ -73,12 +73,14 @@ func (s *Server) idempotent(mode replayMode) func(http.Handler) http.Handler {
 					fielderr.List{{Field: idempotencyHeader, Message: "must be given once, 1 to 255 printable ASCII characters"}}))
 				return
 			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+			// Past the largest body a route takes, the rest is not read: the
+			// handler refuses the request anyway.
+			body, err := io.ReadAll(io.LimitReader(r.Body, max(maxJSONBody, maxKickoutBody)+1))
 			if err != nil {
 				s.writeError(w, r, badRequest("the body could not be read", fielderr.List{{Field: "body", Message: err.Error()}}))
 				return
 			}
-			// The handler reads the body again; past the limit it refuses it.
+			// The handler reads the body again.
 			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 			req := idempotency.Request{KeyID: callerKey(r.Context()).ID, Key: values[0],
 				Hash: idempotency.Hash(r.Method, r.URL.Path, r.URL.RawQuery, body)}

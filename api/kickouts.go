@@ -12,6 +12,10 @@ import (
 	"github.com/heraldpush/herald/kickouts"
 )
 
+// maxKickoutBody is the largest kick-out request: room for 10,000 player ids
+// of the longest kind (128 bytes).
+const maxKickoutBody = 2 << 20
+
 // kickoutRoutes registers the kick-out routes. Neither has the request-wide
 // database bound: a request may wait up to kickouts.MaxWait for receipts, and
 // the kick-outs service bounds each of its database steps itself.
@@ -31,7 +35,7 @@ func (s *Server) createKickout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in kickouts.Input
-	if err := decode(w, r, &in); err != nil {
+	if err := decodeUpTo(w, r, &in, maxKickoutBody); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -119,14 +119,14 @@ func (s store) countDelivered(ctx context.Context, k Kickout) (int, error) {
 
 // claimUnpublished takes up to limit kick-outs that were stored but never
 // marked published, whose publisher's lease passed and whose ttl has not,
-// oldest first, and leases them until leaseUntil.
+// those expiring first first, and leases them until leaseUntil.
 func (s store) claimUnpublished(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Kickout, error) {
 	rows, _ := s.db.Query(ctx, `
 		UPDATE kickouts SET lease_until = $2
 		WHERE id IN (
 			SELECT id FROM kickouts
-			WHERE published_at IS NULL AND lease_until < $1 AND expires_at > $1
-			ORDER BY lease_until LIMIT $3 FOR UPDATE SKIP LOCKED)
+			WHERE published_at IS NULL AND expires_at > $1 AND lease_until < $1
+			ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING `+kickoutColumns, now, leaseUntil, limit)
 	list, err := pgx.CollectRows(rows, scanKickout)
 	if err != nil {

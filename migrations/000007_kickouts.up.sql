@@ -16,7 +16,9 @@ CREATE TABLE kickouts (
     CHECK ((players IS NULL) <> (server IS NULL))
 );
 
-CREATE INDEX kickouts_unpublished_idx ON kickouts (lease_until) WHERE published_at IS NULL;
+-- Recovery scans the unpublished kick-outs whose ttl has not passed: those
+-- that expired unpublished stay out of its way.
+CREATE INDEX kickouts_unpublished_idx ON kickouts (expires_at) WHERE published_at IS NULL;
 CREATE INDEX kickouts_created_idx ON kickouts (created_at);
 
 -- Idempotency keys: the first answer to a creating POST, kept 24 h per API key
