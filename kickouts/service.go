@@ -102,11 +102,11 @@ func (s *Service) Stop() {
 func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	g, err := s.cfg.Games.Get(step, game)
+	locale, err := s.cfg.Games.DefaultLocale(step, game)
 	if err != nil {
 		return Status{}, err
 	}
-	k, ttl, err := in.build(game, g.DefaultLocale)
+	k, ttl, err := in.build(game, locale)
 	if err != nil {
 		return Status{}, err
 	}
