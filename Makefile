@@ -19,11 +19,22 @@ HERALD_SKIP_SERVICES ?=
 
 .PHONY: run test test-js lint build services fmt vet
 
+# What `herald version` says: set here, at link time. A plain `go build` or
+# `go install` falls back to the build information the go command records.
+BIN        ?= bin/herald
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)
+
 # staticcheck is pinned here and fetched through the Go module proxy on first use.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-run: services
-	$(GO) run . serve
+# Built, then run in place of the shell (exec): Ctrl-C reaches Herald, which
+# shuts down gracefully and exits 0, so make reports no error. (`go run` would
+# exit 1 after any interrupt.)
+run: services build
+	exec $(BIN) serve
 
 # `go test -race` needs a C compiler: --with-cc makes services.sh install gcc
 # if it is missing, and --with-node Node.js and npm for the TypeScript client
@@ -41,7 +52,7 @@ test-js: services
 	$(TEST_JS)
 
 build:
-	$(GO) build -o bin/herald .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 services:
 ifeq ($(HERALD_SKIP_SERVICES),1)

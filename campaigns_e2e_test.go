@@ -10,6 +10,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/internal/brokertest"
 )
 
 func (h *herald) createGame() {
@@ -68,7 +70,7 @@ const markerLevel = "zz-marker"
 
 func TestCampaignReachesItsAudienceOnlineAndLater(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	eu := subscribe(t, h.broker, h.prefix+"/g1/tag/region/eu/#")
 	na := subscribe(t, h.broker, h.prefix+"/g1/tag/region/na/#")
@@ -115,7 +117,7 @@ func TestCampaignReachesItsAudienceOnlineAndLater(t *testing.T) {
 
 func TestCampaignExpiresAndClears(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/all/#")
 	expiresAt := time.Now().Add(2 * time.Second).UTC().Truncate(time.Millisecond)
@@ -150,7 +152,7 @@ func TestCampaignExpiresAndClears(t *testing.T) {
 
 func TestCancelRecallsAtOnce(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/all/#")
 	c := h.call(http.StatusCreated, "POST", "/v1/games/g1/campaigns", map[string]any{
@@ -173,7 +175,7 @@ func TestCancelRecallsAtOnce(t *testing.T) {
 
 func TestScheduledCampaignCanBeCanceledBeforeItIsSent(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/all/#")
 	at := time.Now().Add(1500 * time.Millisecond)
@@ -202,7 +204,7 @@ func TestScheduledCampaignCanBeCanceledBeforeItIsSent(t *testing.T) {
 
 func TestMemberCampaignReachesEveryMemberOnce(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	seg := h.call(http.StatusCreated, "POST", "/v1/games/g1/segments", map[string]any{"name": "whales", "rule": map[string]any{"members": true}})
 	const members = 10_000

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"io"
 	"log/slog"
 	"math"
 	"net/url"
@@ -17,15 +18,17 @@ import (
 // config is everything `herald serve` can be told. Each field has a flag and a
 // HERALD_* environment variable; a flag given on the command line wins.
 type config struct {
-	HTTPAddr     string
-	DatabaseURL  string
-	MQTTURL      string
-	MQTTUsername string
-	MQTTPassword string
-	MQTTTLS      mqttout.TLSConfig
-	TopicPrefix  string
-	Migrate      bool
-	LogLevel     slog.Level
+	HTTPAddr    string
+	DatabaseURL string
+	// ConnectTimeout bounds each attempt to connect to Postgres.
+	ConnectTimeout time.Duration
+	MQTTURL        string
+	MQTTUsername   string
+	MQTTPassword   string
+	MQTTTLS        mqttout.TLSConfig
+	TopicPrefix    string
+	Migrate        bool
+	LogLevel       slog.Level
 	// DispatchLease is how long a replica that died keeps the dispatches it was
 	// sending before another replica resumes them.
 	DispatchLease time.Duration
@@ -51,10 +54,79 @@ type config struct {
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
 
-// bindDatabase registers the database flag shared by serve and migrate.
-func bindDatabase(fs *flag.FlagSet, getenv func(string) string, dst *string) {
-	fs.StringVar(dst, "database-url", envOr(getenv, "HERALD_DATABASE_URL", defaultDatabaseURL),
+// defaultConnectTimeout is how long Herald waits for Postgres to answer a new
+// connection unless told otherwise.
+const defaultConnectTimeout = 10 * time.Second
+
+// bindDatabase registers the flags of every command that reaches Postgres.
+func bindDatabase(fs *flag.FlagSet, env *envReader, dbURL *string, connectTimeout *time.Duration) {
+	fs.StringVar(dbURL, "database-url", envOr(env.getenv, "HERALD_DATABASE_URL", defaultDatabaseURL),
 		"Postgres connection URL (HERALD_DATABASE_URL)")
+	fs.Lookup("database-url").DefValue = redactURL(*dbURL) // -h never shows a password
+	fs.DurationVar(connectTimeout, "connect-timeout", env.duration("HERALD_CONNECT_TIMEOUT", defaultConnectTimeout),
+		"how long to wait for Postgres to answer a new connection, unless the URL sets connect_timeout (HERALD_CONNECT_TIMEOUT)")
+}
+
+// validateDatabase checks what bindDatabase read.
+func validateDatabase(errs *fielderr.List, dbURL string, connectTimeout time.Duration) {
+	if _, err := url.Parse(dbURL); err != nil || dbURL == "" {
+		errs.Add("database-url (HERALD_DATABASE_URL)", "must be a postgres:// URL")
+	}
+	if connectTimeout < 100*time.Millisecond {
+		errs.Add("connect-timeout (HERALD_CONNECT_TIMEOUT)", "must be at least 100ms")
+	}
+}
+
+// database is how a command other than serve reaches Postgres.
+type database struct {
+	URL            string
+	ConnectTimeout time.Duration
+}
+
+// parseWithDatabase parses the flags of cmd, a command that reaches Postgres,
+// with the database flags added to those it has, and checks them.
+func parseWithDatabase(cmd *command, args []string, getenv func(string) string, stdout io.Writer) (db database, positional []string, help bool, err error) {
+	env := envReader{getenv: getenv}
+	bindDatabase(cmd.flags, &env, &db.URL, &db.ConnectTimeout)
+	positional, help, err = cmd.parse(args, stdout)
+	if help || err != nil {
+		return db, nil, help, err
+	}
+	errs := env.errs
+	validateDatabase(&errs, db.URL, db.ConnectTimeout)
+	if err := errs.Err(); err != nil {
+		return db, nil, false, cmd.errorf("%v", err)
+	}
+	return db, positional, false, nil
+}
+
+const serveUsage = `usage: herald serve [flags]
+
+Runs the HTTP API: applies pending migrations (unless --migrate=false),
+connects to the broker in the background (serving while it is down), and runs
+until SIGINT or SIGTERM, then finishes the requests in flight. Each flag can
+also be set by the HERALD_* environment variable in its description; a flag
+given on the command line wins.`
+
+// serveConfig reads serve's flags and environment and checks them. help
+// means that the usage was printed and there is nothing to serve.
+func serveConfig(args []string, getenv func(string) string, stdout io.Writer) (cfg config, help bool, err error) {
+	cmd := newCommand("herald serve", serveUsage)
+	envErr := bindServe(cmd.flags, getenv, &cfg)
+	rest, help, err := cmd.parse(args, stdout)
+	if help || err != nil {
+		return cfg, help, err
+	}
+	if err := cmd.noArguments(rest); err != nil {
+		return cfg, false, err
+	}
+	if envErr != nil {
+		return cfg, false, cmd.errorf("configuration: %v", envErr)
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, false, cmd.errorf("configuration: %v", err)
+	}
+	return cfg, false, nil
 }
 
 // bindServe registers serve's flags, with defaults taken from the environment.
@@ -64,13 +136,14 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 	env := envReader{getenv: getenv}
 	fs.StringVar(&c.HTTPAddr, "http-addr", envOr(getenv, "HERALD_HTTP_ADDR", "127.0.0.1:8080"),
 		"address the HTTP API listens on (HERALD_HTTP_ADDR)")
-	bindDatabase(fs, getenv, &c.DatabaseURL)
+	bindDatabase(fs, &env, &c.DatabaseURL, &c.ConnectTimeout)
 	fs.StringVar(&c.MQTTURL, "mqtt-url", envOr(getenv, "HERALD_MQTT_URL", "tcp://127.0.0.1:1883"),
 		"MQTT broker URL: tcp://, ssl:// or mqtts:// (HERALD_MQTT_URL)")
 	fs.StringVar(&c.MQTTUsername, "mqtt-username", getenv("HERALD_MQTT_USERNAME"),
 		"MQTT user name (HERALD_MQTT_USERNAME)")
 	fs.StringVar(&c.MQTTPassword, "mqtt-password", getenv("HERALD_MQTT_PASSWORD"),
 		"MQTT password; prefer the environment variable, flags show in ps (HERALD_MQTT_PASSWORD)")
+	fs.Lookup("mqtt-password").DefValue = "" // -h never shows it
 	fs.StringVar(&c.MQTTTLS.CAFile, "mqtt-ca-file", getenv("HERALD_MQTT_CA_FILE"),
 		"PEM file of the CA certificates that sign the broker's, for a TLS URL; default: the system's (HERALD_MQTT_CA_FILE)")
 	fs.StringVar(&c.MQTTTLS.CertFile, "mqtt-cert-file", getenv("HERALD_MQTT_CERT_FILE"),
@@ -153,9 +226,7 @@ func (e *envReader) level(key string, def slog.Level) slog.Level {
 // validate refuses a configuration Herald cannot run with, naming the setting.
 func (c *config) validate() error {
 	var errs fielderr.List
-	if _, err := url.Parse(c.DatabaseURL); err != nil || c.DatabaseURL == "" {
-		errs.Add("database-url (HERALD_DATABASE_URL)", "must be a postgres:// URL")
-	}
+	validateDatabase(&errs, c.DatabaseURL, c.ConnectTimeout)
 	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {
 		errs.Add("mqtt-url (HERALD_MQTT_URL)", "must be a URL such as tcp://127.0.0.1:1883")
 	} else if !validMQTTScheme(u.Scheme) {
@@ -217,6 +288,7 @@ func (c *config) logValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("connect_timeout", c.ConnectTimeout.String()),
 		slog.String("mqtt_url", redactURL(c.MQTTURL)),
 		slog.String("mqtt_username", c.MQTTUsername),
 		slog.Bool("mqtt_password_set", c.MQTTPassword != ""),

@@ -20,7 +20,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/internal/dbtest"
-	"github.com/heraldpush/herald/topics"
 )
 
 // herald is a real Herald started in-process by run, on its own database and
@@ -60,8 +59,8 @@ func startHeraldInProcess(t testing.TB, broker string) *herald {
 // stop is called.
 func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	t.Helper()
+	requirePrivateBroker(t, vars)
 	h := &herald{t: t, prefix: vars["HERALD_TOPIC_PREFIX"], broker: vars["HERALD_MQTT_URL"], key: adminKey(t, vars["HERALD_DATABASE_URL"])}
-	clearSentinelAtEnd(t, vars)
 	vars = maps.Clone(vars)
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
@@ -238,6 +237,7 @@ func buildHerald(tb testing.TB) string {
 // process is interrupted (or killed, if the test did) when the test ends.
 func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (string, *exec.Cmd) {
 	tb.Helper()
+	requirePrivateBroker(tb, vars)
 	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
 	cmd.Env = os.Environ()
 	for k, v := range vars {
@@ -247,7 +247,6 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clearSentinelAtEnd(tb, vars)
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
@@ -267,26 +266,12 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	return "", nil
 }
 
-// clearSentinelAtEnd removes, once the test's heralds have stopped, the
-// retained sentinel that a herald with vars keeps on its broker
-// ({prefix}/$herald/sentinel), so that tests leave nothing retained on the
-// shared broker. A broker the test already stopped is left alone.
-func clearSentinelAtEnd(tb testing.TB, vars map[string]string) {
-	broker, prefix := vars["HERALD_MQTT_URL"], vars["HERALD_TOPIC_PREFIX"]
-	if broker == "" {
-		broker = mqttURL()
+// requirePrivateBroker refuses to start a Herald without a broker of the
+// test's own (internal/brokertest): whatever it retains (its sentinel, every
+// send) would otherwise stay on the developer's shared broker.
+func requirePrivateBroker(tb testing.TB, vars map[string]string) {
+	tb.Helper()
+	if vars["HERALD_MQTT_URL"] == "" {
+		tb.Fatal("give Herald a private broker: HERALD_MQTT_URL = brokertest.Start(t).URL")
 	}
-	if prefix == "" {
-		prefix = "herald"
-	}
-	tb.Cleanup(func() {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetConnectTimeout(5 * time.Second))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			return
-		}
-		defer c.Disconnect(100)
-		if tok := c.Publish(topics.Sentinel(prefix), 1, true, []byte{}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			tb.Errorf("clear the retained sentinel of %s: %v", prefix, tok.Error())
-		}
-	})
 }

@@ -16,7 +16,6 @@ import (
 
 	sdk "github.com/heraldpush/herald/client"
 	"github.com/heraldpush/herald/internal/brokertest"
-	"github.com/heraldpush/herald/internal/dbtest"
 )
 
 // player is a game client on the Go SDK that records the kick-outs it gets.
@@ -75,10 +74,7 @@ func playerStatuses(st map[string]any) map[string]string {
 
 func TestKickoutIsPublishedAtOnceNotRetainedAndAudited(t *testing.T) {
 	t.Parallel()
-	broker := brokertest.Start(t)
-	h := startHeraldWith(t, map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
-	})
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/player/p1/#", h.prefix+"/g1/server/s1/#")
 
@@ -135,10 +131,7 @@ func TestKickoutIsPublishedAtOnceNotRetainedAndAudited(t *testing.T) {
 
 func TestKickoutOfAnOfflinePlayerIsNotDeliveredAfterItsTTL(t *testing.T) {
 	t.Parallel()
-	broker := brokertest.Start(t)
-	h := startHeraldWith(t, map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
-	})
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 
 	// The request waits until the 2 s ttl passes: nobody can confirm it.
@@ -157,7 +150,7 @@ func TestKickoutOfAnOfflinePlayerIsNotDeliveredAfterItsTTL(t *testing.T) {
 
 func TestKickoutRefusesInvalidRequests(t *testing.T) {
 	t.Parallel()
-	h := startHeraldInProcess(t, mqttURL())
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	many := make([]string, 10_001)
 	for i := range many {
@@ -200,10 +193,7 @@ func TestKickoutRefusesInvalidRequests(t *testing.T) {
 // retry gets the first answer once that one is done.
 func TestKickoutRetriedWhileWaitingGetsTheFirstAnswer(t *testing.T) {
 	t.Parallel()
-	broker := brokertest.Start(t)
-	h := startHeraldWith(t, map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
-	})
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/player/#")
 	body := `{"players":["offline"],"reason":"ban","ttl_s":3}`
@@ -250,10 +240,7 @@ func TestKickoutRetriedWhileWaitingGetsTheFirstAnswer(t *testing.T) {
 // who is not online.
 func TestWaitedKickoutIsDeliveredOnlineAndNotDeliveredOffline(t *testing.T) {
 	t.Parallel()
-	broker := brokertest.Start(t)
-	h := startHeraldWith(t, map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
-	})
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := h.connectPlayer("p1")
 
@@ -290,10 +277,7 @@ func TestWaitedKickoutIsDeliveredOnlineAndNotDeliveredOffline(t *testing.T) {
 // longest kind, is taken and published to every player at once.
 func TestKickoutOfTenThousandPlayers(t *testing.T) {
 	t.Parallel()
-	broker := brokertest.Start(t)
-	h := startHeraldWith(t, map[string]string{
-		"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": broker.URL, "HERALD_TOPIC_PREFIX": randomPrefix(),
-	})
+	h := startHeraldInProcess(t, brokertest.Start(t).URL)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/player/#")
 	players := make([]string, 10_000)

@@ -227,7 +227,7 @@ func firstSeen(seen map[string]time.Time, id string) time.Time {
 func TestUploadsBeyondTheLimitAnswer503(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.New(t)
-	h := startHeraldWith(t, map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": mqttURL(), "HERALD_TOPIC_PREFIX": randomPrefix()})
+	h := startHeraldWith(t, map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_TOPIC_PREFIX": randomPrefix()})
 	h.createGame()
 	answers := make(chan answer, 20)
 	var uploads []*slowUpload
@@ -265,7 +265,7 @@ func TestExhaustedPoolAnswers503(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.New(t)
 	h := startHeraldWith(t, map[string]string{"HERALD_DATABASE_URL": dbURL + "&pool_max_conns=4",
-		"HERALD_MQTT_URL": mqttURL(), "HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_DB_TIMEOUT": "1s", "HERALD_MAX_UPLOADS": "10"})
+		"HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_DB_TIMEOUT": "1s", "HERALD_MAX_UPLOADS": "10"})
 	h.createGame()
 	// The scheduler leader holds one connection: three uploads take the rest.
 	answers := make(chan answer, 3)

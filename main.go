@@ -6,7 +6,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -36,110 +35,89 @@ import (
 //go:embed openapi.yaml
 var openapiSpec []byte
 
-// version is set at build time with -ldflags "-X main.version=..."; otherwise the
-// module version from the build info is used.
-var version = ""
-
 const usage = `usage: herald <command> [flags]
 
 commands:
-  serve                   run the HTTP API (flags: herald serve -h)
-  migrate up|down|version apply all pending migrations, revert the newest one, or show the version
-  apikey create|list|revoke manage API keys (herald apikey for its flags)
-  sim                     simulate game clients receiving what Herald sends (herald sim -h)
-  version                 print the version
+  serve                      run the HTTP API
+  migrate up|down|version    apply pending migrations, revert the newest one, or show the schema version
+  apikey create|list|revoke  manage API keys
+  sim                        simulate game clients receiving what Herald sends
+  version                    print the version, commit and build date
+
+'herald <command> -h' (or 'herald help <command>') shows a command's flags.
 `
+
+// commands are what run knows, for `herald help COMMAND`.
+var commands = []string{"serve", "migrate", "apikey", "sim", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second SIGINT or SIGTERM ends the process at once
+	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "herald:", err)
-		}
-		os.Exit(2)
-	}
+	os.Exit(exitCode(err, os.Stderr))
 }
 
 // run is the whole program, callable from tests: it runs the command in args
-// until it finishes or ctx is canceled.
+// until it finishes or ctx is canceled (SIGINT or SIGTERM).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return &usageError{command: "herald", msg: "no command given (serve, migrate, apikey, sim or version)"}
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stderr)
+		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
-		return migrate(args[1:], getenv, stdout, stderr)
+		return migrate(ctx, args[1:], getenv, stdout)
 	case "apikey":
-		return apikey(ctx, args[1:], getenv, stdout, stderr)
+		return apikey(ctx, args[1:], getenv, stdout)
 	case "sim":
 		return simulate(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "herald", buildVersion())
-		return nil
-	case "help", "-h", "--help":
+		return printVersion(args[1:], stdout)
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if !slices.Contains(commands, args[1]) {
+				return &usageError{command: "herald", msg: fmt.Sprintf("unknown command %q", args[1])}
+			}
+			return runCommand(ctx, []string{args[1], "-h"}, getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return &usageError{command: "herald", msg: fmt.Sprintf("unknown command %q", args[0])}
 }
 
-func migrate(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("herald migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var dbURL string
-	bindDatabase(fs, getenv, &dbURL)
-	if err := fs.Parse(args); err != nil {
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, help, err := serveConfig(args, getenv, stdout)
+	if help || err != nil {
 		return err
-	}
-	switch fs.Arg(0) {
-	case "up":
-		return migrations.Up(dbURL)
-	case "down":
-		return migrations.Down(dbURL)
-	case "version":
-		v, dirty, err := migrations.Version(dbURL)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%d", v)
-		if dirty {
-			fmt.Fprint(stdout, " (dirty: a migration failed half-way; fix the schema by hand)")
-		}
-		fmt.Fprintln(stdout)
-		return nil
-	}
-	return errors.New("usage: herald migrate [--database-url URL] up|down|version")
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	envErr := bindServe(fs, getenv, &cfg)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if envErr != nil {
-		return fmt.Errorf("configuration: %w", envErr)
-	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	log.Info("starting herald", "version", buildVersion(), "config", cfg.logValue())
+	b := currentBuild()
+	log.Info("starting herald", "version", b.Version, "commit", b.Commit, "config", cfg.logValue())
 
 	if cfg.Migrate {
-		if err := migrations.Up(cfg.DatabaseURL); err != nil {
+		if err := migrations.Up(ctx, cfg.DatabaseURL, cfg.ConnectTimeout); err != nil {
+			if ctx.Err() != nil { // a signal: stopping is what was asked for
+				log.Info("stopped while applying migrations at start")
+				return nil
+			}
 			return fmt.Errorf("apply migrations: %w", err)
 		}
 	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Timeout: cfg.DBTimeout})
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Timeout: cfg.DBTimeout, ConnectTimeout: cfg.ConnectTimeout})
 	if err != nil {
 		return err
 	}
@@ -223,13 +201,3 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 // purgeBatch is how many rows one round of the janitor deletes at most.
 const purgeBatch = 10_000
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "devel"
-}

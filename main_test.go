@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
@@ -23,12 +23,9 @@ func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-func mqttURL() string {
-	if v := os.Getenv("HERALD_MQTT_URL"); v != "" {
-		return v
-	}
-	return "tcp://127.0.0.1:1883"
-}
+// TestMain drops, once the tests end, the template database their databases
+// are cloned from (internal/dbtest).
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // TestServeEndToEnd starts the real program on a free port, migrates an empty
 // database, serves a request, and shuts down cleanly when its context ends.
@@ -39,7 +36,7 @@ func TestServeEndToEnd(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "--http-addr", "127.0.0.1:0"}, env(map[string]string{
-			"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": mqttURL(), "HERALD_MQTT_PASSWORD": "s3cret-pw",
+			"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_MQTT_PASSWORD": "s3cret-pw",
 		}), io.Discard, logw)
 		logw.Close()
 	}()
@@ -179,7 +176,7 @@ func TestUnparsableSettingsStopHerald(t *testing.T) {
 	for key, value := range map[string]string{
 		"HERALD_MIGRATE": "yes", "HERALD_DISPATCH_LEASE": "abc", "HERALD_RATE_LIMIT": "x", "HERALD_LOG_LEVEL": "loud",
 		"HERALD_FIRE_GRACE": "5", "HERALD_RATE_BURST": "1.5", "HERALD_METRICS": "on", "HERALD_AUTH_FAIL_RATE": "NaN",
-		"HERALD_AUTH_FAIL_BURST": "many",
+		"HERALD_AUTH_FAIL_BURST": "many", "HERALD_CONNECT_TIMEOUT": "10",
 	} {
 		err := run(context.Background(), []string{"serve"}, env(map[string]string{key: value}), io.Discard, io.Discard)
 		require.ErrorContains(t, err, key, "%s=%s", key, value)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkMemberUpload(b *testing.B) {
 		members = n
 	}
 	dbURL := dbtest.New(b)
-	base, cmd := startHeraldProcess(b, buildHerald(b), map[string]string{"HERALD_DATABASE_URL": dbURL})
+	base, cmd := startHeraldProcess(b, buildHerald(b), map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": brokertest.Start(b).URL})
 	pid := cmd.Process.Pid
 	key := adminKey(b, dbURL)
 

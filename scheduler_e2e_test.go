@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
 )
 
@@ -43,7 +44,7 @@ func queryBool(t *testing.T, dbURL, sql string, args ...any) bool {
 
 func TestRestartClearsWhatExpiredWhileDown(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": mqttURL(), "HERALD_TOPIC_PREFIX": randomPrefix()}
+	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_TOPIC_PREFIX": randomPrefix()}
 	h := startHeraldWith(t, vars)
 	h.createGame()
 	online := subscribe(t, h.broker, h.prefix+"/g1/all/#")
@@ -72,7 +73,7 @@ func TestFiresMissedWhileDownAreSentLateWithinTheGrace(t *testing.T) {
 	t.Parallel()
 	// The grace is long enough for a loaded machine to start Herald again
 	// before "late" is past it.
-	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": mqttURL(),
+	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": brokertest.Start(t).URL,
 		"HERALD_TOPIC_PREFIX": randomPrefix(), "HERALD_FIRE_GRACE": "1m"}
 	h := startHeraldWith(t, vars)
 	h.createGame()
@@ -108,7 +109,7 @@ func TestFiresMissedWhileDownAreSentLateWithinTheGrace(t *testing.T) {
 
 func TestTwoReplicasSendEachFireOnce(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": mqttURL(), "HERALD_TOPIC_PREFIX": randomPrefix()}
+	vars := map[string]string{"HERALD_DATABASE_URL": dbtest.New(t), "HERALD_MQTT_URL": brokertest.Start(t).URL, "HERALD_TOPIC_PREFIX": randomPrefix()}
 	a := startHeraldWith(t, vars)
 	b := startHeraldWith(t, vars)
 	a.createGame()

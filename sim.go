@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,11 +11,19 @@ import (
 	"github.com/heraldpush/herald/internal/sim"
 )
 
+const simUsage = `usage: herald sim --game GAME --players N [flags]
+
+Simulates players receiving what Herald sends, through the SDK's own
+per-player logic: they connect at the ramp, subscribe from the game's
+descriptor, filter, de-duplicate and send receipts like real clients. A
+progress line goes to stderr every second; at the end (--duration, or SIGINT
+or SIGTERM) a summary goes to stdout.`
+
 // simulate is `herald sim`: simulated players connect through the SDK's
 // session logic and count what Herald sends them (internal/sim).
 func simulate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("herald sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := newCommand("herald sim", simUsage)
+	fs := cmd.flags
 	var (
 		cfg             sim.Config
 		servers, ramp   string
@@ -26,6 +32,7 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.Broker, "broker", envOr(getenv, "HERALD_MQTT_URL", "tcp://127.0.0.1:1883"), "broker URL: tcp://, ssl://, ws://, wss:// (HERALD_MQTT_URL)")
 	fs.StringVar(&cfg.Username, "username", "", "MQTT user name of shared connections (--players-per-conn > 1); a player's own connection uses its id")
 	fs.StringVar(&cfg.Password, "password", getenv("HERALD_SIM_PASSWORD"), "MQTT password (HERALD_SIM_PASSWORD)")
+	fs.Lookup("password").DefValue = "" // -h never shows it
 	fs.StringVar(&cfg.Game, "game", "", "game id (required)")
 	fs.IntVar(&cfg.Players, "players", 0, "how many players (required)")
 	fs.StringVar(&cfg.Prefix, "prefix", "herald", "Herald's topic prefix")
@@ -47,18 +54,21 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the servers and tags drawn")
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON on stdout")
 	fs.BoolVar(&verbose, "v", false, "log connection problems to stderr")
-	if err := fs.Parse(args); err != nil {
+	rest, help, err := cmd.parse(args, stdout)
+	if help || err != nil {
+		return err
+	}
+	if err := cmd.noArguments(rest); err != nil {
 		return err
 	}
 	if cfg.Game == "" || cfg.Players < 1 {
-		return fmt.Errorf("herald sim needs --game and --players (see herald sim -h)")
+		return cmd.errorf("--game and --players are required")
 	}
 	if servers != "" {
 		cfg.Servers = strings.Split(servers, ",")
 	}
-	var err error
 	if cfg.Ramp, err = sim.ParseRamp(ramp); err != nil {
-		return fmt.Errorf("--ramp: %w", err)
+		return cmd.errorf("invalid value %q for flag -ramp: %v", ramp, err)
 	}
 	if verbose {
 		cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -5,15 +5,18 @@
 package migrations
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Files holds the migration SQL files, named NNNNNN_name.up.sql and .down.sql.
@@ -21,19 +24,18 @@ import (
 //go:embed *.sql
 var Files embed.FS
 
-// open returns a migrator for the database at url. The caller closes it.
-func open(url string) (*migrate.Migrate, error) {
-	// Parsed as the pool parses it, so that pool settings in the URL
-	// (pool_max_conns) are not sent to the server as unknown parameters.
-	cfg, err := pgxpool.ParseConfig(url)
+// open returns a migrator for the database at url, connected with the
+// settings of every Herald connection (postgres.Config). The caller closes it.
+func open(url string, connectTimeout time.Duration) (*migrate.Migrate, error) {
+	cfg, err := postgres.Config(url, connectTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		return nil, err
 	}
 	db := stdlib.OpenDB(*cfg.ConnConfig)
 	driver, err := pgxmigrate.WithInstance(db, &pgxmigrate.Config{})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect for migrations: %w", err)
+		return nil, fmt.Errorf("connect for migrations: %w", postgres.ExplainConnect(err))
 	}
 	src, err := iofs.New(Files, ".")
 	if err != nil {
@@ -48,33 +50,59 @@ func open(url string) (*migrate.Migrate, error) {
 	return m, nil
 }
 
+// Every function here takes connectTimeout, which bounds each connection
+// attempt unless the URL sets connect_timeout, and returns as soon as ctx ends
+// (a signal), whatever Postgres is doing: golang-migrate takes no context, so
+// its work goes on in the background until its connection times out or the
+// process exits, when Postgres rolls back the statement under way.
+
 // Up applies every pending migration. A database already at the newest version
 // is not an error.
-func Up(url string) error {
-	return run(url, func(m *migrate.Migrate) error { return m.Up() })
+func Up(ctx context.Context, url string, connectTimeout time.Duration) error {
+	return run(ctx, url, connectTimeout, func(m *migrate.Migrate) error { return m.Up() })
 }
 
 // Down reverts the newest applied migration only; reverting everything at once is
 // too easy a way to lose a production database.
-func Down(url string) error {
-	return run(url, func(m *migrate.Migrate) error { return m.Steps(-1) })
+func Down(ctx context.Context, url string, connectTimeout time.Duration) error {
+	return run(ctx, url, connectTimeout, func(m *migrate.Migrate) error { return m.Steps(-1) })
 }
 
 // Version reports the schema version of the database and whether a failed
 // migration left it dirty. Version 0 means no migration was applied.
-func Version(url string) (version uint, dirty bool, err error) {
-	err = run(url, func(m *migrate.Migrate) error {
+func Version(ctx context.Context, url string, connectTimeout time.Duration) (uint, bool, error) {
+	var version uint
+	var dirty bool
+	err := run(ctx, url, connectTimeout, func(m *migrate.Migrate) error {
+		var err error
 		version, dirty, err = m.Version()
 		if errors.Is(err, migrate.ErrNilVersion) {
 			return nil
 		}
 		return err
 	})
-	return version, dirty, err
+	if err != nil {
+		// The step may still be running (ctx ended): its results are not read.
+		return 0, false, err
+	}
+	return version, dirty, nil
 }
 
-func run(url string, step func(*migrate.Migrate) error) error {
-	m, err := open(url)
+// run runs step on a migrator in its own goroutine and waits for it or for
+// ctx, whichever ends first.
+func run(ctx context.Context, url string, connectTimeout time.Duration, step func(*migrate.Migrate) error) error {
+	done := make(chan error, 1)
+	go func() { done <- runStep(url, connectTimeout, step) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("migrate: %w", ctx.Err())
+	}
+}
+
+func runStep(url string, connectTimeout time.Duration, step func(*migrate.Migrate) error) error {
+	m, err := open(url, connectTimeout)
 	if err != nil {
 		return err
 	}

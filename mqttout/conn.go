@@ -209,6 +209,17 @@ func (s *epochStore) All() []string {
 	return keys
 }
 
+// Put stores a copy of a publish: paho hands the same packet to its writer
+// right after storing it, and the writer sets fields of it while it sends
+// (Write fills in the remaining length), so the store must not share it.
+func (s *epochStore) Put(key string, cp packets.ControlPacket) {
+	if p, ok := cp.(*packets.PublishPacket); ok {
+		own := *p
+		cp = &own
+	}
+	s.Store.Put(key, cp)
+}
+
 // Get returns a copy of a stored publish. paho's resume sets the DUP flag on the
 // packet it gets while the new connection's writer may still be sending the same
 // packet (a publish made just after the reconnect, before resume listed the

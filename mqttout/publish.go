@@ -335,7 +335,7 @@ func (c *Conn) waitConnected(ctx context.Context) error {
 		up := c.up
 		c.mu.Unlock()
 		if c.client.IsConnectionOpen() {
-			c.log.InfoContext(ctx, "broker connected; publishing resumes", "waited", time.Since(start).Round(time.Millisecond))
+			c.log.InfoContext(ctx, "broker connected; publishing resumes", "waited", time.Since(start).Round(time.Millisecond).String())
 			return nil
 		}
 		select {

@@ -18,9 +18,11 @@ import (
 type Options struct {
 	// MaxConns is the pool size unless the URL sets pool_max_conns (default 20).
 	MaxConns int32
-	// Timeout bounds connecting (unless the URL sets connect_timeout) and each
-	// health-check ping of an idle connection (default 5 s).
+	// Timeout bounds each health-check ping of an idle connection (default 5 s).
 	Timeout time.Duration
+	// ConnectTimeout bounds each connection attempt unless the URL sets
+	// connect_timeout (default: Timeout).
+	ConnectTimeout time.Duration
 }
 
 // DefaultPoolSize is the pool size unless the database URL sets pool_max_conns.
@@ -45,26 +47,43 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	cfg, err := pgxpool.ParseConfig(url)
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = opts.Timeout
+	}
+	cfg, err := Config(url, opts.ConnectTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		return nil, err
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = opts.MaxConns
 	}
-	cc := &cfg.ConnConfig.Config
-	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = opts.Timeout
-	}
-	dialer := &net.Dialer{
-		Timeout:         cc.ConnectTimeout,
-		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
-	}
-	cc.DialFunc = dialer.DialContext
 	cfg.PingTimeout = opts.Timeout
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
 	}
 	return pool, nil
+}
+
+// Config parses url as the pool does (so pool settings such as pool_max_conns
+// are not sent to the server) and sets what every connection Herald makes
+// needs: connectTimeout bounds each attempt, from dialing to the end of
+// authentication, unless the URL sets connect_timeout, so that a server that
+// accepts connections but never answers costs a bounded wait; TCP keepalives
+// find connections to a host that vanished.
+func Config(url string, connectTimeout time.Duration) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cc := &cfg.ConnConfig.Config
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = connectTimeout
+	}
+	dialer := &net.Dialer{
+		Timeout:         cc.ConnectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
+	}
+	cc.DialFunc = dialer.DialContext
+	return cfg, nil
 }

@@ -9,7 +9,7 @@
 #     tests (clients/js) need.
 # Services already answering on those ports are used as they are. Missing
 # Debian packages are installed with apt-get (root only, never sudo).
-# Idempotent: safe to run before every `make run` / `make test`.
+# Idempotent: creates only what is missing, never changes a password.
 # Exports nothing; the Makefile passes the URLs to Herald.
 set -euo pipefail
 
@@ -236,6 +236,11 @@ pick_psql_mode() {
   return 1
 }
 
+# Creates the role herald and the database herald if they are missing, and
+# changes nothing that exists: an existing role keeps its password and
+# attributes, an existing database its owner. (This script may touch a server
+# that is not only Herald's.) What would stop Herald or the tests is reported,
+# with the statement to run, but not done.
 ensure_role_and_db() {
   if ! pick_psql_mode; then
     die "cannot connect as the PostgreSQL superuser (tried 'psql -h $PG_HOST -U postgres' and, as root, 'runuser -u postgres -- psql'). Create them yourself:
@@ -245,21 +250,21 @@ ensure_role_and_db() {
   local how="psql -h $PG_HOST -U postgres"
   [ "$PSQL_MODE" = peer ] && how="runuser -u postgres -- psql"
 
-  local role_exists
-  role_exists="$(psql_super -Atc "SELECT 1 FROM pg_roles WHERE rolname = 'herald'")"
-  if [ "$role_exists" = 1 ]; then
-    psql_super -c "ALTER ROLE herald LOGIN CREATEDB PASSWORD 'herald'"
-    say "PostgreSQL: role herald present (LOGIN CREATEDB, password herald)"
-  else
+  local role
+  role="$(psql_super -Atc "SELECT rolcanlogin::text || ' ' || rolcreatedb::text FROM pg_roles WHERE rolname = 'herald'")"
+  if [ -z "$role" ]; then
     psql_super -c "CREATE ROLE herald LOGIN CREATEDB PASSWORD 'herald'"
     say "PostgreSQL: created role herald (LOGIN CREATEDB, password herald) via $how"
+  else
+    say "PostgreSQL: role herald present, left as it is"
+    [ "${role%% *}" = true ] || warn "role herald cannot log in; to allow it: ALTER ROLE herald LOGIN"
+    [ "${role##* }" = true ] || warn "role herald lacks CREATEDB, which the tests need (each creates its own database); to grant it: ALTER ROLE herald CREATEDB"
   fi
 
   local db_exists
   db_exists="$(psql_super -Atc "SELECT 1 FROM pg_database WHERE datname = 'herald'")"
   if [ "$db_exists" = 1 ]; then
-    psql_super -c "ALTER DATABASE herald OWNER TO herald"
-    say "PostgreSQL: database herald present, owned by herald"
+    say "PostgreSQL: database herald present, left as it is"
   else
     local enc
     enc="$(psql_super -Atc "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1'")"
@@ -269,6 +274,15 @@ ensure_role_and_db() {
       psql_super -c "CREATE DATABASE herald OWNER herald TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
     fi
     say "PostgreSQL: created database herald owned by herald"
+  fi
+
+  # The default URL must log in; if a role that was already there has another
+  # password, say so rather than change it.
+  if ! PGPASSWORD=herald PGCONNECT_TIMEOUT=5 psql -X -w -q -h "$PG_HOST" -p "$PG_PORT" -U herald -d herald -Atc 'SELECT 1' >/dev/null 2>&1; then
+    warn "cannot log in as herald with password herald on $PG_HOST:$PG_PORT (the role's password differs, or pg_hba.conf refuses it).
+  This script never changes an existing password. Either point Herald and the tests elsewhere:
+    export HERALD_DATABASE_URL='postgres://herald:PASSWORD@$PG_HOST:$PG_PORT/herald?sslmode=disable'
+  or, if this server is only for development, set it yourself: ALTER ROLE herald PASSWORD 'herald';"
   fi
 }
 
