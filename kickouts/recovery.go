@@ -7,9 +7,6 @@ import (
 	"github.com/heraldpush/herald/postgres"
 )
 
-// recoveryBatch is how many cut-off kick-outs one round of recovery takes.
-const recoveryBatch = 100
-
 // recover publishes, every Poll until ctx ends, the kick-outs that were
 // stored but never marked published (their replica died, or the broker did
 // not acknowledge in time) once their publisher's lease passed, while their
@@ -24,49 +21,41 @@ func (s *Service) recover(ctx context.Context) {
 		case <-time.After(s.cfg.Poll):
 		}
 		for ctx.Err() == nil {
-			n, err := s.recoverOnce(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					if postgres.Unavailable(err) {
-						s.cfg.Log.WarnContext(ctx, "recover kick-outs: database unavailable", "err", err)
-					} else {
-						s.cfg.Log.ErrorContext(ctx, "recover kick-outs", "err", err)
-					}
+			more, err := s.recoverOne(ctx)
+			if err != nil && ctx.Err() == nil {
+				if postgres.Unavailable(err) {
+					s.cfg.Log.WarnContext(ctx, "recover kick-outs: database unavailable", "err", err)
+				} else {
+					s.cfg.Log.ErrorContext(ctx, "recover kick-outs", "err", err)
 				}
-				break
 			}
-			if n < recoveryBatch {
+			if !more {
 				break
 			}
 		}
 	}
 }
 
-// recoverOnce publishes one batch of cut-off kick-outs, under a lease long
-// enough for its publish, and returns how many it took.
-func (s *Service) recoverOnce(ctx context.Context) (int, error) {
+// recoverOne publishes one cut-off kick-out, under a lease long enough for
+// its publish, and reports whether to look for another at once: it found one
+// and the broker took it. Kick-outs go one by one, each in its own batch (a
+// few at most after a crash; up to 10,000 messages each).
+func (s *Service) recoverOne(ctx context.Context) (bool, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	now := s.cfg.Now()
-	list, err := s.store.claimUnpublished(step, now, now.Add(s.cfg.PublishTimeout+s.cfg.DBTimeout), recoveryBatch)
+	k, found, err := s.store.claimUnpublished(step, now, s.cfg.PublishTimeout+s.cfg.DBTimeout, perMessage)
 	cancel()
-	if err != nil {
-		return 0, err
+	if err != nil || !found {
+		return false, err
 	}
-	if len(list) == 0 {
-		return 0, nil
+	payload, err := s.envelope(k)
+	if err != nil { // cannot happen: it was encoded before it was stored
+		return false, err
 	}
-	payloads := make([][]byte, len(list))
-	for i, k := range list {
-		if payloads[i], err = s.envelope(k); err != nil { // cannot happen: it was encoded before it was stored
-			return 0, err
-		}
+	if _, ok := s.publish(ctx, k, payload); !ok {
+		return false, nil // the broker is slow or away: the next round tries again
 	}
-	if _, ok := s.publish(ctx, list, payloads); !ok {
-		return 0, nil // the broker is slow or away: the next round tries again
-	}
-	for _, k := range list {
-		s.cfg.Log.InfoContext(ctx, "kick-out published by recovery", "kickout", k.ID,
-			"late", s.cfg.Now().Sub(k.CreatedAt).Round(time.Millisecond).String())
-	}
-	return len(list), nil
+	s.cfg.Log.InfoContext(ctx, "kick-out published by recovery", "kickout", k.ID,
+		"late", s.cfg.Now().Sub(k.CreatedAt).Round(time.Millisecond).String())
+	return true, nil
 }

@@ -32,8 +32,8 @@ type Config struct {
 	// DBTimeout bounds each database step of a request (default 5 s).
 	DBTimeout time.Duration
 	// PublishTimeout is how long a request waits for the broker to acknowledge
-	// its kick-out (default 5 s); past it the answer says pending and recovery
-	// publishes it.
+	// its kick-out (default 5 s, plus 1 ms a player); past it the answer says
+	// pending and recovery publishes it.
 	PublishTimeout time.Duration
 	// Recheck is how often a waiting request reads the status again without
 	// being woken (default 500 ms), in case a notification was missed while
@@ -97,8 +97,8 @@ func (s *Service) Stop() {
 
 // Create validates in, stores the kick-out with its audit entry, publishes it
 // and returns its status: published once the broker acknowledged every
-// message, pending if it did not within PublishTimeout (recovery publishes it
-// then). It returns games.ErrNotFound or a fielderr.List.
+// message, pending if it did not within PublishTimeout (plus 1 ms a player;
+// recovery publishes it then). It returns games.ErrNotFound or a fielderr.List.
 func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
@@ -121,12 +121,12 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 	if err != nil {
 		return Status{}, err
 	}
-	if err := s.store.insert(step, k, k.CreatedAt.Add(s.cfg.PublishTimeout+s.cfg.DBTimeout)); err != nil {
+	if err := s.store.insert(step, k, k.CreatedAt.Add(s.lease(k))); err != nil {
 		return Status{}, err
 	}
 	// The kick-out is stored: from here on it is published even if the caller
 	// goes away, and the answer is 201 whatever the broker does.
-	if at, ok := s.publish(context.WithoutCancel(ctx), []Kickout{k}, [][]byte{payload}); ok {
+	if at, ok := s.publish(context.WithoutCancel(ctx), k, payload); ok {
 		k.PublishedAt = &at
 	}
 	return status(k, nil, 0, s.cfg.Now())
@@ -159,29 +159,40 @@ func (s *Service) messages(k Kickout, payload []byte) []mqttout.Message {
 	return msgs
 }
 
-// publish sends the kick-outs ks (whose envelopes are payloads) in one batch
-// within PublishTimeout and, once the broker acknowledged all of it, marks them
-// published. It reports when they were acknowledged, and false if they were not.
-func (s *Service) publish(ctx context.Context, ks []Kickout, payloads [][]byte) (time.Time, bool) {
-	var msgs []mqttout.Message
-	ids := make([]uuid.UUID, len(ks))
-	for i, k := range ks {
-		msgs = append(msgs, s.messages(k, payloads[i])...)
-		ids[i] = k.ID
-	}
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+// perMessage is the time a publish may take per message on top of
+// PublishTimeout: a kick-out of 10,000 players gets 10 s more.
+const perMessage = time.Millisecond
+
+// publishTimeout is how long the publish of k may take before it is left to
+// recovery.
+func (s *Service) publishTimeout(k Kickout) time.Duration {
+	return s.cfg.PublishTimeout + time.Duration(max(len(k.Players), 1))*perMessage
+}
+
+// lease is how long k's publisher holds it from now before recovery may take
+// it: its publish, and marking it published.
+func (s *Service) lease(k Kickout) time.Duration {
+	return s.publishTimeout(k) + s.cfg.DBTimeout
+}
+
+// publish sends k (whose envelope is payload) in one batch within its
+// publishTimeout and, once the broker acknowledged all of it, marks it
+// published. It reports when it was acknowledged, and false if it was not.
+func (s *Service) publish(ctx context.Context, k Kickout, payload []byte) (time.Time, bool) {
+	timeout := s.publishTimeout(k)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := s.cfg.Publisher.PublishAll(pctx, msgs); err != nil {
-		s.cfg.Log.WarnContext(ctx, "kick-outs not acknowledged by the broker in time; recovery publishes them",
-			"kickouts", ids, "timeout", s.cfg.PublishTimeout.String(), "err", err)
+	if _, err := s.cfg.Publisher.PublishAll(pctx, s.messages(k, payload)); err != nil {
+		s.cfg.Log.WarnContext(ctx, "kick-out not acknowledged by the broker in time; recovery publishes it",
+			"kickout", k.ID, "timeout", timeout.String(), "err", err)
 		return time.Time{}, false
 	}
 	at := s.cfg.Now().UTC()
 	mctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	if err := s.store.markPublished(mctx, ids, at); err != nil {
-		// Published all the same; recovery will send them once more.
-		s.cfg.Log.WarnContext(ctx, "mark kick-outs published", "kickouts", ids, "err", err)
+	if err := s.store.markPublished(mctx, k.ID, at); err != nil {
+		// Published all the same; recovery will send it once more.
+		s.cfg.Log.WarnContext(ctx, "mark kick-out published", "kickout", k.ID, "err", err)
 	}
 	return at, true
 }

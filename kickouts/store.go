@@ -117,35 +117,39 @@ func (s store) countDelivered(ctx context.Context, k Kickout) (int, error) {
 	return n, nil
 }
 
-// claimUnpublished takes up to limit kick-outs that were stored but never
-// marked published, whose publisher's lease passed and whose ttl has not,
-// those expiring first first, and leases them until leaseUntil.
-func (s store) claimUnpublished(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Kickout, error) {
+// claimUnpublished takes the kick-out stored but never marked published whose
+// publisher's lease passed and whose ttl has not, expiring first, if there is
+// one, and leases it from now for base plus perMessage a player: what its
+// publish (publishTimeout) and its mark need.
+func (s store) claimUnpublished(ctx context.Context, now time.Time, base, perMessage time.Duration) (Kickout, bool, error) {
 	rows, _ := s.db.Query(ctx, `
-		UPDATE kickouts SET lease_until = $2
-		WHERE id IN (
+		UPDATE kickouts SET lease_until = $1::timestamptz + $2::interval + coalesce(cardinality(players), 1) * $3::interval
+		WHERE id = (
 			SELECT id FROM kickouts
 			WHERE published_at IS NULL AND expires_at > $1 AND lease_until < $1
-			ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING `+kickoutColumns, now, leaseUntil, limit)
-	list, err := pgx.CollectRows(rows, scanKickout)
-	if err != nil {
-		return nil, fmt.Errorf("claim unpublished kick-outs: %w", err)
+			ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+kickoutColumns, now, base, perMessage)
+	k, err := pgx.CollectExactlyOneRow(rows, scanKickout)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Kickout{}, false, nil
 	}
-	return list, nil
+	if err != nil {
+		return Kickout{}, false, fmt.Errorf("claim an unpublished kick-out: %w", err)
+	}
+	return k, true, nil
 }
 
-// markPublished records that the broker acknowledged every message of the
-// kick-outs ids at at. It is not worth a disk flush: were the mark lost in a
+// markPublished records that the broker acknowledged every message of
+// kick-out id at at. It is not worth a disk flush: were the mark lost in a
 // crash, recovery would publish again, and clients drop the duplicate.
-func (s store) markPublished(ctx context.Context, ids []uuid.UUID, at time.Time) error {
+func (s store) markPublished(ctx context.Context, id uuid.UUID, at time.Time) error {
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE kickouts SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL`, ids, at)
+	b.Queue(`UPDATE kickouts SET published_at = $2 WHERE id = $1 AND published_at IS NULL`, id, at)
 	b.Queue(`COMMIT`)
 	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("mark kick-outs published: %w", err)
+		return fmt.Errorf("mark kick-out published: %w", err)
 	}
 	return nil
 }
