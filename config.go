@@ -12,7 +12,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/mqttout"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // config is everything `herald serve` can be told. Each field has a flag and a
@@ -262,7 +262,7 @@ func (c *config) validate() error {
 		errs.Add("dispatch-lease (HERALD_DISPATCH_LEASE)", "must be at least 1s")
 	}
 	for _, level := range strings.Split(c.TopicPrefix, "/") {
-		if err := topics.CheckID(level); err != nil {
+		if err := protocol.CheckID(level); err != nil {
 			errs.Add("topic-prefix (HERALD_TOPIC_PREFIX)", "each level %v", err)
 			break
 		}

@@ -20,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/idempotency"
+	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
@@ -130,16 +133,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer broker.Close()
 
-	campaignStore := campaigns.NewStore(pool, 0)
+	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
 	gameStore := games.NewStore(pool)
-	workers := campaignStore.NewWorker(campaigns.WorkerConfig{Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, Lease: cfg.DispatchLease})
+	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
+		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
 	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
 	idempotent := idempotency.NewStore(pool, nil)
-	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout,
+	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout,
 		Janitors: []scheduler.Janitor{{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
 			return idempotent.Purge(ctx, purgeBatch)
 		}}}})
-	guard := campaignStore.NewGuard(campaigns.GuardConfig{Broker: broker, Prefix: cfg.TopicPrefix, Log: log})
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
@@ -156,8 +161,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		registry = newMetrics(broker, workers, guard)
 	}
 	srv := api.New(api.Config{
-		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool),
-		Games: gameStore, Segments: segments.NewStore(pool), Campaigns: campaignStore,
+		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
+		Games: gameStore, Segments: segmentStore, Campaigns: campaignStore,
 		Kickouts: kicks, Idempotency: idempotent,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,

@@ -4,14 +4,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/mqttout"
 )
 
 // newMetrics returns the registry served at /metrics: the Go runtime and the
 // process, the broker connection's publish counters, and the retained-store
 // guard's and restores' counters.
-func newMetrics(broker *mqttout.Conn, workers *campaigns.Worker, guard *campaigns.Guard) *prometheus.Registry {
+func newMetrics(broker *mqttout.Conn, workers *dispatch.Worker, guard *dispatch.Guard) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, value func(mqttout.Counters) int64) prometheus.Collector {
@@ -40,8 +40,8 @@ func newMetrics(broker *mqttout.Conn, workers *campaigns.Worker, guard *campaign
 }
 
 // registerRestoreMetrics adds the counters of retained-store losses and the
-// restores that follow them (campaigns.Guard, README "How a send works").
-func registerRestoreMetrics(reg *prometheus.Registry, workers *campaigns.Worker, guard *campaigns.Guard) {
+// restores that follow them (dispatch.Guard, README "How a send works").
+func registerRestoreMetrics(reg *prometheus.Registry, workers *dispatch.Worker, guard *dispatch.Guard) {
 	counter := func(name, help string, value func() int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(value()) })

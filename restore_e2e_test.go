@@ -13,7 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // broadcast creates a notice to everyone in g1 that expires at expiresAt and
@@ -42,7 +42,7 @@ func (h *herald) retained(filter string) map[string]string {
 func (h *herald) waitForSentinel() {
 	h.t.Helper()
 	waitFor(h.t, "the retained sentinel", patience, func() bool {
-		return h.retained(h.prefix + "/$herald/#")[topics.Sentinel(h.prefix)] != ""
+		return h.retained(h.prefix + "/$herald/#")[protocol.Sentinel(h.prefix)] != ""
 	})
 }
 

@@ -17,7 +17,8 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 )
 
 type keyCtx struct{}
@@ -32,42 +33,39 @@ func callerKey(ctx context.Context) auth.Key {
 // the actor of whatever they change. An address that failed to authenticate
 // too often is refused before any database lookup (see failLimiter).
 func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		presented = strings.TrimSpace(presented)
 		addr, sum, now := clientPrefix(r), sha256.Sum256([]byte(presented)), time.Now()
 		if wait := s.authFails.admit(addr, sum, now); wait > 0 {
-			retryAfter(w, wait)
-			writeProblem(w, http.StatusTooManyRequests, "too many failed authentications from this address; retry after the Retry-After delay")
-			return
+			return tooManyRequests(wait, "too many failed authentications from this address; retry after the Retry-After delay")
 		}
 		if !ok {
 			s.authFails.failed(addr, sum, now)
-			s.unauthorized(w, "send an API key as Authorization: Bearer <key>")
-			return
+			return unauthorized("send an API key as Authorization: Bearer <key>")
 		}
 		lookup, cancel := context.WithTimeout(r.Context(), s.DBTimeout)
 		key, err := s.Keys.Authenticate(lookup, presented)
 		cancel()
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			s.authFails.failed(addr, sum, now)
-			s.unauthorized(w, err.Error())
-			return
+			return unauthorized(err.Error())
 		}
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		s.authFails.succeeded(sum, now)
 		ctx := context.WithValue(r.Context(), keyCtx{}, key)
 		ctx = audit.WithActor(ctx, audit.Actor{KeyID: &key.ID, Name: key.Name})
 		next.ServeHTTP(w, r.WithContext(ctx))
+		return nil
 	})
 }
 
-func (s *Server) unauthorized(w http.ResponseWriter, detail string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
-	writeProblem(w, http.StatusUnauthorized, detail)
+// unauthorized refuses a request without a live API key.
+func unauthorized(detail string) error {
+	return &httpError{status: http.StatusUnauthorized, detail: detail,
+		header: http.Header{"Www-Authenticate": {`Bearer realm="herald"`}}}
 }
 
 // require lets a request through only if its path parameters are ids, its
@@ -75,27 +73,25 @@ func (s *Server) unauthorized(w http.ResponseWriter, detail string) {
 // game. A game outside the key's scope answers 404, as if it did not exist.
 func (s *Server) require(perm auth.Permission) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 			if err := checkPathParams(r); err != nil {
-				s.writeError(w, r, err)
-				return
+				return err
 			}
 			key := callerKey(r.Context())
 			if game := chi.URLParam(r, "game"); game != "" && !key.Allows(game) {
-				writeProblem(w, http.StatusNotFound, "no such game")
-				return
+				return games.ErrNotFound // as if it did not exist
 			}
 			if !key.Role.Can(perm) {
-				s.writeError(w, r, forbidden(key.Role, perm))
-				return
+				return forbidden(key.Role, perm)
 			}
 			next.ServeHTTP(w, r)
+			return nil
 		})
 	}
 }
 
 // checkPathParams refuses path parameters ({game}, {id}) outside the id
-// alphabet (topics.CheckID), naming each, so that no NUL, control character or
+// alphabet (protocol.CheckID), naming each, so that no NUL, control character or
 // other stray byte reaches Postgres or a topic. Handlers parse {id} further: a
 // well-formed id that is no UUID is simply not found.
 func checkPathParams(r *http.Request) error {
@@ -105,7 +101,7 @@ func checkPathParams(r *http.Request) error {
 		if name == "*" {
 			continue // the rest of the path below a mount point, not a parameter
 		}
-		if err := topics.CheckID(params.Values[i]); err != nil {
+		if err := protocol.CheckID(params.Values[i]); err != nil {
 			errs.Add(name, "path parameter %v", err)
 		}
 	}
@@ -143,20 +139,20 @@ func (l *limiter) get(key string) *rate.Limiter {
 
 // rateLimit answers 429 with Retry-After when a key exceeds its request rate.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		lim := s.limits.get(callerKey(r.Context()).ID.String())
 		res := lim.Reserve()
 		if delay := res.Delay(); delay > 0 || !res.OK() {
 			res.Cancel()
-			retryAfter(w, delay)
-			writeProblem(w, http.StatusTooManyRequests, "this API key is over its rate limit; retry after the Retry-After delay")
-			return
+			return tooManyRequests(delay, "this API key is over its rate limit; retry after the Retry-After delay")
 		}
 		next.ServeHTTP(w, r)
+		return nil
 	})
 }
 
-// retryAfter tells a refused caller how long to wait, in whole seconds, at least 1.
-func retryAfter(w http.ResponseWriter, wait time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
+// retryAfterHeader tells a refused caller how long to wait, in whole seconds,
+// at least 1.
+func retryAfterHeader(wait time.Duration) http.Header {
+	return http.Header{"Retry-After": {strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1))}}
 }

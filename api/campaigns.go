@@ -9,47 +9,47 @@ import (
 
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
-func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	dryRun, err := boolQuery(r, "dry_run")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var in campaigns.Input
 	if err := decode(w, r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := mayWrite(r, in.Kind); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, preview, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in, dryRun)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if dryRun {
-		s.writeJSON(w, r, http.StatusOK, map[string]any{
+		preview, err := s.Campaigns.Preview(r.Context(), chi.URLParam(r, "game"), in)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{
 			"campaign": preview.Campaign, "plan": s.planBody(preview.Campaign.GameID, preview.Plan), "envelope": preview.Envelope,
 		})
-		return
+	}
+	c, err := s.Campaigns.Create(r.Context(), chi.URLParam(r, "game"), in)
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Location", "/v1/games/"+c.GameID+"/campaigns/"+c.ID.String())
-	s.writeJSON(w, r, http.StatusCreated, c)
+	return writeJSON(w, http.StatusCreated, c)
 }
 
-func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := idPageParams(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: campaigns.Kind(r.URL.Query().Get("kind"))}
+	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List
 	switch f.Status {
 	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusExpired, campaigns.StatusCanceled:
@@ -57,43 +57,38 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
 		errs.Add("status", "must be scheduled, live, completed, expired or canceled")
 	}
 	switch f.Kind {
-	case "", campaigns.KindMarquee, campaigns.KindNotice, campaigns.KindAd:
+	case "", protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
 	default:
 		errs.Add("kind", "must be marquee, notice or ad")
 	}
 	if len(errs) > 0 {
-		s.writeError(w, r, errs)
-		return
+		return errs
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, more, err := s.Campaigns.List(r.Context(), g.ID, f, after, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
+	return writeJSON(w, http.StatusOK, newPage(list, more, func(c campaigns.Campaign) string { return c.ID.String() }))
 }
 
-func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.campaign(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, page[campaigns.Dispatch]{Items: c.Dispatches})
+	return writeJSON(w, http.StatusOK, page[dispatch.Dispatch]{Items: c.Dispatches})
 }
 
 // updateCampaignRequest holds what a PATCH may change; absent fields stay.
@@ -107,20 +102,17 @@ type updateCampaignRequest struct {
 	Schedule  *campaigns.Schedule `json:"schedule"`
 }
 
-func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := campaignID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req updateCampaignRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayWriteCampaign(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.Campaigns.Update(r.Context(), chi.URLParam(r, "game"), id, func(in *campaigns.Input) {
 		if req.Name != nil {
@@ -146,28 +138,24 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
-func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) {
+func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) error {
 	id, err := campaignID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayWriteCampaign(r); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.Campaigns.Cancel(r.Context(), chi.URLParam(r, "game"), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, c)
+	return writeJSON(w, http.StatusOK, c)
 }
 
 // campaignID reads the {id} path parameter; an id that cannot be a campaign's is
@@ -181,9 +169,9 @@ func campaignID(r *http.Request) (uuid.UUID, error) {
 }
 
 // mayWrite refuses a campaign of a kind the caller's role may not send.
-func mayWrite(r *http.Request, kind campaigns.Kind) error {
+func mayWrite(r *http.Request, kind protocol.Kind) error {
 	role := callerKey(r.Context()).Role
-	if kind == campaigns.KindMarquee && !role.Can(auth.PermMarquee) {
+	if kind == protocol.KindMarquee && !role.Can(auth.PermMarquee) {
 		return forbidden(role, auth.PermMarquee)
 	}
 	return nil

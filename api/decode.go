@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald/fielderr"
@@ -151,33 +149,10 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return badRequest("a field has the wrong type", fielderr.List{{Field: field, Message: "must be " + jsonType(typeErr.Type) + ", not " + typeErr.Value}})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest("a field has the wrong type", fielderr.List{{Field: field, Message: fielderr.TypeMessage(typeErr)}})
+	}
+	if name, ok := fielderr.UnknownField(err); ok {
 		return badRequest("the body has a field this endpoint does not know", fielderr.List{{Field: name, Message: "unknown field"}})
 	}
 	return badRequest("the body could not be read as JSON", fielderr.List{{Field: "body", Message: err.Error()}})
-}
-
-// jsonType names a Go type the way a JSON user would.
-func jsonType(t reflect.Type) string {
-	if t == valid.TimeType {
-		return "an RFC 3339 time string"
-	}
-	switch t.Kind() {
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
 }

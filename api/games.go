@@ -1,17 +1,13 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/campaigns"
-	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
-	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 type createGameRequest struct {
@@ -21,54 +17,47 @@ type createGameRequest struct {
 	Tags          map[string]games.Tag `json:"tags"`
 }
 
-func (s *Server) createGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
 	var req createGameRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if key := callerKey(r.Context()); !key.Allows(req.ID) {
-		s.writeError(w, r, &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID})
-		return
+		return &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID}
 	}
 	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
 	if err := g.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	created, err := s.Games.Create(r.Context(), g)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/games/"+created.ID)
-	s.writeJSON(w, r, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, created)
 }
 
-func (s *Server) listGames(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listGames(w http.ResponseWriter, r *http.Request) error {
 	limit, cursor, err := pageParams(r)
-	if err == nil && cursor != "" && topics.CheckID(cursor) != nil {
+	if err == nil && cursor != "" && protocol.CheckID(cursor) != nil {
 		err = errBadCursor
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, more, err := s.Games.List(r.Context(), cursor, limit, callerKey(r.Context()).Games)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
+	return writeJSON(w, http.StatusOK, newPage(list, more, func(g games.Game) string { return g.ID }))
 }
 
-func (s *Server) getGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getGame(w http.ResponseWriter, r *http.Request) error {
 	g, err := s.Games.Get(r.Context(), chi.URLParam(r, "game"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, g)
 }
 
 // updateGameRequest holds the fields a PATCH may change; absent fields stay.
@@ -79,11 +68,10 @@ type updateGameRequest struct {
 	Tags          *map[string]games.Tag `json:"tags"`
 }
 
-func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 	var req updateGameRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	change := func(g *games.Game) {
 		if req.Name != nil {
@@ -96,41 +84,16 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) {
 			g.Tags = *req.Tags
 		}
 	}
-	var checks []func(context.Context, pgx.Tx, games.Game) error
-	if req.Tags != nil {
-		checks = append(checks, segments.CheckSchema, campaigns.CheckSchema) // a new schema must keep every audience valid
-	}
-	if req.DefaultLocale != nil {
-		checks = append(checks, campaigns.CheckLocale) // unfinished campaigns must speak the new default locale
-	}
-	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change, allOf(checks))
+	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
+		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, g)
+	return writeJSON(w, http.StatusOK, g)
 }
 
 // requireGame loads the game named in the path, so that routes under an unknown
 // game answer 404 before looking at anything else.
 func (s *Server) requireGame(r *http.Request) (games.Game, error) {
 	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
-}
-
-// allOf runs every check of a changed game and names all that it would break:
-// segment rules and inline campaign audiences that a new tag schema no longer
-// fits, campaigns without text in a new default locale.
-func allOf(checks []func(context.Context, pgx.Tx, games.Game) error) func(context.Context, pgx.Tx, games.Game) error {
-	return func(ctx context.Context, tx pgx.Tx, g games.Game) error {
-		var errs fielderr.List
-		for _, check := range checks {
-			err := check(ctx, tx, g)
-			if l, ok := fielderr.As(err); ok {
-				errs = append(errs, l...)
-			} else if err != nil {
-				return err
-			}
-		}
-		return errs.Err()
-	}
 }

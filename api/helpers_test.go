@@ -76,7 +76,7 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	kicks.Start(context.Background())
 	t.Cleanup(kicks.Stop)
 	cfg := api.Config{
-		Log: log, DB: pool, Broker: conn, Keys: keys,
+		Log: log, DB: pool, Broker: conn, Keys: keys, Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
 		Kickouts: kicks, Idempotency: idempotency.NewStore(pool, nil),

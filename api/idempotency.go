@@ -39,13 +39,13 @@ const (
 // handleCreate registers a POST route that creates something: guarded by
 // perm, honouring Idempotency-Key, with its database work bounded (unless
 // unbounded: the handler bounds its own steps, as a waiting kick-out does).
-func (s *Server) handleCreate(r chi.Router, pattern string, perm auth.Permission, mode replayMode, unbounded bool, h http.HandlerFunc) {
+func (s *Server) handleCreate(r chi.Router, pattern string, perm auth.Permission, mode replayMode, unbounded bool, h handlerFunc) {
 	s.perms["POST /v1"+pattern] = perm
 	mw := []func(http.Handler) http.Handler{s.require(perm), s.idempotent(mode)}
 	if !unbounded {
 		mw = append(mw, s.bounded)
 	}
-	r.With(mw...).Post(pattern, h)
+	r.With(mw...).Post(pattern, s.serve(h))
 }
 
 // idempotent makes a creating POST that carries an Idempotency-Key safe to
@@ -58,39 +58,37 @@ func (s *Server) handleCreate(r chi.Router, pattern string, perm auth.Permission
 // creates nothing and ignores the header.
 func (s *Server) idempotent(mode replayMode) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 			values := r.Header.Values(idempotencyHeader)
 			if s.Idempotency == nil || len(values) == 0 {
 				next.ServeHTTP(w, r)
-				return
+				return nil
 			}
 			if dry, err := boolQuery(r, "dry_run"); err == nil && dry {
 				next.ServeHTTP(w, r)
-				return
+				return nil
 			}
 			if len(values) > 1 || !validIdempotencyKey(values[0]) {
-				s.writeError(w, r, badRequest("the Idempotency-Key header is malformed",
-					fielderr.List{{Field: idempotencyHeader, Message: "must be given once, 1 to 255 printable ASCII characters"}}))
-				return
+				return badRequest("the Idempotency-Key header is malformed",
+					fielderr.List{{Field: idempotencyHeader, Message: "must be given once, 1 to 255 printable ASCII characters"}})
 			}
 			// Past the largest body a route takes, the rest is not read: the
 			// handler refuses the request anyway.
 			body, err := io.ReadAll(io.LimitReader(r.Body, max(maxJSONBody, maxKickoutBody)+1))
 			if err != nil {
-				s.writeError(w, r, badRequest("the body could not be read", fielderr.List{{Field: "body", Message: err.Error()}}))
-				return
+				return badRequest("the body could not be read", fielderr.List{{Field: "body", Message: err.Error()}})
 			}
 			// The handler reads the body again.
 			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
 			req := idempotency.Request{KeyID: callerKey(r.Context()).ID, Key: values[0],
 				Hash: idempotency.Hash(r.Method, r.URL.Path, r.URL.RawQuery, body)}
-			s.serveIdempotent(w, r, next, req, mode)
+			return s.serveIdempotent(w, r, next, req, mode)
 		})
 	}
 }
 
 // serveIdempotent does the work of req once, or replays its first answer.
-func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, next http.Handler, req idempotency.Request, mode replayMode) {
+func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, next http.Handler, req idempotency.Request, mode replayMode) error {
 	giveUp := time.Now().Add(inProgressWait)
 	poll := 20 * time.Millisecond
 	for {
@@ -98,32 +96,27 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, next ht
 		claim, err := s.Idempotency.Begin(step, req)
 		cancel()
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		switch claim.Outcome {
 		case idempotency.Owned:
 			s.doOnce(w, r, next, req, claim.Owner, mode)
-			return
+			return nil
 		case idempotency.Replay:
-			s.replay(w, r, claim.Response, mode)
-			return
+			return replay(w, claim.Response, mode)
 		case idempotency.Mismatch:
-			s.writeError(w, r, fielderr.New(idempotencyHeader,
-				"was used in the last 24 hours for a different request (method, path or body); use a new key for a new request"))
-			return
+			return fielderr.New(idempotencyHeader,
+				"was used in the last 24 hours for a different request (method, path or body); use a new key for a new request")
 		}
 		if time.Now().Add(poll).After(giveUp) {
-			retryAfter(w, time.Second)
-			s.writeError(w, r, &httpError{status: http.StatusConflict,
+			return &httpError{status: http.StatusConflict,
 				detail: "the first request with this Idempotency-Key is still in progress; retry after the Retry-After delay",
-				fields: fielderr.List{{Field: idempotencyHeader, Message: "in use by a request still in progress"}}})
-			return
+				fields: fielderr.List{{Field: idempotencyHeader, Message: "in use by a request still in progress"}},
+				header: retryAfterHeader(time.Second)}
 		}
 		select {
 		case <-r.Context().Done():
-			s.writeError(w, r, r.Context().Err())
-			return
+			return r.Context().Err()
 		case <-time.After(poll):
 		}
 		poll = min(2*poll, 250*time.Millisecond)
@@ -180,23 +173,23 @@ func storable(status int) bool {
 }
 
 // replay sends a stored answer again.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, resp idempotency.Response, mode replayMode) {
+func replay(w http.ResponseWriter, resp idempotency.Response, mode replayMode) error {
 	if mode == refuseReplay && resp.Status < 300 {
-		s.writeJSONType(w, r, http.StatusConflict, "application/problem+json", struct {
+		return writeJSONType(w, http.StatusConflict, "application/problem+json", struct {
 			Problem
 			Created json.RawMessage `json:"created"`
 		}{Problem{Type: "about:blank", Title: http.StatusText(http.StatusConflict), Status: http.StatusConflict,
 			Detail: "this Idempotency-Key already created the API key in created; its secret was shown once, in the first answer, and is not kept: " +
 				"use that answer, or revoke the key and create another",
 			Errors: []fielderr.Error{{Field: idempotencyHeader, Message: "already created an API key"}}}, resp.Body})
-		return
 	}
 	for h, v := range resp.Headers {
 		w.Header().Set(h, v)
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
 	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	_, _ = w.Write(resp.Body) // the status is sent; a failed write means the client left
+	return nil
 }
 
 // withoutSecret removes the secret member from a created API key's answer.

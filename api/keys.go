@@ -11,7 +11,8 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -26,65 +27,58 @@ type createdKey struct {
 // and revokes only such keys (others answer as if they did not exist), and
 // reads only the audit rows of its games and of those keys (auth.Key.Covers).
 // An unlimited admin key sees and does everything.
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	var in auth.Input
 	if err := decode(w, r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if caller := callerKey(r.Context()); !caller.Covers(in.Games) {
-		s.writeError(w, r, &httpError{status: http.StatusForbidden,
+		return &httpError{status: http.StatusForbidden,
 			detail: "this API key is limited to games " + strings.Join(caller.Games, ", ") + ": it may only create keys limited to some of them",
-			fields: fielderr.List{{Field: "games", Message: "must name only games among " + strings.Join(caller.Games, ", ")}}})
-		return
+			fields: fielderr.List{{Field: "games", Message: "must name only games among " + strings.Join(caller.Games, ", ")}}}
 	}
 	key, secret, err := s.Keys.Create(r.Context(), in)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.writeJSON(w, r, http.StatusCreated, createdKey{Key: key, Secret: secret})
+	return writeJSON(w, http.StatusCreated, createdKey{Key: key, Secret: secret})
 }
 
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := idPageParams(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	keys, more, err := s.Keys.List(r.Context(), after, limit, callerKey(r.Context()).Games)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(keys, more, func(k auth.Key) string { return k.ID.String() }))
+	return writeJSON(w, http.StatusOK, newPage(keys, more, func(k auth.Key) string { return k.ID.String() }))
 }
 
-func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
 	if err != nil {
-		s.writeError(w, r, auth.ErrNotFound)
-		return
+		return auth.ErrNotFound
 	}
 	if _, err := s.Keys.Revoke(r.Context(), id, callerKey(r.Context()).Games); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	limit, cursor, err := pageParams(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	caller := callerKey(r.Context())
 	q := audit.Query{Game: r.URL.Query().Get("game"), Limit: limit, Within: caller.Games}
 	var errs fielderr.List
 	if q.Game != "" {
-		if err := topics.CheckID(q.Game); err != nil {
+		if err := protocol.CheckID(q.Game); err != nil {
 			errs.Add("game", "%v", err)
 		}
 	}
@@ -99,17 +93,14 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(errs) > 0 {
-		s.writeError(w, r, errs)
-		return
+		return errs
 	}
 	if q.Game != "" && !caller.Allows(q.Game) {
-		writeProblem(w, http.StatusNotFound, "no such game") // as on every route of a game out of scope
-		return
+		return games.ErrNotFound // as on every route of a game out of scope
 	}
-	rows, more, err := audit.List(r.Context(), s.DB, q)
+	rows, more, err := s.Audit.List(r.Context(), q)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(rows, more, func(row audit.Row) string { return strconv.FormatInt(row.ID, 10) }))
+	return writeJSON(w, http.StatusOK, newPage(rows, more, func(row audit.Row) string { return strconv.FormatInt(row.ID, 10) }))
 }

@@ -22,51 +22,45 @@ const maxKickoutBody = 2 << 20
 func (s *Server) kickoutRoutes(r chi.Router) {
 	s.handleCreate(r, "/games/{game}/kickouts", auth.PermKickouts, replayAnswer, true, s.createKickout)
 	s.perms["GET /v1/games/{game}/kickouts/{id}"] = auth.PermKickouts
-	r.With(s.require(auth.PermKickouts)).Get("/games/{game}/kickouts/{id}", s.getKickout)
+	r.With(s.require(auth.PermKickouts)).Get("/games/{game}/kickouts/{id}", s.serve(s.getKickout))
 }
 
 // createKickout publishes a kick-out at once and answers 201 with its status;
 // with ?wait= it answers once every targeted player confirmed, the ttl passed
 // or the wait ended.
-func (s *Server) createKickout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createKickout(w http.ResponseWriter, r *http.Request) error {
 	wait, err := waitQuery(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var in kickouts.Input
 	if err := decodeUpTo(w, r, &in, maxKickoutBody); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	game := chi.URLParam(r, "game")
 	st, err := s.Kickouts.Create(r.Context(), game, in)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if wait > 0 {
 		if st, err = s.Kickouts.Wait(r.Context(), game, st.ID, wait); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	w.Header().Set("Location", "/v1/games/"+game+"/kickouts/"+st.ID.String())
-	s.writeJSON(w, r, http.StatusCreated, st)
+	return writeJSON(w, http.StatusCreated, st)
 }
 
 // getKickout answers a kick-out's per-player status, at once or, with ?wait=,
 // once it is settled or the wait ended.
-func (s *Server) getKickout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getKickout(w http.ResponseWriter, r *http.Request) error {
 	wait, err := waitQuery(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id, err := uuid.Parse(chi.URLParam(r, "id"))
 	if err != nil {
-		s.writeError(w, r, kickouts.ErrNotFound)
-		return
+		return kickouts.ErrNotFound
 	}
 	game := chi.URLParam(r, "game")
 	var st kickouts.Status
@@ -76,10 +70,9 @@ func (s *Server) getKickout(w http.ResponseWriter, r *http.Request) {
 		st, err = s.Kickouts.Status(r.Context(), game, id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, st)
+	return writeJSON(w, http.StatusOK, st)
 }
 
 // waitQuery reads ?wait=, a Go duration such as 5s or 1500ms, 0 to

@@ -28,17 +28,18 @@ func (s *Server) bounded(next http.Handler) http.Handler {
 // sends; one more answers 503 with Retry-After at once instead of taking a
 // connection that requests and sends need.
 func (s *Server) uploadSlot(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.serve(func(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case s.uploads <- struct{}{}:
 			defer func() { <-s.uploads }()
 			next.ServeHTTP(w, r)
+			return nil
 		default:
 			// The body is left unread: closing the connection spares waiting for
 			// the rest of it before the answer goes out.
 			w.Header().Set("Connection", "close")
-			s.writeError(w, r, &httpError{status: http.StatusServiceUnavailable, detail: fmt.Sprintf(
-				"this server is already receiving %d member uploads, its limit; retry after the Retry-After delay", s.MaxUploads)})
+			return &httpError{status: http.StatusServiceUnavailable, detail: fmt.Sprintf(
+				"this server is already receiving %d member uploads, its limit; retry after the Retry-After delay", s.MaxUploads)}
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/segments"
 )
 
 // idleTimeout is how long a member upload may go without sending data.
@@ -74,16 +75,14 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 // It runs in an upload slot (uploadSlot) rather than under the request time
 // limit: a list of millions streams for longer than any limit would allow, so
 // the upload is bounded by its progress instead (uploadBody).
-func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) error {
 	id, err := segmentID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	game := chi.URLParam(r, "game")
 	if err := s.usesMembers(r, game, id); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// Not the server's read and write timeouts either: this request instead gets
 	// idleTimeout after each piece of body that arrives, so only a client that
@@ -103,18 +102,15 @@ func (s *Server) replaceMembers(w http.ResponseWriter, r *http.Request) {
 			// spares waiting for it before the answer goes out.
 			w.Header().Set("Connection", "close")
 		}
-		s.writeError(w, r, body.failure(ctx, err))
-		return
+		return body.failure(ctx, err)
 	}
 	bounded, cancelGet := context.WithTimeout(r.Context(), s.DBTimeout)
 	defer cancelGet()
-	r = r.WithContext(bounded)
 	seg, err := s.Segments.Get(bounded, game, id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, seg)
+	return writeJSON(w, http.StatusOK, seg)
 }
 
 // usesMembers refuses an upload to a segment whose rule does not use its
@@ -126,7 +122,7 @@ func (s *Server) usesMembers(r *http.Request, game string, id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
-	if !seg.Rule.UsesMembers() {
+	if !segments.UsesMembers(seg.Rule) {
 		return errNotMembers
 	}
 	return nil

@@ -22,7 +22,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				}
 				s.log.ErrorContext(r.Context(), "handler panic", "method", r.Method, "path", r.URL.Path,
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeProblem(w, http.StatusInternalServerError, "internal error; the server log has the details")
+				s.writeError(w, r, &httpError{status: http.StatusInternalServerError, detail: "internal error; the server log has the details"})
 			}
 		}()
 		next.ServeHTTP(w, r)

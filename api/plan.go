@@ -6,13 +6,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 type planRequest struct {
-	SegmentID *string        `json:"segment_id"`
-	Rule      *segments.Rule `json:"rule"`
+	SegmentID *string              `json:"segment_id"`
+	Rule      *segments.StrictRule `json:"rule"`
 }
 
 // planResponse is a delivery plan as operators read it: full topic bases.
@@ -28,61 +28,42 @@ type planResponse struct {
 type planTarget struct {
 	Topic   string         `json:"topic"`
 	Members bool           `json:"members,omitempty"`
-	Filter  *segments.Rule `json:"filter,omitempty"`
+	Filter  *protocol.Rule `json:"filter,omitempty"`
 }
 
 // previewPlan resolves a segment or an inline rule into its delivery plan without
 // sending anything.
-func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) {
+func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) error {
 	var req planRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if (req.SegmentID == nil) == (req.Rule == nil) {
-		s.writeError(w, r, fielderr.List{
+		return fielderr.List{
 			{Field: "segment_id", Message: "give exactly one of segment_id and rule"},
 			{Field: "rule", Message: "give exactly one of segment_id and rule"},
-		})
-		return
+		}
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	var rule segments.Rule
-	var members int64
+	var a segments.Audience
 	if req.SegmentID != nil {
 		id, err := uuid.Parse(*req.SegmentID)
 		if err != nil {
-			s.writeError(w, r, fielderr.New("segment_id", "is not a segment id"))
-			return
+			return fielderr.New("segment_id", "is not a segment id")
 		}
-		seg, err := s.Segments.Get(r.Context(), g.ID, id)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		rule, members = seg.Rule, seg.MemberCount
+		a.SegmentID = &id
 	} else {
-		rule = *req.Rule
-		if err := rule.Validate("rule", g.Tags); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if rule.UsesMembers() {
-			s.writeError(w, r, fielderr.New("rule", "members refers to a segment's uploaded list; preview that segment by segment_id"))
-			return
-		}
+		a.Rule = &req.Rule.Rule
 	}
-	plan, err := segments.Resolve(rule, g.Tags, members)
+	plan, err := s.Segments.Preview(r.Context(), g.ID, a)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	resp := s.planBody(g.ID, plan)
-	s.writeJSON(w, r, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, resp)
 }
 
 // planBody renders a plan with full topic bases.
@@ -93,7 +74,7 @@ func (s *Server) planBody(game string, plan segments.Plan) planResponse {
 		if t.Members {
 			keys = []string{"{member}"}
 		}
-		resp.Targets[i] = planTarget{Topic: topics.Base(s.TopicPrefix, game, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
+		resp.Targets[i] = planTarget{Topic: protocol.Base(s.TopicPrefix, game, t.Scope, keys...), Members: t.Members, Filter: t.Filter}
 	}
 	return resp
 }

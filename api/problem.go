@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"time"
 
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
@@ -27,11 +30,14 @@ type Problem struct {
 }
 
 // httpError is an error that already knows its status and what to tell the
-// caller; handlers return it for refusals that are not domain errors.
+// caller; handlers and middleware return it for refusals that are not domain
+// errors. header holds what the problem is sent with (Retry-After,
+// WWW-Authenticate).
 type httpError struct {
 	status int
 	detail string
 	fields fielderr.List
+	header http.Header
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -40,8 +46,28 @@ func badRequest(detail string, fields fielderr.List) error {
 	return &httpError{status: http.StatusBadRequest, detail: detail, fields: fields}
 }
 
-// writeError is the one way a handler reports failure. Domain errors map to their
-// status; anything unknown is a 500 whose text is logged, never sent.
+// tooManyRequests refuses a caller that must wait before it tries again.
+func tooManyRequests(wait time.Duration, detail string) error {
+	return &httpError{status: http.StatusTooManyRequests, detail: detail, header: retryAfterHeader(wait)}
+}
+
+// handlerFunc is a handler whose failure is its error: one adapter (serve)
+// writes it with writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// serve adapts h to net/http.
+func (s *Server) serve(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// writeError is the one way a failure reaches the caller, from handlers
+// (through serve) and middleware alike: domain errors map to their status,
+// anything unknown is a 500 whose text is logged, never sent. Nothing may have
+// been written yet.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := Problem{Type: "about:blank"}
 	var he *httpError
@@ -50,6 +76,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &he):
 		p.Status, p.Detail, p.Errors = he.status, he.detail, he.fields
+		maps.Copy(w.Header(), he.header)
 	case errors.As(err, &tooBig):
 		p.Status = http.StatusRequestEntityTooLarge
 		p.Detail = "the request body is larger than the limit of this endpoint"
@@ -75,28 +102,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Title = "Client Closed Request"
 	}
 	if p.Status == http.StatusServiceUnavailable {
-		retryAfter(w, unavailableRetry)
+		maps.Copy(w.Header(), retryAfterHeader(unavailableRetry))
 	}
-	s.writeJSONType(w, r, p.Status, "application/problem+json", p)
+	w.Header().Del("Location") // a refusal created nothing
+	body, _ := encodeJSON(p)   // a problem of strings and numbers always encodes
+	writeBody(w, p.Status, "application/problem+json", body)
 }
 
 // writeJSON sends v as the JSON body of a response with status.
-func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	s.writeJSONType(w, r, status, "application/json", v)
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	return writeJSONType(w, status, "application/json", v)
 }
 
 // writeJSONType encodes v before it writes anything, so that a value that
-// cannot be encoded becomes a logged 500 problem instead of a success status
-// followed by an empty or cut-off body.
-func (s *Server) writeJSONType(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) {
+// cannot be encoded is an error (a 500 problem from writeError) instead of a
+// success status followed by an empty or cut-off body.
+func writeJSONType(w http.ResponseWriter, status int, contentType string, v any) error {
 	body, err := encodeJSON(v)
 	if err != nil {
-		s.log.ErrorContext(r.Context(), "encode response", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		w.Header().Del("Location")
-		writeProblem(w, http.StatusInternalServerError, "internal error; the server log has the details")
-		return
+		return fmt.Errorf("encode a %d response: %w", status, err)
 	}
 	writeBody(w, status, contentType, body)
+	return nil
 }
 
 func encodeJSON(v any) ([]byte, error) {
@@ -148,18 +175,11 @@ func domainProblem(err error, p *Problem) bool {
 	return false
 }
 
-// writeProblem sends a problem with the given status and detail. A problem of
-// strings and a number always encodes.
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := encodeJSON(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
-	writeBody(w, status, "application/problem+json", body)
-}
-
 // notFound and methodNotAllowed give chi's own refusals the problem shape.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	s.writeError(w, r, &httpError{status: http.StatusNotFound, detail: "no such route: " + r.Method + " " + r.URL.Path})
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	s.writeError(w, r, &httpError{status: http.StatusMethodNotAllowed, detail: r.Method + " is not allowed on " + r.URL.Path})
 }

@@ -11,107 +11,95 @@ import (
 )
 
 type createSegmentRequest struct {
-	Name string         `json:"name"`
-	Rule *segments.Rule `json:"rule"`
+	Name string               `json:"name"`
+	Rule *segments.StrictRule `json:"rule"`
 }
 
-func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createSegment(w http.ResponseWriter, r *http.Request) error {
 	var req createSegmentRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Rule == nil {
-		s.writeError(w, r, fielderr.New("rule", "is required"))
-		return
+		return fielderr.New("rule", "is required")
 	}
 	seg, err := s.Segments.Create(r.Context(), segments.Segment{
-		GameID: chi.URLParam(r, "game"), Name: req.Name, Rule: *req.Rule,
+		GameID: chi.URLParam(r, "game"), Name: req.Name, Rule: req.Rule.Rule,
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/games/"+seg.GameID+"/segments/"+seg.ID.String())
-	s.writeJSON(w, r, http.StatusCreated, seg)
+	return writeJSON(w, http.StatusCreated, seg)
 }
 
-func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := idPageParams(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	g, err := s.requireGame(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, more, err := s.Segments.List(r.Context(), g.ID, after, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newPage(list, more, func(seg segments.Segment) string { return seg.ID.String() }))
+	return writeJSON(w, http.StatusOK, newPage(list, more, func(seg segments.Segment) string { return seg.ID.String() }))
 }
 
-func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getSegment(w http.ResponseWriter, r *http.Request) error {
 	id, err := segmentID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	seg, err := s.Segments.Get(r.Context(), chi.URLParam(r, "game"), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, seg)
+	return writeJSON(w, http.StatusOK, seg)
 }
 
 // updateSegmentRequest holds the fields a PATCH may change; absent fields stay.
 type updateSegmentRequest struct {
-	Name *string        `json:"name"`
-	Rule *segments.Rule `json:"rule"`
+	Name *string              `json:"name"`
+	Rule *segments.StrictRule `json:"rule"`
 }
 
-func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateSegment(w http.ResponseWriter, r *http.Request) error {
 	id, err := segmentID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req updateSegmentRequest
 	if err := decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	seg, err := s.Segments.Update(r.Context(), chi.URLParam(r, "game"), id, func(seg *segments.Segment) {
 		if req.Name != nil {
 			seg.Name = *req.Name
 		}
 		if req.Rule != nil {
-			seg.Rule = *req.Rule
+			seg.Rule = req.Rule.Rule
 		}
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, seg)
+	return writeJSON(w, http.StatusOK, seg)
 }
 
-func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteSegment(w http.ResponseWriter, r *http.Request) error {
 	id, err := segmentID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.Segments.Delete(r.Context(), chi.URLParam(r, "game"), id); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // segmentID reads the {id} path parameter. An id that cannot be a segment's is

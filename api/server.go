@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
@@ -31,12 +31,19 @@ type Broker interface {
 	LastError() error
 }
 
+// Database is what readiness needs to know of Postgres (*pgxpool.Pool).
+type Database interface {
+	// Ping reports whether Postgres answers.
+	Ping(ctx context.Context) error
+}
+
 // Config holds what the API serves and talks to.
 type Config struct {
 	Log         *slog.Logger
-	DB          *pgxpool.Pool
+	DB          Database
 	Broker      Broker
 	Keys        *auth.Store
+	Audit       *audit.Store
 	Games       *games.Store
 	Segments    *segments.Store
 	Campaigns   *campaigns.Store
@@ -132,9 +139,9 @@ func (s *Server) routes() http.Handler {
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.Get("/openapi.yaml", s.openapi)
+	r.Get("/healthz", s.serve(s.healthz))
+	r.Get("/readyz", s.serve(s.readyz))
+	r.Get("/openapi.yaml", s.serve(s.openapi))
 	if s.Metrics != nil {
 		r.Method("GET", "/metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
 	}
@@ -173,26 +180,26 @@ func (s *Server) routes() http.Handler {
 }
 
 // handle registers a /v1 route guarded by perm, its database work bounded.
-func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h http.HandlerFunc) {
+func (s *Server) handle(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.bounded).Method(method, pattern, h)
+	r.With(s.require(perm), s.bounded).Method(method, pattern, s.serve(h))
 }
 
 // handleUpload registers a /v1 route that streams a request body into the
 // database for as long as it arrives: it takes an upload slot instead of a
 // time limit.
-func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Permission, h http.HandlerFunc) {
+func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
 	s.perms[method+" /v1"+pattern] = perm
-	r.With(s.require(perm), s.uploadSlot).Method(method, pattern, h)
+	r.With(s.require(perm), s.uploadSlot).Method(method, pattern, s.serve(h))
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz answers 200 only when Postgres answers and the broker is connected, so a
 // load balancer sends no traffic to a replica that could not do its work.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"postgres": "ok", "broker": "ok"}
@@ -207,14 +214,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ready {
-		s.writeJSONType(w, r, http.StatusServiceUnavailable, "application/problem+json", struct {
+		// Not an error of the request: the probe's answer, with every check.
+		return writeJSONType(w, http.StatusServiceUnavailable, "application/problem+json", struct {
 			Problem
 			Checks map[string]string `json:"checks"`
 		}{Problem{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable),
 			Status: http.StatusServiceUnavailable, Detail: "not ready: " + reasons(checks)}, checks})
-		return
 	}
-	s.writeJSON(w, r, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
 
 func reasons(checks map[string]string) string {
@@ -230,7 +237,7 @@ func reasons(checks map[string]string) string {
 	return out
 }
 
-func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/yaml")
-	_, _ = w.Write(s.OpenAPI)
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	writeBody(w, http.StatusOK, "application/yaml", s.OpenAPI)
+	return nil
 }

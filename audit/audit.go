@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Actor is who makes a change: an API key, or the command line (KeyID nil).
@@ -105,9 +107,19 @@ type Query struct {
 	Within []string
 }
 
+// Store reads the audit log.
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{db: db}
+}
+
 // List returns up to q.Limit rows in order, and whether more follow.
-func List(ctx context.Context, db *pgxpool.Pool, q Query) ([]Row, bool, error) {
-	rows, _ := db.Query(ctx, `
+func (s *Store) List(ctx context.Context, q Query) ([]Row, bool, error) {
+	rows, _ := s.db.Query(ctx, `
 		SELECT a.id, a.at, a.key_id, a.key_name, a.action, a.game_id, a.object_type, a.object_id, a.detail
 		FROM audit_log a
 		WHERE a.id > $1 AND ($2 = '' OR a.game_id = $2) AND a.at >= $3
@@ -118,8 +130,6 @@ func List(ctx context.Context, db *pgxpool.Pool, q Query) ([]Row, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("list audit log: %w", err)
 	}
-	if len(list) > q.Limit {
-		return list[:q.Limit], true, nil
-	}
-	return list, false, nil
+	list, more := postgres.TrimPage(list, q.Limit)
+	return list, more, nil
 }

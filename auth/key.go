@@ -18,7 +18,8 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -84,7 +85,7 @@ func (in Input) validate(now time.Time) error {
 		errs.Add("games", "leave games out for every game, or name at least one")
 	}
 	for i, g := range in.Games {
-		if err := topics.CheckID(g); err != nil {
+		if err := protocol.CheckID(g); err != nil {
 			errs.Add(fielderr.Index("games", i), "%v", err)
 		}
 	}
@@ -100,12 +101,21 @@ func (in Input) validate(now time.Time) error {
 
 // Store keeps API keys in Postgres.
 type Store struct {
-	db *pgxpool.Pool
+	db  *pgxpool.Pool
+	now func() time.Time
 }
 
-// NewStore returns a Store over db.
+// NewStore returns a Store over db. Its clock is time.Now.
 func NewStore(db *pgxpool.Pool) *Store {
-	return &Store{db: db}
+	return &Store{db: db, now: time.Now}
+}
+
+// WithClock returns a copy of s that takes the time from now: whether a key
+// being created expires in the past, and whether a presented key has expired.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 const keyColumns = `id, name, role, games, created_at, expires_at, revoked_at`
@@ -117,7 +127,7 @@ const secretPrefix = "hk_"
 // secret exists outside the caller's hands. It returns a fielderr.List for bad
 // input.
 func (s *Store) Create(ctx context.Context, in Input) (Key, string, error) {
-	if err := in.validate(time.Now()); err != nil {
+	if err := in.validate(s.now()); err != nil {
 		return Key{}, "", err
 	}
 	id, err := uuid.NewV7()
@@ -179,7 +189,7 @@ func (s *Store) Authenticate(ctx context.Context, presented string) (Key, error)
 	}
 	sum := sha256.Sum256([]byte(rest[33:]))
 	if subtle.ConstantTimeCompare(sum[:], stored) != 1 || key.RevokedAt != nil ||
-		(key.ExpiresAt != nil && !key.ExpiresAt.After(time.Now())) {
+		(key.ExpiresAt != nil && !key.ExpiresAt.After(s.now())) {
 		return Key{}, ErrUnauthenticated
 	}
 	return key, nil
@@ -205,10 +215,8 @@ func (s *Store) List(ctx context.Context, after uuid.UUID, limit int, within []s
 	if err != nil {
 		return nil, false, fmt.Errorf("list api keys: %w", err)
 	}
-	if len(keys) > limit {
-		return keys[:limit], true, nil
-	}
-	return keys, false, nil
+	keys, more := postgres.TrimPage(keys, limit)
+	return keys, more, nil
 }
 
 // Revoke makes a key unusable from now on. Revoking a revoked key changes

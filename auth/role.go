@@ -6,7 +6,7 @@ package auth
 // Role is what a key's holder is: it decides the permissions.
 type Role string
 
-// The roles of DESIGN section 8.
+// The roles of the README's Access section.
 const (
 	RoleAdmin     Role = "admin"
 	RoleOperator  Role = "operator"

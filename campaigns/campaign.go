@@ -1,7 +1,9 @@
-// Package campaigns owns what Herald sends and every send of it: campaigns, their
-// content and envelopes, dispatches (one per send), and the fan-out that publishes
-// a dispatch to its topics, checkpointed in Postgres so that it resumes after a
-// crash on any replica, and clears them again at expiry or recall.
+// Package campaigns owns campaigns: what an operator sends (a message of one
+// kind, validated with protocol.ParseContent), to whom (an audience, resolved
+// with segments), when (a schedule) and for how long. Creating or firing a
+// campaign records a dispatch in the same transaction (package dispatch, which
+// does the publishing); cancelling recalls its dispatches; the fan-out tells
+// the campaign when its last dispatch was cleared (Store.DispatchCleared).
 package campaigns
 
 import (
@@ -11,13 +13,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/valid"
 )
 
-// Status is where a campaign stands (DESIGN 6).
+// Status is where a campaign stands (the README's "Campaigns").
 type Status string
 
 // Campaign statuses.
@@ -34,18 +38,16 @@ const (
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
-	// MaxLifetime is the longest a message may stay retained (DESIGN 2).
+	// MaxLifetime is the longest a message may stay retained (README, "Campaigns").
 	MaxLifetime = 30 * 24 * time.Hour
 	// scheduleSlack lets an {"at"} a moment in the past through (clock skew, a slow
 	// request): it is sent at once.
 	scheduleSlack = time.Minute
 )
 
-// Audience is who a campaign reaches: a stored segment or an inline rule.
-type Audience struct {
-	SegmentID *uuid.UUID     `json:"segment_id,omitempty"`
-	Rule      *segments.Rule `json:"rule,omitempty"`
-}
+// Audience is who a campaign reaches: a stored segment or an inline rule
+// (segments.Audience, read from a campaign's JSON by UnmarshalJSON below).
+type Audience segments.Audience
 
 // UnmarshalJSON reads an audience so that errors inside an inline rule name their
 // path from the request's top ("audience.rule.in[0]").
@@ -92,27 +94,27 @@ type PlanSummary struct {
 
 // Campaign is a message and its audience, validity and schedule.
 type Campaign struct {
-	ID         uuid.UUID       `json:"id"`
-	GameID     string          `json:"game"`
-	Kind       Kind            `json:"kind"`
-	Name       string          `json:"name"`
-	Audience   Audience        `json:"audience"`
-	Content    json.RawMessage `json:"content"`
-	Priority   int             `json:"priority"`
-	StartsAt   *time.Time      `json:"starts_at,omitempty"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	Schedule   *Schedule       `json:"schedule,omitempty"`
-	SendAt     time.Time       `json:"send_at"`
-	Status     Status          `json:"status"`
-	Plan       PlanSummary     `json:"plan"`
-	Dispatches []Dispatch      `json:"dispatches"`
-	CreatedAt  time.Time       `json:"created_at"`
-	UpdatedAt  time.Time       `json:"updated_at"`
+	ID         uuid.UUID           `json:"id"`
+	GameID     string              `json:"game"`
+	Kind       protocol.Kind       `json:"kind"`
+	Name       string              `json:"name"`
+	Audience   Audience            `json:"audience"`
+	Content    json.RawMessage     `json:"content"`
+	Priority   int                 `json:"priority"`
+	StartsAt   *time.Time          `json:"starts_at,omitempty"`
+	ExpiresAt  time.Time           `json:"expires_at"`
+	Schedule   *Schedule           `json:"schedule,omitempty"`
+	SendAt     time.Time           `json:"send_at"`
+	Status     Status              `json:"status"`
+	Plan       PlanSummary         `json:"plan"`
+	Dispatches []dispatch.Dispatch `json:"dispatches"`
+	CreatedAt  time.Time           `json:"created_at"`
+	UpdatedAt  time.Time           `json:"updated_at"`
 }
 
 // Input is a campaign as a caller describes it. Absent fields take defaults.
 type Input struct {
-	Kind      Kind            `json:"kind"`
+	Kind      protocol.Kind   `json:"kind"`
 	Name      string          `json:"name"`
 	Audience  *Audience       `json:"audience"`
 	Content   json.RawMessage `json:"content"`
@@ -131,8 +133,8 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	var errs fielderr.List
 	c := Campaign{GameID: g.ID, Kind: in.Kind, Name: in.Name, StartsAt: in.StartsAt.Std(), Schedule: in.Schedule, Priority: DefaultPriority}
 	switch in.Kind {
-	case KindMarquee, KindNotice, KindAd:
-	case KindKickout:
+	case protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
+	case protocol.KindKickout:
 		errs.Add("kind", "kick-outs are sent through the kick-out API, not as campaigns")
 	case "":
 		errs.Add("kind", "is required: marquee, notice or ad")
@@ -154,10 +156,10 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 	default:
 		c.Audience = *in.Audience
 	}
-	if in.Kind.valid() {
+	if campaignKind(in.Kind) {
 		if in.Content == nil {
 			errs.Add("content", "is required")
-		} else if content, err := ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
+		} else if content, err := protocol.ParseContent(in.Kind, in.Content, g.DefaultLocale); err != nil {
 			if l, ok := fielderr.As(err); ok {
 				errs = append(errs, l...)
 			} else {
@@ -187,7 +189,7 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		case c.ExpiresAt.Sub(c.SendAt) > MaxLifetime:
 			errs.Add("expires_at", "must be at most 30 days after the send time")
 		}
-	case in.Kind == KindMarquee || in.Kind == KindAd:
+	case in.Kind == protocol.KindMarquee || in.Kind == protocol.KindAd:
 		errs.Add("expires_at", "is required for a %s", in.Kind)
 	}
 	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(in.ExpiresAt.Time) {
@@ -215,6 +217,8 @@ func checkTimes(in Input) error {
 	return errs.Err()
 }
 
-func (k Kind) valid() bool {
-	return k == KindMarquee || k == KindNotice || k == KindAd
+// campaignKind reports whether k is a kind sent as a campaign: kick-outs have
+// an API of their own.
+func campaignKind(k protocol.Kind) bool {
+	return k == protocol.KindMarquee || k == protocol.KindNotice || k == protocol.KindAd
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 	"github.com/heraldpush/herald/valid"
 )
@@ -37,7 +39,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
 			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
 		change(&in)
-		p, err := s.prepare(ctx, tx, g, in, id, time.Now())
+		p, err := s.prepare(ctx, tx, g, in, id, s.now())
 		if err != nil {
 			return err
 		}
@@ -84,12 +86,8 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {
 			return fmt.Errorf("cancel campaign %s: %w", id, err)
 		}
-		// The worker holding a dispatch sees the request at its next checkpoint and
-		// clears every topic it published to, the batch in flight included.
-		if _, err := tx.Exec(ctx, `
-			UPDATE dispatches SET clear_reason = 'recall', updated_at = now()
-			WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, id); err != nil {
-			return fmt.Errorf("recall dispatches of %s: %w", id, err)
+		if err := dispatch.Recall(ctx, tx, id); err != nil {
+			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.cancel", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
 			return err
@@ -170,20 +168,20 @@ func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, 
 	if err != nil {
 		return err
 	}
-	status, state := StatusLive, DispatchPending
+	status, state := StatusLive, dispatch.StatePending
 	if now.Sub(c.SendAt) > grace || !c.ExpiresAt.After(now) {
-		status, state = StatusCompleted, DispatchMissed
+		status, state = StatusCompleted, dispatch.StateMissed
 	}
 	plan, list, err := resolve(ctx, tx, g, c.Audience)
 	if _, invalid := fielderr.As(err); invalid {
 		// The audience no longer resolves (a schema change): record the fire as
 		// missed rather than retry it forever.
-		status, state = StatusCompleted, DispatchMissed
+		status, state = StatusCompleted, dispatch.StateMissed
 		list = nil
 	} else if err != nil {
 		return err // a lock or the database out of time: the next round tries again
 	}
-	if _, err := newDispatch(ctx, tx, c, c.SendAt, state, plan, list); err != nil {
+	if _, err := dispatch.Record(ctx, tx, c.newDispatch(c.SendAt, state, plan, list)); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, c.ID, status); err != nil {
@@ -192,72 +190,15 @@ func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, 
 	return nil
 }
 
-// ExpireDue marks every dispatch whose expires_at has passed for clearing; the
-// fan-out workers then remove its retained messages. It returns how many it
-// marked.
-func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.db.Exec(ctx, `
-		UPDATE dispatches SET clear_reason = 'expire', updated_at = now()
-		WHERE expires_at <= $1 AND clear_reason IS NULL AND cleared_at IS NULL`, now)
-	if err != nil {
-		return 0, fmt.Errorf("expire dispatches: %w", err)
+// DispatchCleared marks campaign expired, in tx, when its last dispatch was
+// cleared at expiry (dispatch.WorkerConfig.OnCleared). A canceled campaign
+// stays canceled.
+func (s *Store) DispatchCleared(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
+	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1 AND status = $3`,
+		campaign, StatusExpired, StatusLive); err != nil {
+		return fmt.Errorf("mark campaign %s expired: %w", campaign, err)
 	}
-	return tag.RowsAffected(), nil
-}
-
-// purgeBatch is how many members of a retired list one statement deletes: a
-// list of millions goes in many short statements rather than one long
-// transaction, so every call makes progress within its caller's time limit.
-const purgeBatch = 10_000
-
-// PurgeRetiredLists deletes the member lists that a segment replaced and that no
-// dispatch needs any more (to stream or to clear), and returns how many it
-// finished. A long list is deleted a batch at a time; what a call leaves when
-// ctx ends, the next one continues.
-func (s *Store) PurgeRetiredLists(ctx context.Context) (int64, error) {
-	// A retired list never becomes current again, and a dispatch that read it
-	// before it was retired was committed before (the swap waits for the share
-	// lock of the fire): a list found here stays unneeded.
-	rows, _ := s.db.Query(ctx, `
-		SELECT id FROM member_lists l
-		WHERE retired_at IS NOT NULL AND NOT EXISTS (
-			SELECT 1 FROM dispatches d WHERE d.member_list_id = l.id AND d.cleared_at IS NULL)
-		ORDER BY id`)
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return 0, fmt.Errorf("find retired member lists: %w", err)
-	}
-	var n int64
-	for _, id := range ids {
-		if err := s.purgeList(ctx, id); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
-func (s *Store) purgeList(ctx context.Context, id int64) error {
-	for {
-		tag, err := s.db.Exec(ctx, `
-			DELETE FROM segment_members WHERE list_id = $1 AND player_id IN (
-				SELECT player_id FROM segment_members WHERE list_id = $1 ORDER BY player_id LIMIT $2)`, id, purgeBatch)
-		if err != nil {
-			return fmt.Errorf("delete members of retired list %d: %w", id, err)
-		}
-		if tag.RowsAffected() < purgeBatch {
-			break
-		}
-	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE dispatches SET member_list_id = NULL WHERE member_list_id = $1`, id); err != nil {
-			return fmt.Errorf("unlink retired member list %d: %w", id, err)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM member_lists WHERE id = $1`, id); err != nil {
-			return fmt.Errorf("delete retired member list %d: %w", id, err)
-		}
-		return nil
-	})
+	return nil
 }
 
 // CheckSchema verifies, inside the transaction that changes a game's tag schema,
@@ -271,9 +212,9 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var rule segments.Rule
+	var rule protocol.Rule
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &rule}, func() error {
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
+		if err := segments.ValidateRule(rule, "audience.rule", g.Tags); err != nil {
 			errs.Add("tags", "campaign %s (%s) would no longer be valid: %v", id, name, err)
 		}
 		return nil
@@ -296,10 +237,10 @@ func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
-	var kind Kind
+	var kind protocol.Kind
 	var content []byte
 	_, err := pgx.ForEachRow(rows, []any{&id, &name, &kind, &content}, func() error {
-		if _, err := ParseContent(kind, content, g.DefaultLocale); err != nil {
+		if _, err := protocol.ParseContent(kind, content, g.DefaultLocale); err != nil {
 			if _, ok := fielderr.As(err); !ok {
 				return err
 			}

@@ -12,8 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -26,23 +29,29 @@ var (
 	ErrFinished = errors.New("campaign already finished")
 )
 
-// Store keeps campaigns and their dispatches in Postgres.
+// Store keeps campaigns in Postgres.
 type Store struct {
 	db          *pgxpool.Pool
 	maxEnvelope int
+	now         func() time.Time
 }
 
 // NewStore returns a Store over db refusing content whose envelope would exceed
-// maxEnvelope bytes (0: DefaultMaxEnvelope).
+// maxEnvelope bytes (0: protocol.DefaultMaxEnvelope). Its clock is time.Now.
 func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 	if maxEnvelope <= 0 {
-		maxEnvelope = DefaultMaxEnvelope
+		maxEnvelope = protocol.DefaultMaxEnvelope
 	}
-	return &Store{db: db, maxEnvelope: maxEnvelope}
+	return &Store{db: db, maxEnvelope: maxEnvelope, now: time.Now}
 }
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+// WithClock returns a copy of s that takes the time from now: when a campaign
+// without a schedule is sent, whether an {"at"} is in the past, and its
+// default expiry. Tests move time with it instead of waiting.
+func (s *Store) WithClock(now func() time.Time) *Store {
+	c := *s
+	c.now = now
+	return &c
 }
 
 // Preview is what a dry run returns: the campaign as it would be stored, its
@@ -53,34 +62,37 @@ type Preview struct {
 	Envelope json.RawMessage `json:"envelope"`
 }
 
-// Create validates in for game and stores the campaign. Without a schedule it is
-// sent at once: its first dispatch is recorded in the same transaction, so it can
-// never be lost between the two. With dryRun nothing is stored and the preview is
-// returned instead. It returns games.ErrNotFound, segments.ErrNotFound or a
-// fielderr.List.
-func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) (Campaign, *Preview, error) {
-	var created Campaign
-	var preview *Preview
+// Preview validates in for game and returns what Create would store and send,
+// storing nothing: the campaign, its plan, and the envelope its first target
+// would receive. It returns games.ErrNotFound or a fielderr.List.
+func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, error) {
+	var preview Preview
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		g, err := games.GetShared(ctx, tx, game)
-		if err != nil {
-			return err
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("new campaign id: %w", err)
-		}
-		now := time.Now()
-		p, err := s.prepare(ctx, tx, g, in, id, now)
+		now := s.now()
+		p, err := s.prepareNew(ctx, tx, game, in, now)
 		if err != nil {
 			return err
 		}
 		c := p.campaign
-		if dryRun {
-			c.Dispatches, c.CreatedAt, c.UpdatedAt = []Dispatch{}, now, now
-			preview = &Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
-			return nil
+		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
+		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
+		return nil
+	})
+	return preview, err
+}
+
+// Create validates in for game and stores the campaign. Without a schedule it is
+// sent at once: its first dispatch is recorded in the same transaction, so it can
+// never be lost between the two. It returns games.ErrNotFound or a
+// fielderr.List.
+func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
+	var created Campaign
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		p, err := s.prepareNew(ctx, tx, game, in, s.now())
+		if err != nil {
+			return err
 		}
+		c := p.campaign
 		if err := insert(ctx, tx, c); err != nil {
 			return err
 		}
@@ -94,7 +106,20 @@ func (s *Store) Create(ctx context.Context, game string, in Input, dryRun bool) 
 		created, err = get(ctx, tx, game, c.ID, "")
 		return err
 	})
-	return created, preview, err
+	return created, err
+}
+
+// prepareNew is prepare for a new campaign of game, with a new id.
+func (s *Store) prepareNew(ctx context.Context, tx pgx.Tx, game string, in Input, now time.Time) (prepared, error) {
+	g, err := games.GetShared(ctx, tx, game)
+	if err != nil {
+		return prepared{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return prepared{}, fmt.Errorf("new campaign id: %w", err)
+	}
+	return s.prepare(ctx, tx, g, in, id, now)
 }
 
 // prepared is a validated campaign with the plan its audience resolves to now.
@@ -136,49 +161,29 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := newDispatch(ctx, tx, p.campaign, p.campaign.SendAt, DispatchPending, p.plan, p.list)
+	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, dispatch.StatePending, p.plan, p.list))
 	return err
 }
 
-// resolve returns the delivery plan of an audience as it stands in tx and the
-// member list its members target reads (nil without one).
+// resolve returns the delivery plan of a campaign's audience as it stands in
+// tx and the member list its members target reads (nil without one), with
+// its refusals named as fields of the campaign.
 func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments.Plan, *int64, error) {
-	var rule segments.Rule
-	var list *int64
-	var members int64
-	if a.SegmentID != nil {
-		seg, l, err := segments.ForSend(ctx, tx, g.ID, *a.SegmentID)
-		if errors.Is(err, segments.ErrNotFound) {
-			return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
-		}
-		if err != nil {
-			return segments.Plan{}, nil, err
-		}
-		rule, list, members = seg.Rule, l, seg.MemberCount
-	} else {
-		rule = *a.Rule
-		if err := rule.Validate("audience.rule", g.Tags); err != nil {
-			return segments.Plan{}, nil, err
-		}
-		if rule.UsesMembers() {
-			return segments.Plan{}, nil, fielderr.New("audience.rule", "members refers to a segment's uploaded list; name the segment in audience.segment_id")
-		}
-	}
-	plan, err := segments.Resolve(rule, g.Tags, members)
-	if errors.Is(err, segments.ErrTooComplex) {
+	plan, list, err := segments.ResolveAudience(ctx, tx, g, segments.Audience(a), "audience")
+	switch {
+	case errors.Is(err, segments.ErrNotFound):
+		return segments.Plan{}, nil, fielderr.New("audience.segment_id", "no such segment in this game")
+	case errors.Is(err, segments.ErrTooComplex):
 		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
 	}
-	if err != nil {
-		return segments.Plan{}, nil, fmt.Errorf("resolve audience: %w", err)
-	}
-	return plan, list, nil
+	return plan, list, err
 }
 
 // checkSize encodes the envelope of every target of plan (they differ only in
 // their filter) and refuses content that makes any of them exceed the limit,
 // before anything is stored. It returns the first target's envelope.
 func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.RawMessage, error) {
-	filters := []*segments.Rule{nil} // an empty plan still gets its content checked
+	filters := []*protocol.Rule{nil} // an empty plan still gets its content checked
 	if len(plan.Targets) > 0 {
 		filters = filters[:0]
 		for _, t := range plan.Targets {
@@ -187,8 +192,8 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	}
 	var first json.RawMessage
 	for _, filter := range filters {
-		e, err := Encode(envelopeOf(c, uuid.Max, now, filter), s.maxEnvelope)
-		if errors.Is(err, ErrTooLarge) {
+		e, err := protocol.EncodeEnvelope(c.template().Envelope(uuid.Max, now, filter), s.maxEnvelope)
+		if errors.Is(err, protocol.ErrTooLarge) {
 			return nil, fielderr.New("content", "the envelope would be over the limit of %d bytes: %v", s.maxEnvelope, err)
 		}
 		if err != nil {
@@ -201,16 +206,17 @@ func (s *Store) checkSize(c Campaign, plan segments.Plan, now time.Time) (json.R
 	return first, nil
 }
 
-// envelopeOf is the envelope of dispatch id of c for a target with filter.
-func envelopeOf(c Campaign, dispatch uuid.UUID, sentAt time.Time, filter *segments.Rule) Envelope {
-	e := Envelope{
-		ID: dispatch.String(), Campaign: c.ID.String(), Kind: c.Kind, Game: c.GameID,
-		SentAt: sentAt, ExpiresAt: c.ExpiresAt, Priority: c.Priority, Filter: filter, Content: c.Content,
-	}
-	if c.StartsAt != nil {
-		e.StartsAt = *c.StartsAt
-	}
-	return e
+// template is the envelope template of c's dispatches: campaigns send retained
+// messages, each campaign on topics of its own ({msg} is its id).
+func (c Campaign) template() dispatch.Template {
+	return dispatch.Template{Kind: c.Kind, Game: c.GameID, Msg: c.ID.String(), Content: c.Content,
+		Priority: c.Priority, StartsAt: c.StartsAt, ExpiresAt: c.ExpiresAt, Retain: true}
+}
+
+// newDispatch is the send of c fired at fireAt, in state, with plan and the
+// member list its members target reads.
+func (c Campaign) newDispatch(fireAt time.Time, state dispatch.State, plan segments.Plan, list *int64) dispatch.New {
+	return dispatch.New{Campaign: c.ID, FireAt: fireAt, State: state, Template: c.template(), Plan: plan, List: list}
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
@@ -238,7 +244,7 @@ func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 }
 
 // get loads campaign id of game with its dispatches; lock is "" or a locking clause.
-func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string) (Campaign, error) {
+func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock string) (Campaign, error) {
 	rows, _ := q.Query(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE game_id = $1 AND id = $2 `+lock, game, id)
 	c, err := pgx.CollectExactlyOneRow(rows, scanCampaign)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -247,7 +253,7 @@ func get(ctx context.Context, q querier, game string, id uuid.UUID, lock string)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("load campaign %s: %w", id, err)
 	}
-	if c.Dispatches, err = dispatchesOf(ctx, q, c.ID); err != nil {
+	if c.Dispatches, err = dispatch.Of(ctx, q, c.ID); err != nil {
 		return Campaign{}, err
 	}
 	return c, nil
@@ -261,7 +267,7 @@ func (s *Store) Get(ctx context.Context, game string, id uuid.UUID) (Campaign, e
 // Filter narrows a campaign list; empty fields match everything.
 type Filter struct {
 	Status Status
-	Kind   Kind
+	Kind   protocol.Kind
 }
 
 // List returns up to limit campaigns of game matching f, with their dispatches,
@@ -275,12 +281,20 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 	if err != nil {
 		return nil, false, fmt.Errorf("list campaigns of %s: %w", game, err)
 	}
-	more := len(list) > limit
-	if more {
-		list = list[:limit]
+	list, more := postgres.TrimPage(list, limit)
+	ids := make([]uuid.UUID, len(list))
+	for i := range list {
+		ids[i] = list[i].ID
 	}
-	if err := attachDispatches(ctx, s.db, list); err != nil {
+	dispatches, err := dispatch.OfEach(ctx, s.db, ids)
+	if err != nil {
 		return nil, false, err
+	}
+	for i := range list {
+		list[i].Dispatches = dispatches[list[i].ID]
+		if list[i].Dispatches == nil {
+			list[i].Dispatches = []dispatch.Dispatch{}
+		}
 	}
 	return list, more, nil
 }

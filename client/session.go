@@ -123,7 +123,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 // checkIDs checks what a session spells into topics.
 func checkIDs(cfg SessionConfig) error {
 	check := func(name, v string) error {
-		if !protocol.ValidID(v) {
+		if protocol.CheckID(v) != nil {
 			return fmt.Errorf("client: %s %q is not 1-128 bytes of [A-Za-z0-9._~:@=-]", name, v)
 		}
 		return nil

@@ -1,7 +1,9 @@
 // Package fielderr collects what is wrong with a user's input, field by field.
-// Domain packages (games, segments, campaigns) validate with it and return its
-// *List as their error; the API renders that list as the errors[] of an RFC 9457
-// problem, so every refusal names the offending field, e.g. "rule.and[1].in[0]".
+// Domain packages (games, segments, campaigns, protocol) validate with it and
+// return its List as their error; the API renders that list as the errors[] of
+// an RFC 9457 problem, so every refusal names the offending field, e.g.
+// "rule.and[1].in[0]". It also explains encoding/json's errors in the terms
+// of the JSON a user wrote (TypeMessage, UnknownField), once for everyone.
 package fielderr
 
 import (

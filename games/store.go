@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Errors returned by Store methods.
@@ -68,17 +69,20 @@ func (s *Store) List(ctx context.Context, after string, limit int, only []string
 	if err != nil {
 		return nil, false, fmt.Errorf("list games: %w", err)
 	}
-	if len(games) > limit {
-		return games[:limit], true, nil
-	}
-	return games, false, nil
+	games, more = postgres.TrimPage(games, limit)
+	return games, more, nil
 }
 
+// Check vetoes a change to a game, inside the transaction that makes it, with
+// an error (a fielderr.List for a refusal) for what the changed game g would
+// break: campaigns.GameChangeCheck refuses a tag schema that segments or
+// campaigns no longer fit, and a default locale campaigns have no text in.
+type Check func(ctx context.Context, tx pgx.Tx, g Game) error
+
 // Update loads the game with id under a row lock, lets change modify it, validates
-// the result, lets check veto it (segments use this to refuse a tag schema that
-// their rules no longer fit) and stores it, all in one transaction. It returns
-// ErrNotFound, the validation error, or check's error.
-func (s *Store) Update(ctx context.Context, id string, change func(*Game), check func(context.Context, pgx.Tx, Game) error) (Game, error) {
+// the result, lets check (unless nil) veto it and stores it, all in one
+// transaction. It returns ErrNotFound, the validation error, or check's error.
+func (s *Store) Update(ctx context.Context, id string, change func(*Game), check Check) (Game, error) {
 	var updated Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		g, err := get(ctx, tx, id, "FOR UPDATE")
@@ -106,12 +110,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 	return updated, err
 }
 
-// querier is what get needs from a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func get(ctx context.Context, q querier, id, lock string) (Game, error) {
+func get(ctx context.Context, q postgres.DBTX, id, lock string) (Game, error) {
 	rows, _ := q.Query(ctx, `SELECT `+gameColumns+` FROM games WHERE id = $1 `+lock, id)
 	g, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 	if errors.Is(err, pgx.ErrNoRows) {

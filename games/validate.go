@@ -2,48 +2,37 @@ package games
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"sort"
 
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
 // Limits on what one game may declare. They keep a tag schema small enough to be
 // checked on every rule and shown in full by GET /v1/games/{game}.
 const (
-	MaxTags         = 64
-	MaxTagValues    = 1000
-	MaxTagBands     = 1000
-	maxLocaleLength = 35
+	MaxTags      = 64
+	MaxTagValues = 1000
+	MaxTagBands  = 1000
 )
-
-// locale is a BCP 47 language tag in the shape clients send: "en", "zh-CN",
-// "zh-Hant-TW". It keys localized text in message content.
-var locale = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 
 // Validate checks a game before it is stored and returns a fielderr.List naming
 // every offending field.
 func (g *Game) Validate() error {
 	var errs fielderr.List
-	if err := topics.CheckID(g.ID); err != nil {
+	if err := protocol.CheckID(g.ID); err != nil {
 		errs.Add("id", "%v", err)
 	}
 	if err := valid.Name(g.Name); err != nil {
 		errs.Add("name", "%v", err)
 	}
-	if !ValidLocale(g.DefaultLocale) {
+	if !protocol.ValidLocale(g.DefaultLocale) {
 		errs.Add("default_locale", "must be a language tag such as en or zh-CN")
 	}
 	checkTags(&errs, g.Tags)
 	return errs.Err()
-}
-
-// ValidLocale reports whether s is a language tag Herald accepts as a locale key.
-func ValidLocale(s string) bool {
-	return len(s) <= maxLocaleLength && locale.MatchString(s)
 }
 
 func checkTags(errs *fielderr.List, tags map[string]Tag) {
@@ -58,7 +47,7 @@ func checkTags(errs *fielderr.List, tags map[string]Tag) {
 	sort.Strings(names) // errors in a stable order
 	for _, name := range names {
 		path := fielderr.Join("tags", name)
-		if err := topics.CheckID(name); err != nil {
+		if err := protocol.CheckID(name); err != nil {
 			errs.Add(path, "tag name %v", err)
 			continue
 		}
@@ -90,7 +79,7 @@ func checkValues(errs *fielderr.List, path string, values []string) {
 	}
 	seen := make(map[string]bool, len(values))
 	for i, v := range values {
-		if err := topics.CheckID(v); err != nil {
+		if err := protocol.CheckID(v); err != nil {
 			errs.Add(fielderr.Index(path, i), "value %v", err)
 		} else if seen[v] {
 			errs.Add(fielderr.Index(path, i), "duplicate value %q", v)

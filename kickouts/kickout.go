@@ -14,9 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Limits of a kick-out request.
@@ -54,11 +53,11 @@ type Kickout struct {
 	PublishedAt *time.Time
 }
 
-// content is the canonical kick-out content, as campaigns.ParseContent writes it.
+// content is the canonical kick-out content, as protocol.ParseContent writes it.
 type content struct {
-	Reason          string              `json:"reason"`
-	Message         campaigns.Localized `json:"message,omitempty"`
-	ReconnectAfterS *int                `json:"reconnect_after_s,omitempty"`
+	Reason          string             `json:"reason"`
+	Message         protocol.Localized `json:"message,omitempty"`
+	ReconnectAfterS *int               `json:"reconnect_after_s,omitempty"`
 }
 
 // build validates in for a game whose default locale is defaultLocale and
@@ -72,7 +71,7 @@ func (in Input) build(game, defaultLocale string) (Kickout, time.Duration, error
 	case in.Players != nil && in.Server != nil:
 		errs.Add("server", "give players or server, not both")
 	case in.Server != nil:
-		if err := topics.CheckID(*in.Server); err != nil {
+		if err := protocol.CheckID(*in.Server); err != nil {
 			errs.Add("server", "%v", err)
 		}
 		k.Server = *in.Server
@@ -83,7 +82,7 @@ func (in Input) build(game, defaultLocale string) (Kickout, time.Duration, error
 	default:
 		seen := make(map[string]bool, len(in.Players))
 		for i, p := range in.Players {
-			if err := topics.CheckID(p); err != nil {
+			if err := protocol.CheckID(p); err != nil {
 				errs.Add(fielderr.Index("players", i), "%v", err)
 			} else if !seen[p] {
 				seen[p] = true
@@ -126,7 +125,7 @@ func parseContent(in Input, defaultLocale string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := campaigns.ParseContent(campaigns.KindKickout, b, defaultLocale)
+	c, err := protocol.ParseContent(protocol.KindKickout, b, defaultLocale)
 	if l, ok := fielderr.As(err); ok {
 		out := make(fielderr.List, len(l))
 		for i, e := range l {
@@ -151,7 +150,7 @@ func (k Kickout) TTL() time.Duration { return k.ExpiresAt.Sub(k.CreatedAt) }
 // tooLarge names the message as the cause of an envelope over the limit: the
 // only part of a kick-out whose size the caller chooses.
 func tooLarge(err error) error {
-	if errors.Is(err, campaigns.ErrTooLarge) {
+	if errors.Is(err, protocol.ErrTooLarge) {
 		return fielderr.New("message", "is too long: %v", err)
 	}
 	return err

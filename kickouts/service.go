@@ -10,10 +10,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/mqttout"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Publisher is what kick-outs need of the broker: QoS 1 publishes that return
@@ -42,7 +42,7 @@ type Config struct {
 	// Poll is how often recovery looks for kick-outs whose publish was cut off
 	// (default 1 s).
 	Poll        time.Duration
-	MaxEnvelope int              // 0: campaigns.DefaultMaxEnvelope
+	MaxEnvelope int              // 0: protocol.DefaultMaxEnvelope
 	Now         func() time.Time // default time.Now
 }
 
@@ -53,8 +53,7 @@ type Service struct {
 	store store
 	hub   *hub
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	life startstop.Service
 }
 
 // New returns a Service for cfg.
@@ -72,7 +71,7 @@ func New(cfg Config) *Service {
 		cfg.Poll = time.Second
 	}
 	if cfg.MaxEnvelope <= 0 {
-		cfg.MaxEnvelope = campaigns.DefaultMaxEnvelope
+		cfg.MaxEnvelope = protocol.DefaultMaxEnvelope
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -82,17 +81,17 @@ func New(cfg Config) *Service {
 
 // Start starts the receipt listener and recovery, and returns at once.
 func (s *Service) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.wg.Go(func() { s.hub.run(ctx) })
-	s.wg.Go(func() { s.recover(ctx) })
+	s.life.Start(ctx, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		wg.Go(func() { s.hub.run(ctx) })
+		s.recover(ctx)
+		wg.Wait()
+	})
 }
 
 // Stop stops the background work and waits for it.
 func (s *Service) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-	}
-	s.wg.Wait()
+	s.life.Stop()
 }
 
 // Create validates in, stores the kick-out with its audit entry, publishes it
@@ -135,8 +134,8 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 // envelope encodes k's envelope, refusing (as a field error) content too
 // large for it.
 func (s *Service) envelope(k Kickout) ([]byte, error) {
-	b, err := campaigns.Encode(campaigns.Envelope{
-		ID: k.ID.String(), Campaign: k.ID.String(), Kind: campaigns.KindKickout, Game: k.Game,
+	b, err := protocol.EncodeEnvelope(protocol.Envelope{
+		ID: k.ID.String(), Campaign: k.ID.String(), Kind: protocol.KindKickout, Game: k.Game,
 		SentAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, Priority: 9, Content: k.Content,
 	}, s.cfg.MaxEnvelope)
 	if err != nil {
@@ -150,11 +149,11 @@ func (s *Service) envelope(k Kickout) ([]byte, error) {
 func (s *Service) messages(k Kickout, payload []byte) []mqttout.Message {
 	id := k.ID.String()
 	if k.Server != "" {
-		return []mqttout.Message{{Topic: topics.Message(topics.Base(s.cfg.Prefix, k.Game, topics.ScopeServer, k.Server), string(campaigns.KindKickout), id), Payload: payload}}
+		return []mqttout.Message{{Topic: protocol.Message(protocol.Base(s.cfg.Prefix, k.Game, protocol.ScopeServer, k.Server), protocol.KindKickout, id), Payload: payload}}
 	}
 	msgs := make([]mqttout.Message, len(k.Players))
 	for i, p := range k.Players {
-		msgs[i] = mqttout.Message{Topic: topics.Message(topics.Base(s.cfg.Prefix, k.Game, topics.ScopePlayer, p), string(campaigns.KindKickout), id), Payload: payload}
+		msgs[i] = mqttout.Message{Topic: protocol.Message(protocol.Base(s.cfg.Prefix, k.Game, protocol.ScopePlayer, p), protocol.KindKickout, id), Payload: payload}
 	}
 	return msgs
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // PlayerState is what became of a kick-out for one player.
@@ -52,18 +52,18 @@ type Counts struct {
 
 // Status is a kick-out with the outcome for its players, as the API shows it.
 type Status struct {
-	ID              uuid.UUID           `json:"id"`
-	Game            string              `json:"game"`
-	Server          string              `json:"server,omitempty"`
-	Reason          string              `json:"reason"`
-	Message         campaigns.Localized `json:"message,omitempty"`
-	ReconnectAfterS *int                `json:"reconnect_after_s,omitempty"`
-	TTLS            int                 `json:"ttl_s"`
-	CreatedAt       time.Time           `json:"created_at"`
-	ExpiresAt       time.Time           `json:"expires_at"`
-	PublishedAt     *time.Time          `json:"published_at"`
-	State           State               `json:"state"`
-	Counts          Counts              `json:"counts"`
+	ID              uuid.UUID          `json:"id"`
+	Game            string             `json:"game"`
+	Server          string             `json:"server,omitempty"`
+	Reason          string             `json:"reason"`
+	Message         protocol.Localized `json:"message,omitempty"`
+	ReconnectAfterS *int               `json:"reconnect_after_s,omitempty"`
+	TTLS            int                `json:"ttl_s"`
+	CreatedAt       time.Time          `json:"created_at"`
+	ExpiresAt       time.Time          `json:"expires_at"`
+	PublishedAt     *time.Time         `json:"published_at"`
+	State           State              `json:"state"`
+	Counts          Counts             `json:"counts"`
 	// Players holds every targeted player of a player kick-out, in the order
 	// of the request; for a server kick-out, the players that confirmed, in the
 	// order their receipts arrived (the first MaxPlayers; counts has them all).

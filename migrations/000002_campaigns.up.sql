@@ -1,6 +1,6 @@
 -- A replaced member list is retired rather than deleted while a dispatch still
 -- needs it: a send in progress streams it, and clearing at expiry or recall must
--- reach the same players. The campaigns janitor deletes retired lists that no
+-- reach the same players. The scheduler purges retired lists that no
 -- uncleared dispatch references.
 ALTER TABLE member_lists ADD COLUMN retired_at timestamptz;
 
@@ -38,7 +38,7 @@ CREATE TABLE dispatches (
     id             uuid PRIMARY KEY,
     campaign_id    uuid NOT NULL REFERENCES campaigns (id),
     fire_at        timestamptz NOT NULL,
-    state          text NOT NULL,  -- pending, publishing, published, partial, failed, missed, expired, recalled
+    state          text NOT NULL,  -- pending, publishing, published, missed, expired, recalled
     sent_at        timestamptz,
     expires_at     timestamptz NOT NULL,
     targets        jsonb NOT NULL, -- the plan's targets

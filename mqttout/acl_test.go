@@ -73,7 +73,7 @@ func TestBrokerACLPlayersAndHerald(t *testing.T) {
 	p1.waitFor(t, "herald/g1/player/p1/kickout/k1", "kick p1")
 	assert.Empty(t, p2.under("herald/g1/player/"), "p2 read p1's messages")
 
-	// (d) Herald's receipt subscription (the shared one of DESIGN 3, with
+	// (d) Herald's receipt subscription (the shared one of docs/brokers.md, with
 	// Herald's account) gets p1's own receipt but not the fake one p1 sends
 	// first for p2, and nobody gets the broadcast p1 tries to fake.
 	receipts := newRecorder()

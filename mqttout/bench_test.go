@@ -20,7 +20,7 @@ func BenchmarkPublish(b *testing.B) {
 		window = 1024
 	)
 	broker := brokertest.Start(b)
-	payload := make([]byte, 256) // about an envelope (DESIGN 4)
+	payload := make([]byte, 256) // about an envelope (docs/protocol.md section 3)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
 	}

@@ -23,7 +23,7 @@ const (
 	DefaultMaxInFlight    = 1024
 	DefaultPublishTimeout = 10 * time.Second
 	// maxInFlightLimit stays well under paho's 65,535 message ids, which it shares
-	// with re-sends of its own after a reconnect (DESIGN 10).
+	// with re-sends of its own after a reconnect (docs/brokers.md).
 	maxInFlightLimit = 16384
 )
 
@@ -63,7 +63,7 @@ type Conn struct {
 
 	// epoch changes whenever the connection may have been broken or replaced
 	// (see epochStore and the handlers in Dial). A publish whose token completes
-	// in another epoch than the one it was sent in is unconfirmed (DESIGN 10).
+	// in another epoch than the one it was sent in is unconfirmed (docs/brokers.md).
 	epoch atomic.Uint64
 
 	lastErr atomic.Pointer[error] // why the latest connection attempt failed
@@ -120,7 +120,7 @@ func Dial(cfg Config) (*Conn, error) {
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		SetCleanSession(true). // DESIGN 2: nothing is queued for Herald across sessions
+		SetCleanSession(true). // nothing is queued for Herald across sessions (docs/brokers.md)
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).

@@ -64,7 +64,7 @@ const (
 //
 // A publish counts as acknowledged only if its PUBACK arrived on the connection
 // it was sent on: paho completes the tokens of publishes it re-sends after a
-// reconnect without waiting for their PUBACK (DESIGN 10), so those are sent
+// reconnect without waiting for their PUBACK (docs/brokers.md), so those are sent
 // again, and a message may reach subscribers more than once.
 //
 // The in-flight window (Config.MaxInFlight) is shared by all concurrent callers.

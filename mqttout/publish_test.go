@@ -23,7 +23,7 @@ func TestPublishAllRetainedThenCleared(t *testing.T) {
 	prefix := "test/" + randomHex(t)
 	const n = 5000
 	c := dialTest(t, Config{URL: url})
-	online := subscribe(t, url, prefix+"/#") // before publishing, QoS 0 (DESIGN 10)
+	online := subscribe(t, url, prefix+"/#") // before publishing, QoS 0 (docs/brokers.md: Mosquitto's queue limits)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*patience)
 	defer cancel()
@@ -231,7 +231,7 @@ func TestPublishAllConcurrentCallersShareWindow(t *testing.T) {
 	assert.Len(t, retainedUnder(t, b.URL, prefix), callers*each)
 }
 
-// Pins the paho behaviour of DESIGN 10 that PublishAll's epochs exist for: after
+// Pins the paho behaviour of docs/brokers.md that PublishAll's epochs exist for: after
 // a reconnect paho completes the tokens of the QoS 1 publishes it re-sends,
 // without error, although the broker never acknowledged (nor here even received)
 // them. If this test fails, paho changed and the epoch logic deserves a look.

@@ -5,48 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
-
-// Kind is what a message does on the client (protocol.md section 3).
-type Kind string
-
-// The message kinds of protocol version 1.
-const (
-	KindMarquee Kind = "marquee"
-	KindNotice  Kind = "notice"
-	KindAd      Kind = "ad"
-	KindKickout Kind = "kickout"
-)
-
-// Known reports whether k is one of the kinds of protocol version 1. Later
-// versions may add kinds; clients ignore those.
-func (k Kind) Known() bool {
-	switch k {
-	case KindMarquee, KindNotice, KindAd, KindKickout:
-		return true
-	}
-	return false
-}
-
-// EnvelopeVersion is the "v" of the envelopes this package reads.
-const EnvelopeVersion = 1
-
-// Envelope is one message as a client receives it (protocol.md section 3).
-type Envelope struct {
-	V         int             // always EnvelopeVersion once decoded
-	ID        string          // the send's id: the key of de-duplication and receipts
-	Campaign  string          // the campaign id, the topic's {msg}
-	Kind      Kind            // what the client does with it
-	Game      string          // the game id
-	SentAt    time.Time       // when Herald sent it; latency is measured from here
-	StartsAt  time.Time       // zero if absent: show nothing before it
-	ExpiresAt time.Time       // drop the message at this time
-	Priority  int             // 0-9, higher first
-	Filter    *Rule           // nil if absent: the rule the client evaluates
-	Content   json.RawMessage // per kind, a JSON object
-}
 
 // Errors DecodeEnvelope returns, all wrapping ErrInvalidEnvelope.
 var (
@@ -115,13 +75,13 @@ func DecodeEnvelope(payload []byte) (Envelope, error) {
 		}
 	}
 	if err == nil {
-		e.SentAt, err = envelopeTime("sent_at", w.SentAt, true)
+		e.SentAt, err = decodeTime("sent_at", w.SentAt, true)
 	}
 	if err == nil {
-		e.StartsAt, err = envelopeTime("starts_at", w.StartsAt, false)
+		e.StartsAt, err = decodeTime("starts_at", w.StartsAt, false)
 	}
 	if err == nil {
-		e.ExpiresAt, err = envelopeTime("expires_at", w.ExpiresAt, true)
+		e.ExpiresAt, err = decodeTime("expires_at", w.ExpiresAt, true)
 	}
 	if err == nil {
 		switch {
@@ -146,13 +106,13 @@ func requiredID(name string, v *string) (string, error) {
 	if v == nil {
 		return "", fmt.Errorf("%s is missing", name)
 	}
-	if !ValidID(*v) {
+	if CheckID(*v) != nil {
 		return "", fmt.Errorf("%s %.40q is not 1-128 bytes of [A-Za-z0-9._~:@=-]", name, *v)
 	}
 	return *v, nil
 }
 
-func envelopeTime(name string, v *string, required bool) (time.Time, error) {
+func decodeTime(name string, v *string, required bool) (time.Time, error) {
 	if v == nil {
 		if required {
 			return time.Time{}, fmt.Errorf("%s is missing", name)
@@ -164,21 +124,4 @@ func envelopeTime(name string, v *string, required bool) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%s %.40q is not an RFC 3339 time", name, *v)
 	}
 	return t.UTC(), nil
-}
-
-// ValidID reports whether s may be a game, server, tag, tag value, player or
-// message id: 1 to 128 bytes of [A-Za-z0-9._~:@=-] (protocol.md section 2), the
-// alphabet that leaves out everything MQTT gives a meaning. It is the check of
-// Herald's topics.CheckID, as a client needs it.
-func ValidID(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._~:@=-", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

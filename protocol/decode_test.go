@@ -92,13 +92,13 @@ func TestDecodeEnvelopeRefuses(t *testing.T) {
 	}
 }
 
-func TestValidID(t *testing.T) {
+func TestCheckIDExamples(t *testing.T) {
 	t.Parallel()
 	for _, ok := range []string{"a", "Z9", "a.b_c~d:e@f=g-h", strings.Repeat("x", 128)} {
-		require.True(t, protocol.ValidID(ok), ok)
+		require.NoError(t, protocol.CheckID(ok), ok)
 	}
 	for _, bad := range []string{"", strings.Repeat("x", 129), "a/b", "a+", "#", "$sys", "a b", "é", "a\x00"} {
-		require.False(t, protocol.ValidID(bad), bad)
+		require.Error(t, protocol.CheckID(bad), bad)
 	}
 }
 

@@ -40,12 +40,6 @@ func (d Descriptor) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(d))
 }
 
-// DescriptorTopic returns the topic a game's descriptor is retained on:
-// {prefix}/{game}/descriptor.
-func DescriptorTopic(prefix, game string) string {
-	return prefix + "/" + game + "/descriptor"
-}
-
 // DecodeDescriptor reads a descriptor payload. It returns an error for malformed
 // JSON, a "v" other than 1, a game, tag name or value that is not an id of the
 // topic contract (1-128 bytes of [A-Za-z0-9._~:@=-]), a prefix with a level that
@@ -59,13 +53,13 @@ func DecodeDescriptor(payload []byte) (Descriptor, error) {
 	switch {
 	case d.V != DescriptorVersion:
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: version %d, not %d", d.V, DescriptorVersion)
-	case !ValidID(d.Game):
+	case CheckID(d.Game) != nil:
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: game %.40q is not an id", d.Game)
 	case !validPrefix(d.Prefix):
 		return Descriptor{}, fmt.Errorf("protocol: descriptor: prefix %.40q is not levels of ids", d.Prefix)
 	}
 	for name, tag := range d.Tags {
-		if !ValidID(name) || slices.ContainsFunc(tag.Values, notID) {
+		if CheckID(name) != nil || slices.ContainsFunc(tag.Values, notID) {
 			return Descriptor{}, fmt.Errorf("protocol: descriptor: tag %.40q or one of its values is not an id", name)
 		}
 		for _, b := range tag.Bands {
@@ -77,7 +71,7 @@ func DecodeDescriptor(payload []byte) (Descriptor, error) {
 	return d, nil
 }
 
-func notID(s string) bool { return !ValidID(s) }
+func notID(s string) bool { return CheckID(s) != nil }
 
 // validPrefix reports whether prefix is one or more "/"-separated ids.
 func validPrefix(prefix string) bool {

@@ -2,9 +2,23 @@ package protocol
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 )
+
+// maxLocaleLength bounds a locale key.
+const maxLocaleLength = 35
+
+// locale is a BCP 47 language tag in the shape clients send: "en", "zh-CN",
+// "zh-Hant-TW". It keys localized text in message content.
+var locale = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+// ValidLocale reports whether s is a language tag Herald accepts as a locale
+// key of localized text and as a game's default locale.
+func ValidLocale(s string) bool {
+	return len(s) <= maxLocaleLength && locale.MatchString(s)
+}
 
 // PickText chooses the text to show from localized text (protocol.md section 3):
 // the player's locale, else its language alone ("zh" for "zh-TW"), else the game's

@@ -24,33 +24,33 @@ type Attributes struct {
 // Rule without exactly one form, such as one decoded from a form this version does
 // not know, are false.
 func (r Rule) Matches(a Attributes) bool {
-	switch r.form() {
-	case formEveryone:
+	switch r.Form() {
+	case FormEveryone:
 		return true
-	case formServer:
+	case FormServer:
 		return a.Server != "" && slices.Contains(r.Server, a.Server)
-	case formPlayers:
+	case FormPlayers:
 		return a.Player != "" && slices.Contains(r.Players, a.Player)
-	case formIn:
+	case FormIn:
 		v, ok := a.Tags[r.Tag]
 		return ok && slices.Contains(r.In, v)
-	case formBetween:
+	case FormBetween:
 		v, ok := a.Tags[r.Tag]
 		if !ok {
 			return false
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		return err == nil && r.Between[0] <= n && n <= r.Between[1]
-	case formAnd:
+	case FormAnd:
 		for _, sub := range r.And {
 			if !sub.Matches(a) {
 				return false
 			}
 		}
 		return true
-	case formOr:
+	case FormOr:
 		return slices.ContainsFunc(r.Or, func(sub Rule) bool { return sub.Matches(a) })
-	case formNot:
+	case FormNot:
 		return !r.Not.Matches(a)
 	}
 	return false

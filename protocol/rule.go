@@ -34,6 +34,11 @@ const (
 //
 // A list form is set when its slice is non-nil, so an empty list ({"and": []})
 // is a form of its own.
+//
+// It is the one type of rules in Herald: segments and inline audiences are
+// stored as Rule (jsonb, through MarshalJSON and UnmarshalJSON) and reach
+// clients unchanged as an envelope's filter. Herald reads rules from requests
+// with segments.ParseRule, which is strict where UnmarshalJSON is lenient.
 type Rule struct {
 	Everyone bool
 	Server   []string
@@ -47,43 +52,46 @@ type Rule struct {
 	Not      *Rule
 }
 
-type form int
+// Form is which form of a rule node is set.
+type Form int
 
+// The forms of a rule node. FormNone is a Rule with no form or with several,
+// such as one decoded from a form this version does not know.
 const (
-	formNone form = iota
-	formEveryone
-	formServer
-	formIn
-	formBetween
-	formPlayers
-	formMembers
-	formAnd
-	formOr
-	formNot
+	FormNone Form = iota
+	FormEveryone
+	FormServer
+	FormIn
+	FormBetween
+	FormPlayers
+	FormMembers
+	FormAnd
+	FormOr
+	FormNot
 )
 
-// form is the single form of r, or formNone when r has none or several.
-func (r Rule) form() form {
-	found := formNone
+// Form returns the single form of r, or FormNone when r has none or several.
+func (r Rule) Form() Form {
+	found := FormNone
 	for _, c := range []struct {
 		set bool
-		f   form
+		f   Form
 	}{
-		{r.Everyone, formEveryone},
-		{r.Server != nil, formServer},
-		{r.Tag != "" && r.In != nil, formIn},
-		{r.Tag != "" && r.Between != nil, formBetween},
-		{r.Players != nil, formPlayers},
-		{r.Members, formMembers},
-		{r.And != nil, formAnd},
-		{r.Or != nil, formOr},
-		{r.Not != nil, formNot},
+		{r.Everyone, FormEveryone},
+		{r.Server != nil, FormServer},
+		{r.Tag != "" && r.In != nil, FormIn},
+		{r.Tag != "" && r.Between != nil, FormBetween},
+		{r.Players != nil, FormPlayers},
+		{r.Members, FormMembers},
+		{r.And != nil, FormAnd},
+		{r.Or != nil, FormOr},
+		{r.Not != nil, FormNot},
 	} {
 		if !c.set {
 			continue
 		}
-		if found != formNone {
-			return formNone
+		if found != FormNone {
+			return FormNone
 		}
 		found = c.f
 	}
@@ -94,7 +102,7 @@ func (r Rule) form() form {
 var errNoForm = errors.New("protocol: rule must have exactly one form")
 
 // MarshalJSON writes r as compact JSON in the shape of protocol.md section 4,
-// keeping list order: byte for byte what Herald's segments encode. It fails on a
+// keeping list order, the same bytes whoever built r. It fails on a
 // Rule without exactly one form, which includes a rule UnmarshalJSON read from a
 // form it does not know.
 func (r Rule) MarshalJSON() ([]byte, error) {
@@ -103,27 +111,27 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 
 func (r Rule) appendJSON(b []byte) ([]byte, error) {
 	var err error
-	switch r.form() {
-	case formEveryone:
+	switch r.Form() {
+	case FormEveryone:
 		b = append(b, `{"everyone":true}`...)
-	case formMembers:
+	case FormMembers:
 		b = append(b, `{"members":true}`...)
-	case formServer:
+	case FormServer:
 		b = appendStrings(append(b, `{"server":`...), r.Server)
 		b = append(b, '}')
-	case formPlayers:
+	case FormPlayers:
 		b = appendStrings(append(b, `{"players":`...), r.Players)
 		b = append(b, '}')
-	case formIn:
+	case FormIn:
 		b = appendString(append(b, `{"tag":`...), r.Tag)
 		b = appendStrings(append(b, `,"in":`...), r.In)
 		b = append(b, '}')
-	case formBetween:
+	case FormBetween:
 		b = appendString(append(b, `{"tag":`...), r.Tag)
 		b = strconv.AppendInt(append(b, `,"between":[`...), r.Between[0], 10)
 		b = strconv.AppendInt(append(b, ','), r.Between[1], 10)
 		b = append(b, "]}"...)
-	case formAnd, formOr:
+	case FormAnd, FormOr:
 		key, rules := `{"and":[`, r.And
 		if r.Or != nil {
 			key, rules = `{"or":[`, r.Or
@@ -138,7 +146,7 @@ func (r Rule) appendJSON(b []byte) ([]byte, error) {
 			}
 		}
 		b = append(b, "]}"...)
-	case formNot:
+	case FormNot:
 		if b, err = r.Not.appendJSON(append(b, `{"not":`...)); err != nil {
 			return nil, err
 		}
@@ -150,7 +158,7 @@ func (r Rule) appendJSON(b []byte) ([]byte, error) {
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does
-// (HTML characters included), like Herald's segments.
+// (HTML characters included).
 func appendString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s) // a string always encodes
 	return append(b, q...)

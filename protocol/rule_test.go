@@ -11,9 +11,10 @@ import (
 	"github.com/heraldpush/herald/segments"
 )
 
-// sameAsSegments are rules in every form, as Herald's segments write them. Until
-// segments switches to protocol.Rule, TestRuleJSONMatchesSegments keeps the two
-// encoders byte for byte equal.
+// sameAsSegments are rules in every form, as Herald's segments parse them.
+// TestRuleJSONMatchesSegments keeps the strict parser of requests
+// (segments.ParseRule) and the lenient decoder of clients in agreement: the
+// same rule, and the same bytes when encoded again.
 var sameAsSegments = []string{
 	`{"everyone":true}`,
 	`{"members":true}`,

@@ -12,7 +12,6 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
-	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
@@ -41,27 +40,27 @@ func validate(s *jsonschema.Schema, b []byte) error {
 	return s.Validate(v)
 }
 
-// TestSchemaEnvelopes: the envelopes Herald encodes today (campaigns.Encode with
+// TestSchemaEnvelopes: the envelopes Herald encodes today (EncodeEnvelope with
 // ParseContent's canonical content, for every kind, with and without the optional
 // members) are valid against docs/schema/envelope.schema.json, and DecodeEnvelope
 // reads each of them back; so is the example of protocol.md.
 func TestSchemaEnvelopes(t *testing.T) {
 	t.Parallel()
 	s := schema(t, "envelope")
-	contents := map[campaigns.Kind][]string{
-		campaigns.KindMarquee: {
+	contents := map[protocol.Kind][]string{
+		protocol.KindMarquee: {
 			`{"text":{"en":"Maintenance at 10:00 UTC","zh-CN":"10:00 维护"}}`,
 			`{"text":{"en":"a\nb\tc"},"repeat":100,"interval_s":3600,"color":"#ffcc00"}`,
 		},
-		campaigns.KindNotice: {
+		protocol.KindNotice: {
 			`{"title":{"en":"Update"},"body":{"en":"v2 is out"}}`,
 			`{"title":{"en":"Update"},"body":{"en":"v2 is out"},"link":"https://example.com/notes?a=1&b=<2>"}`,
 		},
-		campaigns.KindAd: {
+		protocol.KindAd: {
 			`{"image_url":"https://cdn.example.com/a.png"}`,
 			`{"image_url":"http://cdn.example.com/a.png","click_url":"https://shop.example.com","title":{"en":"Sale"},"placement":"right","display_s":3600,"max_impressions":3}`,
 		},
-		campaigns.KindKickout: {
+		protocol.KindKickout: {
 			`{"reason":"ban"}`,
 			`{"reason":"maintenance","message":{"en":"Back at 11:00"},"reconnect_after_s":0}`,
 		},
@@ -71,16 +70,16 @@ func TestSchemaEnvelopes(t *testing.T) {
 	sent := time.Date(2026, 11, 25, 10, 0, 0, 123_456_789, time.UTC)
 	for kind, list := range contents {
 		for i, raw := range list {
-			content, err := campaigns.ParseContent(kind, json.RawMessage(raw), "en")
+			content, err := protocol.ParseContent(kind, json.RawMessage(raw), "en")
 			require.NoError(t, err, raw)
-			e := campaigns.Envelope{
+			e := protocol.Envelope{
 				ID: "0193a0c4-7f11-7c39-9a51-2f1d3b5e8a10", Campaign: "0193a0c4-6b2e-7d4f-8e61-0c2a9b7d1e33",
 				Kind: kind, Game: "g1", SentAt: sent, ExpiresAt: sent.Add(time.Hour), Priority: 9, Content: content,
 			}
 			if i == 1 { // the optional members too
 				e.StartsAt, e.Filter = sent.Add(time.Minute), &rule
 			}
-			b, err := campaigns.Encode(e, 0)
+			b, err := protocol.EncodeEnvelope(e, 0)
 			require.NoError(t, err)
 			require.NoError(t, validate(s, b), "%s", b)
 

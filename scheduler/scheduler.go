@@ -13,27 +13,43 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/postgres"
 )
 
-// Campaigns is what the scheduler drives (campaigns.Store).
+// Campaigns fires scheduled campaigns (campaigns.Store).
 type Campaigns interface {
 	FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error)
+}
+
+// Dispatches marks expired sends for clearing and says which member lists
+// sends still need (dispatch.Store).
+type Dispatches interface {
 	ExpireDue(ctx context.Context, now time.Time) (int64, error)
-	PurgeRetiredLists(ctx context.Context) (int64, error)
+	ListsInUse(ctx context.Context, lists []int64) ([]int64, error)
+}
+
+// Lists purges the member lists segments replaced (segments.Store).
+type Lists interface {
+	PurgeRetiredLists(ctx context.Context, inUse func(context.Context, []int64) ([]int64, error)) (int64, error)
 }
 
 // Config configures the scheduler.
 type Config struct {
-	DB        *pgxpool.Pool
-	Campaigns Campaigns
-	Log       *slog.Logger
+	DB         *pgxpool.Pool
+	Campaigns  Campaigns
+	Dispatches Dispatches
+	Lists      Lists
+	Log        *slog.Logger
 	// Tick is how often the leader looks for due work (default 250 ms): expiry
 	// and scheduled sends happen within about one tick of their time.
 	Tick time.Duration
 	// Grace is how late a fire may still be sent after Herald was down
 	// (default 5 minutes); later ones are recorded as missed.
 	Grace time.Duration
+	// Now is the scheduler's clock (default time.Now): what is due and what
+	// expired is judged by it.
+	Now func() time.Time
 	// StepTimeout bounds each database step of the leader (default 5 s): the
 	// leadership check, marking expiries, each purge round. Each campaign's
 	// fire has its own bound (campaigns.Store.FireDue).
@@ -54,9 +70,8 @@ const leaderLock = 0x4865_7261_6c64 // "Herald"
 
 // Scheduler is the leader loop.
 type Scheduler struct {
-	cfg    Config
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg  Config
+	life startstop.Service
 
 	mu     sync.Mutex
 	leader bool
@@ -73,25 +88,21 @@ func New(cfg Config) *Scheduler {
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 5 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Scheduler{cfg: cfg}
 }
 
-// Start starts the loop and returns at once.
+// Start starts the loop and returns at once. Only the first call starts
+// anything.
 func (s *Scheduler) Start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.run(ctx)
-	}()
+	s.life.Start(ctx, s.run)
 }
 
 // Stop stops the loop, giving up leadership, and waits for it.
 func (s *Scheduler) Stop() {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
-	}
+	s.life.Stop()
 }
 
 // Leader reports whether this replica leads the scheduler now.
@@ -177,7 +188,7 @@ func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error)
 			}
 			return
 		}
-		s.tick(ctx, time.Now())
+		s.tick(ctx, s.cfg.Now())
 		if !s.wait(ctx, s.cfg.Tick) {
 			return
 		}
@@ -188,7 +199,7 @@ func (s *Scheduler) lead(ctx context.Context, alive func(context.Context) error)
 // its own time: a step that fails is logged and tried again at the next tick.
 func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-	n, err := s.cfg.Campaigns.ExpireDue(step, now)
+	n, err := s.cfg.Dispatches.ExpireDue(step, now)
 	cancel()
 	if err != nil {
 		s.logErr(ctx, "expire dispatches", err)
@@ -208,7 +219,10 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 // tick until ctx ends. Each round has StepTimeout; a long list is deleted over
 // as many rounds as it takes.
 func (s *Scheduler) janitor(ctx context.Context) {
-	jobs := append([]Janitor{{What: "retired member lists", Purge: s.cfg.Campaigns.PurgeRetiredLists}}, s.cfg.Janitors...)
+	lists := Janitor{What: "retired member lists", Purge: func(ctx context.Context) (int64, error) {
+		return s.cfg.Lists.PurgeRetiredLists(ctx, s.cfg.Dispatches.ListsInUse)
+	}}
+	jobs := append([]Janitor{lists}, s.cfg.Janitors...)
 	for s.wait(ctx, s.cfg.Tick) {
 		for _, j := range jobs {
 			round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)

@@ -2,6 +2,8 @@ package scheduler_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,9 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/campaigns"
+	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/internal/clocktest"
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/scheduler"
+	"github.com/heraldpush/herald/segments"
 )
 
 func TestMain(m *testing.M) {
@@ -24,9 +31,9 @@ func TestMain(m *testing.M) {
 func TestOneLeaderAndHandover(t *testing.T) {
 	pool, _ := dbtest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := campaigns.NewStore(pool, 0)
-	a := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Log: log, Tick: 20 * time.Millisecond})
-	b := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Log: log, Tick: 20 * time.Millisecond})
+	cfg := scheduler.Config{DB: pool, Campaigns: campaigns.NewStore(pool, 0), Dispatches: dispatch.NewStore(pool),
+		Lists: segments.NewStore(pool), Log: log, Tick: 20 * time.Millisecond}
+	a, b := scheduler.New(cfg), scheduler.New(cfg)
 	a.Start(context.Background())
 	defer a.Stop()
 	require.Eventually(t, a.Leader, 60*time.Second, 10*time.Millisecond)
@@ -42,4 +49,45 @@ func TestOneLeaderAndHandover(t *testing.T) {
 	a.Stop()
 	require.False(t, a.Leader())
 	require.Eventually(t, b.Leader, 60*time.Second, 10*time.Millisecond, "b takes over when a stops")
+}
+
+// TestSendsAndExpiresByItsClock runs the scheduler on a clock the test moves:
+// a campaign scheduled an hour ahead is sent once the clock reaches its time,
+// and its dispatch is marked for clearing once the clock passes its expiry,
+// without waiting an hour or a week.
+func TestSendsAndExpiresByItsClock(t *testing.T) {
+	pool, _ := dbtest.NewPool(t)
+	ctx := audit.WithActor(context.Background(), audit.Actor{Name: "test"})
+	start := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := clocktest.New(start)
+	store := campaigns.NewStore(pool, 0).WithClock(clock.Now)
+	_, err := games.NewStore(pool).Create(ctx, games.Game{ID: "g1", Name: "g1", DefaultLocale: "en"})
+	require.NoError(t, err)
+	var in campaigns.Input
+	require.NoError(t, json.Unmarshal(fmt.Appendf(nil, `{"kind":"notice","name":"n","audience":{"rule":{"everyone":true}},
+		"content":{"title":{"en":"t"},"body":{"en":"b"}},"schedule":{"at":%q},"expires_at":%q}`,
+		start.Add(time.Hour).Format(time.RFC3339), start.Add(25*time.Hour).Format(time.RFC3339)), &in))
+	c, err := store.Create(ctx, "g1", in)
+	require.NoError(t, err)
+
+	s := scheduler.New(scheduler.Config{DB: pool, Campaigns: store, Dispatches: dispatch.NewStore(pool),
+		Lists: segments.NewStore(pool), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Tick: 10 * time.Millisecond, Now: clock.Now})
+	s.Start(context.Background())
+	defer s.Stop()
+	require.Eventually(t, s.Leader, 60*time.Second, 10*time.Millisecond)
+
+	clock.Add(time.Hour)
+	require.Eventually(t, func() bool {
+		got, err := store.Get(ctx, "g1", c.ID)
+		require.NoError(t, err)
+		return got.Status == campaigns.StatusLive
+	}, 60*time.Second, 10*time.Millisecond, "sent when the clock reaches its time")
+
+	clock.Add(24 * time.Hour)
+	require.Eventually(t, func() bool {
+		var reason *string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT clear_reason FROM dispatches WHERE campaign_id = $1`, c.ID).Scan(&reason))
+		return reason != nil && *reason == string(dispatch.ReasonExpire)
+	}, 60*time.Second, 10*time.Millisecond, "marked for clearing when the clock passes its expiry")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -75,7 +76,7 @@ func checkInput(t *testing.T, input, seed []byte) {
 	require.NoError(t, err, "%s does not parse back", b)
 	require.Equal(t, r, back)
 
-	if err := r.Validate("rule", fuzzTags); err != nil {
+	if err := segments.ValidateRule(r, "rule", fuzzTags); err != nil {
 		_, ok := fielderr.As(err)
 		require.True(t, ok, "validate error is not a field error: %v", err)
 	}
@@ -95,7 +96,7 @@ func checkInput(t *testing.T, input, seed []byte) {
 // ruleFromBytes builds a rule from the bytes of *data, consuming them: one byte
 // picks the form, the next ones its ids (a bit mask over a small vocabulary) or
 // range. Lists never repeat an id, so most recipes parse.
-func ruleFromBytes(data *[]byte, depth int) segments.Rule {
+func ruleFromBytes(data *[]byte, depth int) protocol.Rule {
 	next := func() byte {
 		if len(*data) == 0 {
 			return 0
@@ -123,36 +124,36 @@ func ruleFromBytes(data *[]byte, depth int) segments.Rule {
 	}
 	switch op % 12 {
 	case 0:
-		return segments.Rule{Everyone: true}
+		return protocol.Rule{Everyone: true}
 	case 1:
-		return segments.Rule{Server: pick(vocabServers)}
+		return protocol.Rule{Server: pick(vocabServers)}
 	case 2:
-		return segments.Rule{Players: pick(vocabPlayers)}
+		return protocol.Rule{Players: pick(vocabPlayers)}
 	case 3:
-		return segments.Rule{Members: true}
+		return protocol.Rule{Members: true}
 	case 4:
 		tag := []string{"region", "platform", "colour"}[int(next())%3]
 		vals := vocabEnums[tag]
 		if vals == nil {
 			vals = []string{"red", "blue"}
 		}
-		return segments.Rule{Tag: tag, In: pick(vals)}
+		return protocol.Rule{Tag: tag, In: pick(vals)}
 	case 5, 6:
 		tag := []string{"level", "vip", "rank", "region"}[int(next())%4]
 		lo := int64(int8(next()))
-		return segments.Rule{Tag: tag, Between: &[2]int64{lo, lo + int64(next()%64)}}
+		return protocol.Rule{Tag: tag, Between: &[2]int64{lo, lo + int64(next()%64)}}
 	case 7, 8:
 		sub := ruleFromBytes(data, depth+1)
-		return segments.Rule{Not: &sub}
+		return protocol.Rule{Not: &sub}
 	default:
-		subs := make([]segments.Rule, 1+next()%4)
+		subs := make([]protocol.Rule, 1+next()%4)
 		for i := range subs {
 			subs[i] = ruleFromBytes(data, depth+1)
 		}
 		if op%2 == 0 {
-			return segments.Rule{And: subs}
+			return protocol.Rule{And: subs}
 		}
-		return segments.Rule{Or: subs}
+		return protocol.Rule{Or: subs}
 	}
 }
 
@@ -162,7 +163,7 @@ type vocabulary struct {
 	nums             []int64
 }
 
-func (v *vocabulary) collect(r segments.Rule) {
+func (v *vocabulary) collect(r protocol.Rule) {
 	v.servers = append(v.servers, r.Server...)
 	v.players = append(v.players, r.Players...)
 	if r.Between != nil {
@@ -186,7 +187,7 @@ func (v *vocabulary) collect(r segments.Rule) {
 // derivedPlayers draws players that hit the edges of the rule: its servers and
 // players plus strangers, every declared value, and numbers at and beside its
 // range ends that lie inside a declared band, as a player's value always does.
-func derivedPlayers(r segments.Rule, data []byte, tags map[string]games.Tag) []testPlayer {
+func derivedPlayers(r protocol.Rule, data []byte, tags map[string]games.Tag) []testPlayer {
 	var v vocabulary
 	v.collect(r)
 	v.servers = append(v.servers, "s-other")

@@ -15,7 +15,7 @@ import (
 
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // swapLockWait bounds how long an upload's final swap waits for the segment's
@@ -105,7 +105,7 @@ func swapList(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID, newList
 	}
 	if oldList != nil {
 		// Retired, not deleted: a dispatch may still stream it or have to clear
-		// its players' topics. The campaigns janitor deletes it when none does.
+		// its players' topics. PurgeRetiredLists deletes it once nothing does.
 		if _, err := tx.Exec(ctx, `UPDATE member_lists SET retired_at = now() WHERE id = $1`, *oldList); err != nil {
 			return fmt.Errorf("retire old member list of %s: %w", id, err)
 		}
@@ -128,7 +128,7 @@ func (m *memberLines) Next() bool {
 		raw, err := m.r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			m.line++
-			m.err = lineError(m.line, "longer than %d bytes", topics.MaxIDLen)
+			m.err = lineError(m.line, "longer than %d bytes", protocol.MaxIDLen)
 			return false
 		}
 		if len(raw) == 0 && err != nil {
@@ -146,7 +146,7 @@ func (m *memberLines) Next() bool {
 		if len(raw) == 0 {
 			continue
 		}
-		if idErr := topics.CheckID(string(raw)); idErr != nil {
+		if idErr := protocol.CheckID(string(raw)); idErr != nil {
 			m.err = lineError(m.line, "player id %v", idErr)
 			return false
 		}

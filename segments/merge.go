@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // merger unions the coverages of all conjuncts, one slot per topic. Filters are
@@ -19,7 +19,7 @@ type merger struct {
 }
 
 type slotKey struct {
-	scope   topics.Scope
+	scope   protocol.Scope
 	k0, k1  string
 	members bool
 }
@@ -43,7 +43,7 @@ func (m *merger) add(cv coverage) error {
 		}
 	}
 	keys := cv.keys
-	if cv.scope == topics.ScopeAll || cv.members {
+	if cv.scope == protocol.ScopeAll || cv.members {
 		keys = []string{""}
 	}
 	if m.pairs += len(keys); m.pairs > maxPairs {
@@ -51,16 +51,16 @@ func (m *merger) add(cv coverage) error {
 	}
 	for _, k := range keys {
 		key := slotKey{scope: cv.scope, k0: k, members: cv.members}
-		if cv.scope == topics.ScopeTag {
+		if cv.scope == protocol.ScopeTag {
 			key.k0, key.k1 = cv.tag, k
 		}
 		s, ok := m.index[key]
 		if !ok {
 			s = &slot{t: Target{Scope: cv.scope, Members: cv.members}}
 			switch {
-			case cv.scope == topics.ScopeTag:
+			case cv.scope == protocol.ScopeTag:
 				s.t.Keys = []string{cv.tag, k}
-			case cv.scope != topics.ScopeAll && !cv.members:
+			case cv.scope != protocol.ScopeAll && !cv.members:
 				s.t.Keys = []string{k}
 			}
 			m.index[key] = s
@@ -84,23 +84,23 @@ func (m *merger) add(cv coverage) error {
 // is replaced by the whole rule, which is as sound (a player reached through any
 // of the rule's topics gets the message exactly when the rule holds for it)
 // unless the rule names members, which clients cannot evaluate.
-func (m *merger) targets(r Rule) ([]Target, error) {
+func (m *merger) targets(r protocol.Rule) ([]Target, error) {
 	out := make([]Target, 0, len(m.slots))
 	for _, s := range m.slots {
 		t := s.t
 		switch {
-		case s.open && t.Scope == topics.ScopeAll:
+		case s.open && t.Scope == protocol.ScopeAll:
 			return []Target{t}, nil // everyone: nothing else matters
 		case s.open:
 		case s.nodes > MaxNodes:
-			if r.UsesMembers() {
+			if UsesMembers(r) {
 				return nil, tooComplex("a filter would have more than %d nodes", MaxNodes)
 			}
 			t.Filter = &r
 		case len(s.fids) == 1:
 			t.Filter = m.filters[s.fids[0]].rule()
 		default:
-			f := Rule{Or: make([]Rule, len(s.fids))}
+			f := protocol.Rule{Or: make([]protocol.Rule, len(s.fids))}
 			for i, fid := range s.fids {
 				f.Or[i] = *m.filters[fid].rule()
 			}
@@ -108,7 +108,7 @@ func (m *merger) targets(r Rule) ([]Target, error) {
 		}
 		out = append(out, t)
 	}
-	rank := map[topics.Scope]int{topics.ScopeAll: 0, topics.ScopeServer: 1, topics.ScopeTag: 2, topics.ScopePlayer: 3}
+	rank := map[protocol.Scope]int{protocol.ScopeAll: 0, protocol.ScopeServer: 1, protocol.ScopeTag: 2, protocol.ScopePlayer: 3}
 	slices.SortFunc(out, func(a, b Target) int {
 		return cmp.Or(
 			cmp.Compare(rank[a.Scope], rank[b.Scope]),

@@ -3,34 +3,36 @@ package segments
 import (
 	"cmp"
 	"slices"
+
+	"github.com/heraldpush/herald/protocol"
 )
 
 // literal is an atom or a negated atom of the normal form, with what simplify
 // needs computed once.
 type literal struct {
 	neg  bool
-	atom Rule
-	form form
+	atom protocol.Rule
+	form protocol.Form
 	kind string // the attribute the atom constrains, e.g. "server", "in\x00region"
 	key  string // the atom's JSON, computed once (see json); "" until then
 	pos  int    // position of the atom in the rule
 }
 
-func newLiteral(atom Rule, neg bool, pos int) *literal {
-	l := &literal{neg: neg, atom: atom, form: atom.form(), pos: pos}
+func newLiteral(atom protocol.Rule, neg bool, pos int) *literal {
+	l := &literal{neg: neg, atom: atom, form: atom.Form(), pos: pos}
 	if neg {
 		l.json() // the identity of a negated literal, see simplify
 	}
 	switch l.form {
-	case formServer:
+	case protocol.FormServer:
 		l.kind = "server"
-	case formPlayers:
+	case protocol.FormPlayers:
 		l.kind = "players"
-	case formIn:
+	case protocol.FormIn:
 		l.kind = "in\x00" + atom.Tag
-	case formBetween:
+	case protocol.FormBetween:
 		l.kind = "between\x00" + atom.Tag
-	case formEveryone:
+	case protocol.FormEveryone:
 		l.kind = "everyone"
 	default:
 		l.kind = "members"
@@ -41,9 +43,9 @@ func newLiteral(atom Rule, neg bool, pos int) *literal {
 // list is the ids of a server, players or in atom.
 func (l *literal) list() []string {
 	switch l.form {
-	case formServer:
+	case protocol.FormServer:
 		return l.atom.Server
-	case formPlayers:
+	case protocol.FormPlayers:
 		return l.atom.Players
 	}
 	return l.atom.In
@@ -53,12 +55,12 @@ func (l *literal) list() []string {
 // are shared between conjuncts, so they are never changed in place.
 func (l literal) withList(list []string, pos int) *literal {
 	switch l.form {
-	case formServer:
-		l.atom = Rule{Server: list}
-	case formPlayers:
-		l.atom = Rule{Players: list}
+	case protocol.FormServer:
+		l.atom = protocol.Rule{Server: list}
+	case protocol.FormPlayers:
+		l.atom = protocol.Rule{Players: list}
 	default:
-		l.atom = Rule{Tag: l.atom.Tag, In: list}
+		l.atom = protocol.Rule{Tag: l.atom.Tag, In: list}
 	}
 	l.pos, l.key = min(l.pos, pos), ""
 	return &l
@@ -74,10 +76,10 @@ func (l *literal) json() string {
 }
 
 // rule is the literal as it appears in a filter.
-func (l *literal) rule() Rule {
+func (l *literal) rule() protocol.Rule {
 	if l.neg {
 		a := l.atom
-		return Rule{Not: &a}
+		return protocol.Rule{Not: &a}
 	}
 	return l.atom
 }
@@ -91,11 +93,11 @@ type normalizer struct {
 // dnf returns the disjunctive normal form of r (of not r when neg): a list of
 // conjuncts, each simplified. Pushing not inward on the way (not(and) = or(not),
 // not(or) = and(not), not(not x) = x) gives the negation normal form at once.
-func (n *normalizer) dnf(r Rule, neg bool) ([][]*literal, error) {
-	switch r.form() {
-	case formNot:
+func (n *normalizer) dnf(r protocol.Rule, neg bool) ([][]*literal, error) {
+	switch r.Form() {
+	case protocol.FormNot:
 		return n.dnf(*r.Not, !neg)
-	case formAnd, formOr:
+	case protocol.FormAnd, protocol.FormOr:
 	default:
 		n.atoms++
 		if c, ok := n.simplify([]*literal{newLiteral(r, neg, n.atoms)}); ok {
@@ -166,25 +168,25 @@ func (n *normalizer) simplify(c []*literal) ([]*literal, bool) {
 		}
 		i, dup := pos[l.kind]
 		switch {
-		case l.form == formEveryone:
+		case l.form == protocol.FormEveryone:
 		case !dup:
 			pos[l.kind] = len(out)
 			out = append(out, l)
-		case l.form == formServer, l.form == formPlayers, l.form == formIn:
+		case l.form == protocol.FormServer, l.form == protocol.FormPlayers, l.form == protocol.FormIn:
 			n.work += len(out[i].list()) + len(l.list())
 			kept := filterList(out[i].list(), l.list(), true)
 			if len(kept) == 0 {
 				return nil, false
 			}
 			out[i] = out[i].withList(kept, l.pos)
-		case l.form == formBetween:
+		case l.form == protocol.FormBetween:
 			a, b := *out[i].atom.Between, *l.atom.Between
 			rng := [2]int64{max(a[0], b[0]), min(a[1], b[1])}
 			if rng[0] > rng[1] {
 				return nil, false
 			}
 			merged := *out[i]
-			merged.atom, merged.pos, merged.key = Rule{Tag: l.atom.Tag, Between: &rng}, min(merged.pos, l.pos), ""
+			merged.atom, merged.pos, merged.key = protocol.Rule{Tag: l.atom.Tag, Between: &rng}, min(merged.pos, l.pos), ""
 			out[i] = &merged
 		}
 	}
@@ -195,9 +197,9 @@ func (n *normalizer) simplify(c []*literal) ([]*literal, bool) {
 		}
 		i, has := pos[l.kind]
 		switch {
-		case l.form == formEveryone:
+		case l.form == protocol.FormEveryone:
 			return nil, false
-		case has && (l.form == formServer || l.form == formPlayers || l.form == formIn):
+		case has && (l.form == protocol.FormServer || l.form == protocol.FormPlayers || l.form == protocol.FormIn):
 			n.work += len(out[i].list()) + len(l.list())
 			kept := filterList(out[i].list(), l.list(), false)
 			if len(kept) == 0 {
@@ -207,7 +209,7 @@ func (n *normalizer) simplify(c []*literal) ([]*literal, bool) {
 				out[i] = out[i].withList(kept, out[i].pos)
 			}
 			continue
-		case has && l.form == formBetween:
+		case has && l.form == protocol.FormBetween:
 			a, b := *out[i].atom.Between, *l.atom.Between
 			if b[0] <= a[0] && a[1] <= b[1] {
 				return nil, false

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // ParseRule reads one rule from JSON, checking its structure (not the game's tag
@@ -15,16 +15,16 @@ import (
 // starting at path, e.g. "rule.and[1].in[0]". It refuses unknown or repeated keys,
 // objects with no or several forms, wrong JSON types and null, empty lists, false
 // for "everyone"/"members", ranges that are not two integers lo <= hi, repeated
-// values in a list, ids failing topics.CheckID, and rules beyond the limits above.
-func ParseRule(data []byte, path string) (Rule, error) {
+// values in a list, ids failing protocol.CheckID, and rules beyond the limits above.
+func ParseRule(data []byte, path string) (protocol.Rule, error) {
 	var raw json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return Rule{}, fielderr.New(path, "must be valid JSON: %v", err)
+		return protocol.Rule{}, fielderr.New(path, "must be valid JSON: %v", err)
 	}
 	var p parser
 	r := p.rule(raw, path, 1)
 	if err := p.errs.Err(); err != nil {
-		return Rule{}, err
+		return protocol.Rule{}, err
 	}
 	return r, nil
 }
@@ -49,22 +49,22 @@ var group = map[string]string{
 	"and": "and", "or": "or", "not": "not", "tag": "tag", "in": "tag", "between": "tag",
 }
 
-func (p *parser) rule(raw json.RawMessage, path string, depth int) Rule {
+func (p *parser) rule(raw json.RawMessage, path string, depth int) protocol.Rule {
 	if p.nodes++; p.tooMany() {
 		if p.nodes == MaxNodes+1 {
 			p.add(path, "a rule has at most %d nodes", MaxNodes)
 		}
-		return Rule{}
+		return protocol.Rule{}
 	}
 	if depth > MaxDepth {
 		p.add(path, "rules nest at most %d deep", MaxDepth)
-		return Rule{}
+		return protocol.Rule{}
 	}
 	members, ok := p.object(raw, path)
 	if !ok {
-		return Rule{}
+		return protocol.Rule{}
 	}
-	var r Rule
+	var r protocol.Rule
 	var form string
 	have := map[string]bool{}
 	for _, m := range members {
@@ -99,7 +99,7 @@ func (p *parser) rule(raw json.RawMessage, path string, depth int) Rule {
 }
 
 // member parses the value of one accepted key into r.
-func (p *parser) member(r *Rule, key string, val json.RawMessage, field string, depth int) {
+func (p *parser) member(r *protocol.Rule, key string, val json.RawMessage, field string, depth int) {
 	switch key {
 	case "everyone", "members":
 		if !bytes.Equal(val, []byte("true")) {
@@ -122,7 +122,7 @@ func (p *parser) member(r *Rule, key string, val json.RawMessage, field string, 
 		if !ok {
 			return
 		}
-		rules := make([]Rule, 0, len(elems))
+		rules := make([]protocol.Rule, 0, len(elems))
 		for i, e := range elems {
 			if p.tooMany() {
 				break
@@ -207,13 +207,13 @@ func (p *parser) array(raw json.RawMessage, path string) ([]json.RawMessage, boo
 	return elems, true
 }
 
-// id reads one topic-safe id (topics.CheckID).
+// id reads one topic-safe id (protocol.CheckID).
 func (p *parser) id(raw json.RawMessage, path string) (string, bool) {
 	var s string
 	if !p.kind(raw, path, '"', "a string") || json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
-	if err := topics.CheckID(s); err != nil {
+	if err := protocol.CheckID(s); err != nil {
 		p.add(path, "%v", err)
 		return "", false
 	}

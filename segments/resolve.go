@@ -9,7 +9,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // MaxConjuncts bounds the disjunctive normal form of a rule. A rule whose normal
@@ -48,23 +48,24 @@ type Plan struct {
 	Targets []Target `json:"targets"`
 }
 
-// Target is one topic base (see topics.Base) and the residual filter clients on it
+// Target is one topic base (see protocol.Base) and the residual filter clients on it
 // evaluate against their own attributes.
 type Target struct {
 	// Scope and Keys name the topic base: all (no keys), server [server],
 	// tag [tag, value or band name such as "30-39"], player [player id].
-	Scope topics.Scope `json:"scope"`
-	Keys  []string     `json:"keys,omitempty"`
+	Scope protocol.Scope `json:"scope"`
+	Keys  []string       `json:"keys,omitempty"`
 	// Members marks the target of the segment's uploaded member list: scope
 	// player, no keys, one topic per member.
 	Members bool `json:"members,omitempty"`
 	// Filter is nil when everyone subscribed to the topic is in the audience.
-	Filter *Rule `json:"filter,omitempty"`
+	Filter *protocol.Rule `json:"filter,omitempty"`
 }
 
-// Resolve turns a rule into a delivery plan, following DESIGN section 5. It is pure:
-// the plan depends only on the rule, the game's tag schema and the member count of
-// the segment's list (used when the rule names "members").
+// Resolve turns a rule into a delivery plan, as the README's "Audiences and
+// plans" describes it. It is pure: the plan depends only on the rule, the
+// game's tag schema and the member count of the segment's list (used when the
+// rule names "members").
 //
 // The rule is put in negation normal form and then disjunctive normal form. Each
 // conjunct gets one cover, the atom whose topics reach the fewest players, and the
@@ -86,9 +87,9 @@ type Target struct {
 // too complex to resolve (an error wrapping ErrTooComplex). Otherwise it degrades
 // soundly, for instance after a schema change: an atom on an unknown tag, or a range
 // overlapping no band, cannot be a cover and stays in the filter.
-func Resolve(r Rule, tags map[string]games.Tag, memberCount int64) (Plan, error) {
+func Resolve(r protocol.Rule, tags map[string]games.Tag, memberCount int64) (Plan, error) {
 	var l fielderr.List
-	r.validate(&l, "rule", nil, false, 1) // structure and members polarity only
+	validateRule(&l, r, "rule", nil, false, 1) // structure and members polarity only
 	if err := l.Err(); err != nil {
 		return Plan{}, err
 	}
@@ -131,23 +132,24 @@ func tooComplex(format string, args ...any) error {
 // coverage is the cover of one conjunct: the topics of one scope it publishes to
 // (one per key; none for all and members) and the filter that remains.
 type coverage struct {
-	scope   topics.Scope
+	scope   protocol.Scope
 	tag     string
 	keys    []string
 	members bool
 	rest    residual
 }
 
-// cover chooses the topics of one conjunct, in the order of DESIGN section 5.
-// It returns one coverage, or two when a range covers some bands whole (no filter
-// needed for them) and others only partly (the range stays in their filter).
+// cover chooses the topics of one conjunct, in the order the README's
+// "Audiences and plans" gives. It returns one coverage, or two when a range
+// covers some bands whole (no filter needed for them) and others only partly
+// (the range stays in their filter).
 func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	for i, l := range c {
-		if !l.neg && l.form == formMembers {
-			return []coverage{{scope: topics.ScopePlayer, members: true, rest: residual{c, i}}}
+		if !l.neg && l.form == protocol.FormMembers {
+			return []coverage{{scope: protocol.ScopePlayer, members: true, rest: residual{c, i}}}
 		}
 	}
-	for _, f := range []form{formPlayers, formServer} {
+	for _, f := range []protocol.Form{protocol.FormPlayers, protocol.FormServer} {
 		best := -1
 		for i, l := range c {
 			if !l.neg && l.form == f && (best < 0 || len(l.list()) < len(c[best].list())) {
@@ -155,9 +157,9 @@ func cover(c []*literal, tags map[string]games.Tag) []coverage {
 			}
 		}
 		if best >= 0 {
-			scope := topics.ScopePlayer
-			if f == formServer {
-				scope = topics.ScopeServer
+			scope := protocol.ScopePlayer
+			if f == protocol.FormServer {
+				scope = protocol.ScopeServer
 			}
 			return []coverage{{scope: scope, keys: c[best].list(), rest: residual{c, best}}}
 		}
@@ -165,14 +167,14 @@ func cover(c []*literal, tags map[string]games.Tag) []coverage {
 	if tc, ok := bestTag(c, tags); ok {
 		var out []coverage
 		if len(tc.inside) > 0 {
-			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.inside, rest: residual{c, tc.i}})
+			out = append(out, coverage{scope: protocol.ScopeTag, tag: tc.tag, keys: tc.inside, rest: residual{c, tc.i}})
 		}
 		if len(tc.partly) > 0 { // a partly covered band keeps the range in its filter
-			out = append(out, coverage{scope: topics.ScopeTag, tag: tc.tag, keys: tc.partly, rest: residual{c, -1}})
+			out = append(out, coverage{scope: protocol.ScopeTag, tag: tc.tag, keys: tc.partly, rest: residual{c, -1}})
 		}
 		return out
 	}
-	return []coverage{{scope: topics.ScopeAll, rest: residual{c, -1}}}
+	return []coverage{{scope: protocol.ScopeAll, rest: residual{c, -1}}}
 }
 
 // tagCover is a candidate cover among the tag literals of a conjunct: literal i,
@@ -209,12 +211,12 @@ func bestTag(c []*literal, tags map[string]games.Tag) (tagCover, bool) {
 		}
 		tc := tagCover{i: i, tag: l.atom.Tag}
 		switch l.form {
-		case formIn:
+		case protocol.FormIn:
 			if len(t.Values) == 0 || len(t.Bands) > 0 {
 				continue
 			}
 			tc.num, tc.den, tc.inside = int64(len(l.atom.In)), int64(len(t.Values)), l.atom.In
-		case formBetween:
+		case protocol.FormBetween:
 			bands := overlapping(t.Bands, *l.atom.Between)
 			if len(bands) == 0 {
 				continue
@@ -265,8 +267,8 @@ func (r residual) key() (key string, nodes int) {
 }
 
 // rule is the filter: the remaining literal alone, or their "and".
-func (r residual) rule() *Rule {
-	var rs []Rule
+func (r residual) rule() *protocol.Rule {
+	var rs []protocol.Rule
 	for i, l := range r.c {
 		if i != r.skip {
 			rs = append(rs, l.rule())
@@ -275,5 +277,5 @@ func (r residual) rule() *Rule {
 	if len(rs) == 1 {
 		return &rs[0]
 	}
-	return &Rule{And: rs}
+	return &protocol.Rule{And: rs}
 }

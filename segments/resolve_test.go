@@ -13,11 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
-func mustRule(t testing.TB, in string) segments.Rule {
+func mustRule(t testing.TB, in string) protocol.Rule {
 	t.Helper()
 	r, err := segments.ParseRule([]byte(in), "rule")
 	require.NoError(t, err, in)
@@ -170,7 +170,7 @@ func TestResolveLargeFilter(t *testing.T) {
 	rule := mustRule(t, `{"and":[`+strings.Join(parts, ",")+`]}`)
 	plan, err := segments.Resolve(rule, ruleTags, 0)
 	require.NoError(t, err)
-	require.Equal(t, []segments.Target{{Scope: topics.ScopeTag, Keys: []string{"region", "eu"}, Filter: &rule}}, plan.Targets)
+	require.Equal(t, []segments.Target{{Scope: protocol.ScopeTag, Keys: []string{"region", "eu"}, Filter: &rule}}, plan.Targets)
 
 	withMembers := mustRule(t, `{"and":[{"members":true},`+strings.Join(parts[1:], ",")+`]}`)
 	_, err = segments.Resolve(withMembers, ruleTags, 0)
@@ -181,7 +181,7 @@ func TestResolveRefusesNegatedMembers(t *testing.T) {
 	t.Parallel()
 	_, err := segments.Resolve(mustRule(t, `{"not":{"and":[{"members":true},{"server":["s1"]}]}}`), ruleTags, 10)
 	require.Equal(t, []string{"rule.not.and[0].members"}, errFields(t, err))
-	_, err = segments.Resolve(segments.Rule{}, ruleTags, 10)
+	_, err = segments.Resolve(protocol.Rule{}, ruleTags, 10)
 	require.Error(t, err)
 }
 
@@ -195,7 +195,7 @@ type testPlayer struct {
 }
 
 // eval is the client side of a filter: r evaluated against p's own attributes.
-func eval(r segments.Rule, p testPlayer) bool {
+func eval(r protocol.Rule, p testPlayer) bool {
 	switch {
 	case r.Everyone:
 		return true
@@ -219,26 +219,26 @@ func eval(r segments.Rule, p testPlayer) bool {
 		}
 		return true
 	case r.Or != nil:
-		return slices.ContainsFunc(r.Or, func(sub segments.Rule) bool { return eval(sub, p) })
+		return slices.ContainsFunc(r.Or, func(sub protocol.Rule) bool { return eval(sub, p) })
 	case r.Not != nil:
 		return !eval(*r.Not, p)
 	}
 	panic("rule without a form: " + r.String())
 }
 
-// subscribed reports whether p subscribes to t's topic (DESIGN section 3).
+// subscribed reports whether p subscribes to t's topic (docs/protocol.md section 2).
 func subscribed(t segments.Target, tags map[string]games.Tag, p testPlayer) bool {
 	switch t.Scope {
-	case topics.ScopeAll:
+	case protocol.ScopeAll:
 		return true
-	case topics.ScopeServer:
+	case protocol.ScopeServer:
 		return t.Keys[0] == p.server
-	case topics.ScopePlayer:
+	case protocol.ScopePlayer:
 		if t.Members {
 			return p.member
 		}
 		return t.Keys[0] == p.id
-	case topics.ScopeTag:
+	case protocol.ScopeTag:
 		if v, ok := p.enums[t.Keys[0]]; ok {
 			return t.Keys[1] == v
 		}
@@ -266,7 +266,7 @@ func reached(plan segments.Plan, tags map[string]games.Tag, p testPlayer) bool {
 
 // checkPlan checks the invariants of a plan and that it reaches exactly the
 // players the rule matches.
-func checkPlan(t *testing.T, r segments.Rule, plan segments.Plan, tags map[string]games.Tag, memberCount int64, players []testPlayer) {
+func checkPlan(t *testing.T, r protocol.Rule, plan segments.Plan, tags map[string]games.Tag, memberCount int64, players []testPlayer) {
 	t.Helper()
 	exact, seen, hasMembers, topicCount := true, map[string]bool{}, false, int64(0)
 	for i, tg := range plan.Targets {
@@ -275,14 +275,14 @@ func checkPlan(t *testing.T, r segments.Rule, plan segments.Plan, tags map[strin
 		seen[key] = true
 		if tg.Filter != nil {
 			exact = false
-			require.False(t, tg.Filter.UsesMembers(), "filter with members: %s", tg.Filter)
+			require.False(t, segments.UsesMembers(*tg.Filter), "filter with members: %s", tg.Filter)
 			b, err := json.Marshal(tg.Filter)
 			require.NoError(t, err)
 			back, err := segments.ParseRule(b, "filter")
 			require.NoError(t, err, "filter %s does not parse back", b)
 			require.Equal(t, *tg.Filter, back)
 		}
-		if tg.Scope == topics.ScopeAll && tg.Filter == nil {
+		if tg.Scope == protocol.ScopeAll && tg.Filter == nil {
 			require.Len(t, plan.Targets, 1, "an unfiltered all target is the whole plan")
 		}
 		if tg.Members {
@@ -307,7 +307,7 @@ func checkPlan(t *testing.T, r segments.Rule, plan segments.Plan, tags map[strin
 }
 
 func targetLess(a, b segments.Target) bool {
-	rank := map[topics.Scope]int{topics.ScopeAll: 0, topics.ScopeServer: 1, topics.ScopeTag: 2, topics.ScopePlayer: 3}
+	rank := map[protocol.Scope]int{protocol.ScopeAll: 0, protocol.ScopeServer: 1, protocol.ScopeTag: 2, protocol.ScopePlayer: 3}
 	if rank[a.Scope] != rank[b.Scope] {
 		return rank[a.Scope] < rank[b.Scope]
 	}
@@ -332,42 +332,42 @@ func pickSome(rng *rand.Rand, from []string) []string {
 	return out[:1+rng.IntN(len(out))]
 }
 
-func randomRule(rng *rand.Rand, depth int) segments.Rule {
+func randomRule(rng *rand.Rand, depth int) protocol.Rule {
 	n := 7
 	if depth < 4 {
 		n = 10
 	}
 	switch rng.IntN(n) {
 	case 0:
-		return segments.Rule{Everyone: true}
+		return protocol.Rule{Everyone: true}
 	case 1:
-		return segments.Rule{Server: pickSome(rng, vocabServers)}
+		return protocol.Rule{Server: pickSome(rng, vocabServers)}
 	case 2:
-		return segments.Rule{Players: pickSome(rng, vocabPlayers)}
+		return protocol.Rule{Players: pickSome(rng, vocabPlayers)}
 	case 3:
-		return segments.Rule{Members: true}
+		return protocol.Rule{Members: true}
 	case 4, 5:
 		tag := vocabTags[rng.IntN(len(vocabTags))]
 		if vals, ok := vocabEnums[tag]; ok && rng.IntN(8) > 0 {
-			return segments.Rule{Tag: tag, In: pickSome(rng, vals)}
+			return protocol.Rule{Tag: tag, In: pickSome(rng, vals)}
 		}
 		lo := rng.Int64N(110) - 5
-		return segments.Rule{Tag: tag, Between: &[2]int64{lo, lo + rng.Int64N(40)}}
+		return protocol.Rule{Tag: tag, Between: &[2]int64{lo, lo + rng.Int64N(40)}}
 	case 6:
 		lo := 10 * rng.Int64N(6)
-		return segments.Rule{Tag: "level", Between: &[2]int64{lo, lo + 10*rng.Int64N(3) + 9}}
+		return protocol.Rule{Tag: "level", Between: &[2]int64{lo, lo + 10*rng.Int64N(3) + 9}}
 	case 7:
 		sub := randomRule(rng, depth+1)
-		return segments.Rule{Not: &sub}
+		return protocol.Rule{Not: &sub}
 	default:
-		subs := make([]segments.Rule, 1+rng.IntN(3))
+		subs := make([]protocol.Rule, 1+rng.IntN(3))
 		for i := range subs {
 			subs[i] = randomRule(rng, depth+1)
 		}
 		if rng.IntN(2) == 0 {
-			return segments.Rule{And: subs}
+			return protocol.Rule{And: subs}
 		}
-		return segments.Rule{Or: subs}
+		return protocol.Rule{Or: subs}
 	}
 }
 
@@ -415,7 +415,7 @@ func TestResolveSound(t *testing.T) {
 		r = mustRule(t, string(b)) // only rules that parse
 		plan, err := segments.Resolve(r, ruleTags, 42)
 		if err != nil {
-			require.True(t, errors.Is(err, segments.ErrTooComplex) || r.UsesMembers(), "rule %s: %v", b, err)
+			require.True(t, errors.Is(err, segments.ErrTooComplex) || segments.UsesMembers(r), "rule %s: %v", b, err)
 			continue
 		}
 		resolved++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -126,7 +127,7 @@ func TestParseRuleErrors(t *testing.T) {
 			t.Parallel()
 			r, err := segments.ParseRule([]byte(tt.in), "rule")
 			require.Equal(t, tt.want, errFields(t, err))
-			require.Equal(t, segments.Rule{}, r)
+			require.Equal(t, protocol.Rule{}, r)
 		})
 	}
 }
@@ -172,9 +173,9 @@ func TestRuleRoundTrip(t *testing.T) {
 		require.Equal(t, in, string(out))
 		require.Equal(t, in, r.String())
 
-		var back segments.Rule
+		var back segments.StrictRule
 		require.NoError(t, json.Unmarshal(out, &back))
-		require.Equal(t, r, back)
+		require.Equal(t, r, back.Rule)
 	}
 
 	// Whitespace and key order (Postgres jsonb sorts keys) come back canonical.
@@ -186,10 +187,10 @@ func TestRuleRoundTrip(t *testing.T) {
 func TestRuleUnmarshalJSON(t *testing.T) {
 	t.Parallel()
 	var req struct {
-		Rule *segments.Rule `json:"rule"`
+		Rule *segments.StrictRule `json:"rule"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(`{"rule":{"server":["s1"]}}`), &req))
-	require.Equal(t, &segments.Rule{Server: []string{"s1"}}, req.Rule)
+	require.Equal(t, &segments.StrictRule{Rule: protocol.Rule{Server: []string{"s1"}}}, req.Rule)
 
 	err := json.Unmarshal([]byte(`{"rule":{"server":["s1","s1"]}}`), &req)
 	require.Equal(t, []string{"rule.server[1]"}, errFields(t, err))
@@ -197,9 +198,9 @@ func TestRuleUnmarshalJSON(t *testing.T) {
 
 func TestRuleMarshalNoForm(t *testing.T) {
 	t.Parallel()
-	_, err := json.Marshal(segments.Rule{})
+	_, err := json.Marshal(protocol.Rule{})
 	require.Error(t, err)
-	_, err = json.Marshal(segments.Rule{Everyone: true, Members: true})
+	_, err = json.Marshal(protocol.Rule{Everyone: true, Members: true})
 	require.Error(t, err)
 }
 
@@ -232,7 +233,7 @@ func TestRuleValidate(t *testing.T) {
 			t.Parallel()
 			r, err := segments.ParseRule([]byte(tt.in), "rule")
 			require.NoError(t, err)
-			err = r.Validate("rule", ruleTags)
+			err = segments.ValidateRule(r, "rule", ruleTags)
 			if tt.want == nil {
 				require.NoError(t, err)
 				return
@@ -244,9 +245,9 @@ func TestRuleValidate(t *testing.T) {
 
 func TestRuleValidateNoTags(t *testing.T) {
 	t.Parallel()
-	r := segments.Rule{Tag: "region", In: []string{"eu"}}
-	require.Equal(t, []string{"rule.tag"}, errFields(t, r.Validate("rule", nil)))
-	require.Equal(t, []string{"rule"}, errFields(t, segments.Rule{}.Validate("rule", ruleTags)))
+	r := protocol.Rule{Tag: "region", In: []string{"eu"}}
+	require.Equal(t, []string{"rule.tag"}, errFields(t, segments.ValidateRule(r, "rule", nil)))
+	require.Equal(t, []string{"rule"}, errFields(t, segments.ValidateRule(protocol.Rule{}, "rule", ruleTags)))
 }
 
 func TestRuleUsesMembers(t *testing.T) {
@@ -260,6 +261,6 @@ func TestRuleUsesMembers(t *testing.T) {
 	} {
 		r, err := segments.ParseRule([]byte(in), "rule")
 		require.NoError(t, err)
-		require.Equal(t, want, r.UsesMembers(), in)
+		require.Equal(t, want, segments.UsesMembers(r), in)
 	}
 }

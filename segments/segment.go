@@ -1,6 +1,9 @@
-// Package segments owns audiences: named rules over a game's players, their
-// uploaded member lists, and the resolution of a rule into a delivery plan of
-// MQTT topics (DESIGN section 5).
+// Package segments owns audiences: named rules over a game's players (the
+// rule language itself is protocol.Rule; this package parses, validates and
+// resolves it), their uploaded member lists (upload, paging, purge), and the
+// one resolver of an audience into a delivery plan of MQTT topics (the
+// README's "Audiences and plans"; the topics are those of docs/protocol.md
+// section 2).
 package segments
 
 import (
@@ -10,19 +13,20 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/valid"
 )
 
 // Segment is a named audience rule of one game, with an optional uploaded member
 // list that rules reach through {"members": true}.
 type Segment struct {
-	ID          uuid.UUID `json:"id"`
-	GameID      string    `json:"game"`
-	Name        string    `json:"name"`
-	Rule        Rule      `json:"rule"`
-	MemberCount int64     `json:"member_count"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          uuid.UUID     `json:"id"`
+	GameID      string        `json:"game"`
+	Name        string        `json:"name"`
+	Rule        protocol.Rule `json:"rule"`
+	MemberCount int64         `json:"member_count"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
 }
 
 // Validate checks the segment against its game's tag schema and returns a
@@ -32,7 +36,7 @@ func (s *Segment) Validate(tags map[string]games.Tag) error {
 	if err := valid.Name(s.Name); err != nil {
 		errs.Add("name", "%v", err)
 	}
-	if err := s.Rule.Validate("rule", tags); err != nil {
+	if err := ValidateRule(s.Rule, "rule", tags); err != nil {
 		if l, ok := fielderr.As(err); ok {
 			errs = append(errs, l...)
 		} else {

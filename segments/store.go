@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/audit"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Errors returned by Store methods.
@@ -76,10 +77,8 @@ func (s *Store) List(ctx context.Context, game string, after uuid.UUID, limit in
 	if err != nil {
 		return nil, false, fmt.Errorf("list segments of %s: %w", game, err)
 	}
-	if len(segs) > limit {
-		return segs[:limit], true, nil
-	}
-	return segs, false, nil
+	segs, more = postgres.TrimPage(segs, limit)
+	return segs, more, nil
 }
 
 // Update applies change to the segment id of game, validates the result against
@@ -167,16 +166,14 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	}
 	var errs fielderr.List
 	for _, seg := range segs {
-		if err := seg.Rule.Validate("rule", g.Tags); err != nil {
+		if err := ValidateRule(seg.Rule, "rule", g.Tags); err != nil {
 			errs.Add("tags", "segment %s (%s) would no longer be valid: %v", seg.ID, seg.Name, err)
 		}
 	}
 	return errs.Err()
 }
 
-func get(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, game string, id uuid.UUID, lock string) (Segment, error) {
+func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock string) (Segment, error) {
 	rows, _ := q.Query(ctx, `SELECT `+segmentColumns+` FROM segments WHERE game_id = $1 AND id = $2 `+lock, game, id)
 	seg, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Segment])
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -7,26 +7,27 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/protocol"
 )
 
-// Validate checks r against a game's tag schema and returns a fielderr.List whose
+// ValidateRule checks r against a game's tag schema and returns a fielderr.List whose
 // fields start at path: an unknown tag (path.tag), "in" on a banded tag or
 // "between" on an enumerated one, an undeclared value (path.in[i]), a range that
 // overlaps no declared band (path.between), and "members" under an odd number of
 // "not"s (path.members): clients cannot evaluate membership, so the member list can
 // only ever be a topic cover and never part of a filter.
-func (r Rule) Validate(path string, tags map[string]games.Tag) error {
+func ValidateRule(r protocol.Rule, path string, tags map[string]games.Tag) error {
 	if tags == nil {
 		tags = map[string]games.Tag{} // a game without tags; nil means "skip" below
 	}
 	var l fielderr.List
-	r.validate(&l, path, tags, false, 1)
+	validateRule(&l, r, path, tags, false, 1)
 	return l.Err()
 }
 
 // validate checks r at path, negated under an odd number of nots. A nil tags
 // skips the schema checks (Resolve's use: it needs only the members polarity).
-func (r Rule) validate(l *fielderr.List, path string, tags map[string]games.Tag, negated bool, depth int) {
+func validateRule(l *fielderr.List, r protocol.Rule, path string, tags map[string]games.Tag, negated bool, depth int) {
 	if len(*l) >= maxErrors {
 		return
 	}
@@ -34,31 +35,31 @@ func (r Rule) validate(l *fielderr.List, path string, tags map[string]games.Tag,
 		l.Add(path, "rules nest at most %d deep", MaxDepth)
 		return
 	}
-	switch r.form() {
-	case formNone:
+	switch r.Form() {
+	case protocol.FormNone:
 		l.Add(path, "must have exactly one of everyone, server, tag, players, members, and, or, not")
-	case formMembers:
+	case protocol.FormMembers:
 		if negated {
 			l.Add(fielderr.Join(path, "members"), "cannot be negated: clients do not know the member list, so it can only select topics")
 		}
-	case formIn, formBetween:
+	case protocol.FormIn, protocol.FormBetween:
 		if tags != nil {
 			validateTag(l, path, r, tags)
 		}
-	case formAnd, formOr:
+	case protocol.FormAnd, protocol.FormOr:
 		key, rules := "and", r.And
 		if r.Or != nil {
 			key, rules = "or", r.Or
 		}
 		for i, sub := range rules {
-			sub.validate(l, fielderr.Index(fielderr.Join(path, key), i), tags, negated, depth+1)
+			validateRule(l, sub, fielderr.Index(fielderr.Join(path, key), i), tags, negated, depth+1)
 		}
-	case formNot:
-		r.Not.validate(l, fielderr.Join(path, "not"), tags, !negated, depth+1)
+	case protocol.FormNot:
+		validateRule(l, *r.Not, fielderr.Join(path, "not"), tags, !negated, depth+1)
 	}
 }
 
-func validateTag(l *fielderr.List, path string, r Rule, tags map[string]games.Tag) {
+func validateTag(l *fielderr.List, path string, r protocol.Rule, tags map[string]games.Tag) {
 	t, ok := tags[r.Tag]
 	if !ok {
 		declared := "no tags"

@@ -1,7 +1,7 @@
 // Package valid holds the checks that every piece of free-form input shares, so
 // that each rule is written once: display names (games, segments, campaigns, API
 // keys), long texts (localized message content) and timestamps. Ids, which end
-// up in MQTT topics, have their own alphabet in package topics.
+// up in MQTT topics, have their own alphabet (protocol.CheckID).
 //
 // The rules keep out what Postgres cannot store (NUL), what JSON decoding would
 // silently repair (invalid UTF-8), what rewrites a terminal when a name is

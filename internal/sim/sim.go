@@ -98,7 +98,7 @@ func New(cfg Config) (*Sim, error) {
 		for _, ts := range cfg.Tags {
 			a.Tags[ts.Name] = ts.draw(r)
 		}
-		if !protocol.ValidID(a.Player) {
+		if protocol.CheckID(a.Player) != nil {
 			return nil, fmt.Errorf("sim: player id %q is not 1-128 bytes of [A-Za-z0-9._~:@=-]", a.Player)
 		}
 		s.attrs[i] = a

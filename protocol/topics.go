@@ -1,8 +1,4 @@
-// Package topics owns the MQTT topic contract of DESIGN section 3: which ids may
-// appear in a topic and how topics are spelled. It is the one place that builds a
-// topic, so that validated parts are the only thing that can ever reach the broker;
-// segments (plans), the API (previews) and mqttout (publishing) all go through it.
-package topics
+package protocol
 
 import (
 	"errors"
@@ -20,10 +16,12 @@ var (
 	ErrBadIDChar = errors.New("may contain only A-Z a-z 0-9 . _ ~ : @ = -")
 )
 
-// CheckID reports whether s may be used as a game, server, tag, tag value or player
-// id: 1 to 128 bytes of [A-Za-z0-9._~:@=-]. The alphabet excludes every character
-// MQTT gives a meaning ('/', '+', '#', NUL, a leading '$') and whitespace.
-// It returns ErrEmptyID, ErrLongID or an error wrapping ErrBadIDChar.
+// CheckID reports whether s may be used as a game, server, tag, tag value,
+// player or message id (protocol.md section 2): 1 to 128 bytes of
+// [A-Za-z0-9._~:@=-]. The alphabet excludes every character MQTT gives a
+// meaning ('/', '+', '#', NUL, a leading '$') and whitespace, so an id that
+// passes is always exactly one topic level. It returns ErrEmptyID, ErrLongID or
+// an error wrapping ErrBadIDChar.
 func CheckID(s string) error {
 	if s == "" {
 		return ErrEmptyID
@@ -47,7 +45,7 @@ func idByte(c byte) bool {
 	return strings.IndexByte("._~:@=-", c) >= 0
 }
 
-// Scope is the audience level a topic addresses.
+// Scope is the audience level a topic addresses (protocol.md section 2).
 type Scope string
 
 // The audience scopes of the topic contract.
@@ -62,7 +60,7 @@ const (
 // message levels: {prefix}/{game}/all, {prefix}/{game}/server/{server},
 // {prefix}/{game}/tag/{tag}/{value} or {prefix}/{game}/player/{player}.
 // keys holds the ids the scope needs (none, server, tag and value, player); the
-// caller has validated them with CheckID.
+// caller has checked them with CheckID.
 func Base(prefix, game string, scope Scope, keys ...string) string {
 	parts := make([]string, 0, 4+len(keys))
 	parts = append(parts, prefix, game, string(scope))
@@ -71,14 +69,28 @@ func Base(prefix, game string, scope Scope, keys ...string) string {
 }
 
 // Message returns the topic one message of a kind is published to under base:
-// {base}/{kind}/{msg}. Each message owns its retained topic.
-func Message(base, kind, msg string) string {
-	return base + "/" + kind + "/" + msg
+// {base}/{kind}/{msg}. Each campaign owns its topics, so two campaigns never
+// overwrite each other's retained messages.
+func Message(base string, kind Kind, msg string) string {
+	return base + "/" + string(kind) + "/" + msg
+}
+
+// DescriptorTopic returns the topic a game's descriptor is retained on:
+// {prefix}/{game}/descriptor.
+func DescriptorTopic(prefix, game string) string {
+	return prefix + "/" + game + "/descriptor"
+}
+
+// ReceiptTopic returns the topic a player publishes its receipts to:
+// {prefix}/{game}/receipts/{player}. Herald takes the game and the player from it.
+func ReceiptTopic(prefix, game, player string) string {
+	return prefix + "/" + game + "/receipts/" + player
 }
 
 // ownLevel is the topic level under the prefix where Herald keeps topics of its
 // own. No game id can be "$herald" (CheckID refuses a '$'), so these never meet a
-// game's topics, and no game client's subscription covers them.
+// game's topics, and no client's subscription covers them: they are in this
+// package only so that every topic Herald spells is spelled here.
 const ownLevel = "$herald"
 
 // Sentinel returns the topic of Herald's retained-store sentinel:

@@ -1,13 +1,11 @@
-package campaigns
+package dispatch
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/topics"
 )
 
 // position is a point in a dispatch's walk over its targets: the next target and,
@@ -32,11 +30,11 @@ type step struct {
 
 // walker reads the topics of a dispatch in walk order, a batch at a time.
 type walker struct {
-	db      querier
+	db      postgres.DBTX
 	prefix  string
 	game    string
-	kind    Kind
-	msg     string // the campaign id: the last topic level
+	kind    protocol.Kind
+	msg     string // the last topic level
 	targets []segments.Target
 	list    *int64 // the member list a members target streams
 }
@@ -51,7 +49,7 @@ func (w *walker) next(ctx context.Context, p position, n int, until *position) (
 		}
 		t := w.targets[p.Target]
 		if !t.Members {
-			out = append(out, step{topics.Message(topics.Base(w.prefix, w.game, t.Scope, t.Keys...), string(w.kind), w.msg), p.Target})
+			out = append(out, step{protocol.Message(protocol.Base(w.prefix, w.game, t.Scope, t.Keys...), w.kind, w.msg), p.Target})
 			p = position{Target: p.Target + 1}
 			continue
 		}
@@ -64,7 +62,7 @@ func (w *walker) next(ctx context.Context, p position, n int, until *position) (
 			if until != nil && until.Target == p.Target && until.After != "" && player > until.After {
 				return out, position{Target: p.Target + 1}, nil
 			}
-			out = append(out, step{topics.Message(topics.Base(w.prefix, w.game, topics.ScopePlayer, player), string(w.kind), w.msg), p.Target})
+			out = append(out, step{protocol.Message(protocol.Base(w.prefix, w.game, protocol.ScopePlayer, player), w.kind, w.msg), p.Target})
 			p.After = player
 		}
 		if len(players) < want { // the list ran out
@@ -79,12 +77,5 @@ func (w *walker) members(ctx context.Context, after string, n int) ([]string, er
 	if w.list == nil {
 		return nil, nil
 	}
-	rows, _ := w.db.Query(ctx, `
-		SELECT player_id FROM segment_members WHERE list_id = $1 AND player_id > $2
-		ORDER BY player_id LIMIT $3`, *w.list, after, n)
-	players, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("read member list %d: %w", *w.list, err)
-	}
-	return players, nil
+	return segments.Members(ctx, w.db, *w.list, after, n)
 }

@@ -1,4 +1,4 @@
-package campaigns
+package dispatch
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -51,22 +52,59 @@ func (r *restoreRow) request() *restoreRequest {
 	return req
 }
 
-// reload reads what was asked of the dispatch while the job ran: a clear (at
-// expiry or recall) and a restore. It returns errLeaseLost if the job is no
-// longer this replica's.
-func (w *Worker) reload(ctx context.Context, j *job) error {
+// reload reads what was asked of dispatch id while replica worked on it: a
+// clear (at expiry or recall) and a restore. It returns errLeaseLost if the
+// dispatch is no longer replica's.
+func (s *Store) reload(ctx context.Context, id uuid.UUID, replica string) (*Reason, *restoreRequest, error) {
+	var reason *Reason
 	var r restoreRow
-	err := w.store.db.QueryRow(ctx, `SELECT clear_reason, `+restoreColumns+`
-		FROM dispatches WHERE id = $1 AND leased_by = $2`, j.id, w.cfg.Replica).
-		Scan(append([]any{&j.reason}, r.dest()...)...)
+	err := s.db.QueryRow(ctx, `SELECT clear_reason, `+restoreColumns+`
+		FROM dispatches WHERE id = $1 AND leased_by = $2`, id, replica).
+		Scan(append([]any{&reason}, r.dest()...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errLeaseLost
+		return nil, nil, errLeaseLost
 	}
 	if err != nil {
-		return fmt.Errorf("reload dispatch: %w", err)
+		return nil, nil, fmt.Errorf("reload dispatch: %w", err)
 	}
-	j.restore = r.request()
-	return nil
+	return reason, r.request(), nil
+}
+
+// checkpointRestore records a re-published batch of n topics of restore seq:
+// the restore goes on at next, and the lease is renewed. It returns the clear
+// reason if a clear was asked for meanwhile, and ok false if seq is no longer
+// the current request or the lease is gone.
+func (s *Store) checkpointRestore(ctx context.Context, id uuid.UUID, l lease, seq int64, next position, n int) (reason *Reason, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `
+		UPDATE dispatches SET restore_target = $4, restore_after = $5, restored = restored + $6,
+			lease_until = now() + $7::interval, updated_at = now()
+		WHERE id = $1 AND leased_by = $2 AND restores = $3
+		RETURNING clear_reason`,
+		id, l.replica, seq, next.Target, next.After, n, l.interval()).Scan(&reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("checkpoint restore: %w", err)
+	}
+	return reason, true, nil
+}
+
+// markRestored records that restore seq of dispatch id is done and returns how
+// many topics it re-published, or ok false if seq is no longer the current
+// request or the lease is gone.
+func (s *Store) markRestored(ctx context.Context, id uuid.UUID, replica string, seq int64) (restored int64, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `
+		UPDATE dispatches SET restore_requested_at = NULL, restored_at = now(), updated_at = now()
+		WHERE id = $1 AND leased_by = $2 AND restores = $3
+		RETURNING restored`, id, replica, seq).Scan(&restored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("mark restored: %w", err)
+	}
+	return restored, true, nil
 }
 
 // restore re-publishes the retained envelopes of a published dispatch that the
@@ -76,7 +114,7 @@ func (w *Worker) reload(ctx context.Context, j *job) error {
 // broker lost them again meanwhile) starts over from its own checkpoint; a
 // clear request (recall, expiry) stops it, and the clear that follows covers
 // what it re-published.
-func (w *Worker) restore(ctx context.Context, j *job, log *slog.Logger) error {
+func (w *Worker) restore(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	payloads := map[int][]byte{}
 	var until *position // where the current request stops; nil: the end of the walk
 	var seq int64 = -1  // the request until belongs to
@@ -88,7 +126,7 @@ func (w *Worker) restore(ctx context.Context, j *job, log *slog.Logger) error {
 				// The request holds the publish checkpoint at the time the loss was
 				// noticed; the batch then in flight may have been acknowledged by
 				// the broker before it went away: restore one batch further.
-				_, past, err := j.walker.next(ctx, *r.until, w.cfg.Batch, nil)
+				_, past, err := wk.next(ctx, *r.until, w.cfg.Batch, nil)
 				if err != nil {
 					return err
 				}
@@ -96,30 +134,26 @@ func (w *Worker) restore(ctx context.Context, j *job, log *slog.Logger) error {
 			}
 			log.InfoContext(ctx, "dispatch restore started", "restores", r.seq)
 		}
-		steps, next, err := j.walker.next(ctx, r.pos, w.cfg.Batch, until)
+		steps, next, err := wk.next(ctx, r.pos, w.cfg.Batch, until)
 		if err != nil {
 			return err
 		}
 		if len(steps) == 0 {
-			var restored int64
-			err := w.store.db.QueryRow(ctx, `
-				UPDATE dispatches SET restore_requested_at = NULL, restored_at = now(), updated_at = now()
-				WHERE id = $1 AND leased_by = $2 AND restores = $3
-				RETURNING restored`, j.id, w.cfg.Replica, r.seq).Scan(&restored)
-			if errors.Is(err, pgx.ErrNoRows) { // a newer request, or the lease is gone
+			restored, ok, err := w.store.markRestored(ctx, j.id, w.cfg.Replica, r.seq)
+			if err != nil {
+				return err
+			}
+			if !ok { // a newer request, or the lease is gone
 				if err := w.reload(ctx, j); err != nil {
 					return err
 				}
 				continue
 			}
-			if err != nil {
-				return fmt.Errorf("mark restored: %w", err)
-			}
 			log.InfoContext(ctx, "dispatch restored", "topics", restored)
 			j.restore = nil
 			return nil
 		}
-		msgs, err := j.messages(steps, payloads)
+		msgs, err := w.messages(j, steps, payloads)
 		if err != nil {
 			return err
 		}
@@ -127,26 +161,32 @@ func (w *Worker) restore(ctx context.Context, j *job, log *slog.Logger) error {
 			return fmt.Errorf("restore batch: %w", err)
 		}
 		w.restored.Add(int64(len(msgs)))
-		err = w.store.db.QueryRow(ctx, `
-			UPDATE dispatches SET restore_target = $4, restore_after = $5, restored = restored + $6,
-				lease_until = now() + $7::interval, updated_at = now()
-			WHERE id = $1 AND leased_by = $2 AND restores = $3
-			RETURNING clear_reason`,
-			j.id, w.cfg.Replica, r.seq, next.Target, next.After, len(msgs), w.cfg.Lease.String()).Scan(&j.reason)
-		if errors.Is(err, pgx.ErrNoRows) {
+		reason, ok, err := w.store.checkpointRestore(ctx, j.id, w.lease(), r.seq, next, len(msgs))
+		if err != nil {
+			return err
+		}
+		if !ok {
 			if err := w.reload(ctx, j); err != nil {
 				return err
 			}
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("checkpoint restore: %w", err)
-		}
+		j.reason = reason
 		r.pos = next
 	}
 	if j.reason != nil {
 		log.InfoContext(ctx, "dispatch stops restoring to clear", "reason", *j.reason)
 	}
+	return nil
+}
+
+// reload reads what was asked of j while it ran (Store.reload).
+func (w *Worker) reload(ctx context.Context, j *job) error {
+	reason, restore, err := w.store.reload(ctx, j.id, w.cfg.Replica)
+	if err != nil {
+		return err
+	}
+	j.reason, j.restore = reason, restore
 	return nil
 }
 

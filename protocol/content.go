@@ -1,4 +1,4 @@
-package campaigns
+package protocol
 
 import (
 	"bytes"
@@ -8,23 +8,20 @@ import (
 	"io"
 	"maps"
 	"net/url"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/valid"
 )
 
-// Kind is what a message does on the client (DESIGN 2).
+// Kind is what a message does on the client (protocol.md section 3).
 type Kind string
 
-// The message kinds of DESIGN 2.
+// The message kinds of protocol version 1.
 const (
 	KindMarquee Kind = "marquee"
 	KindNotice  Kind = "notice"
@@ -32,8 +29,18 @@ const (
 	KindKickout Kind = "kickout"
 )
 
+// Known reports whether k is one of the kinds of protocol version 1. Later
+// versions may add kinds; clients ignore those.
+func (k Kind) Known() bool {
+	switch k {
+	case KindMarquee, KindNotice, KindAd, KindKickout:
+		return true
+	}
+	return false
+}
+
 // Localized is text in several locales: {"en": "...", "zh-CN": "..."}. Its keys
-// are language tags accepted by games.ValidLocale; it always holds the game's
+// are language tags accepted by ValidLocale; it always holds the game's
 // default locale, which clients fall back to.
 type Localized map[string]string
 
@@ -63,7 +70,7 @@ var marqueeColor = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
 // (defaults filled in), or a fielderr.List whose fields are paths under "content",
 // e.g. "content.text", "content.text.zh-CN", "content.repeat", "content.click_url".
 //
-// Canonical means: members in the order of DESIGN 4, locales sorted, defaults written
+// Canonical means: members in the order of protocol.md section 3, locales sorted, defaults written
 // out (marquee repeat 1 and interval_s 0, ad placement "center" and display_s 5),
 // absent optional members omitted, a marquee color in upper case, no HTML escaping.
 // An optional member given as null counts as absent. Feeding the result back to
@@ -72,10 +79,10 @@ var marqueeColor = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
 // fielderr.List.
 //
 // ParseContent does not bound the total size: callers enforce the envelope limit by
-// encoding the message with Encode before storing it.
+// encoding the message with EncodeEnvelope before storing it.
 func ParseContent(kind Kind, raw json.RawMessage, defaultLocale string) (json.RawMessage, error) {
-	if !games.ValidLocale(defaultLocale) {
-		return nil, fmt.Errorf("campaigns: parse content: invalid default locale %q", defaultLocale)
+	if !ValidLocale(defaultLocale) {
+		return nil, fmt.Errorf("protocol: parse content: invalid default locale %q", defaultLocale)
 	}
 	var (
 		errs fielderr.List
@@ -103,12 +110,12 @@ func ParseContent(kind Kind, raw json.RawMessage, defaultLocale string) (json.Ra
 	}
 	b, err := marshalCompact(out)
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: encode %s content: %w", kind, err)
+		return nil, fmt.Errorf("protocol: encode %s content: %w", kind, err)
 	}
 	return b, nil
 }
 
-// The canonical content of each kind, in the member order of DESIGN 4.
+// The canonical content of each kind, in the member order of protocol.md section 3.
 type (
 	marqueeContent struct {
 		Text      Localized `json:"text"`
@@ -262,55 +269,15 @@ func decodeContent(errs *fielderr.List, raw json.RawMessage, dst any, members st
 		if typeErr.Field != "" {
 			path = fielderr.Join(path, typeErr.Field)
 		}
-		errs.Add(path, "%s", typeMessage(typeErr))
+		errs.Add(path, "%s", fielderr.TypeMessage(typeErr))
 	default:
-		if name, ok := unknownField(err); ok {
+		if name, ok := fielderr.UnknownField(err); ok {
 			errs.Add(fielderr.Join("content", name), "unknown member; the content of this kind has %s", members)
 		} else {
 			errs.Add("content", "cannot be read: %v", err)
 		}
 	}
 	return false
-}
-
-// unknownField extracts the member name from the decoder's unknown-field error.
-func unknownField(err error) (string, bool) {
-	rest, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
-	if !ok {
-		return "", false
-	}
-	if name, err := strconv.Unquote(rest); err == nil {
-		return name, true
-	}
-	return strings.Trim(rest, `"`), true
-}
-
-// typeMessage explains a wrong JSON type in a user's terms.
-func typeMessage(e *json.UnmarshalTypeError) string {
-	want := "a " + e.Type.String()
-	switch e.Type.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		if n, ok := strings.CutPrefix(e.Value, "number "); ok {
-			return fmt.Sprintf("must be a whole number within range, not %s", n)
-		}
-		want = "a whole number"
-	case reflect.String:
-		want = "a string"
-	case reflect.Struct, reflect.Map:
-		want = "an object"
-	}
-	got := e.Value
-	switch {
-	case got == "array" || got == "object":
-		got = "an " + got
-	case got == "bool":
-		got = "a boolean"
-	case got == "string":
-		got = "a string"
-	case strings.HasPrefix(got, "number"):
-		got = "a number"
-	}
-	return fmt.Sprintf("must be %s, not %s", want, got)
 }
 
 // parseLocalized checks the localized text raw at path. Absent or null is refused
@@ -342,7 +309,7 @@ func parseLocalized(errs *fielderr.List, path string, raw json.RawMessage, defau
 	}
 	l := make(Localized, len(values))
 	for _, key := range slices.Sorted(maps.Keys(values)) {
-		if !games.ValidLocale(key) {
+		if !ValidLocale(key) {
 			errs.Add(fielderr.Join(path, pathKey(key)), "is not a language tag such as en or zh-CN")
 			continue
 		}
@@ -442,16 +409,4 @@ func contentURL(errs *fielderr.List, path string, v *string, required bool) stri
 		return s
 	}
 	return ""
-}
-
-// marshalCompact encodes v as compact JSON without HTML escaping and without the
-// encoder's trailing newline.
-func marshalCompact(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

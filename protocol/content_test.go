@@ -1,4 +1,4 @@
-package campaigns_test
+package protocol_test
 
 import (
 	"encoding/json"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
+	"github.com/heraldpush/herald/protocol"
 )
 
 func TestParseContentAccepts(t *testing.T) {
@@ -16,83 +16,83 @@ func TestParseContentAccepts(t *testing.T) {
 	long := strings.Repeat("長", 4096) // 4096 characters, 12288 bytes
 	tests := []struct {
 		name   string
-		kind   campaigns.Kind
+		kind   protocol.Kind
 		locale string
 		in     string
 		want   string
 	}{
 		{
 			name: "marquee defaults",
-			kind: campaigns.KindMarquee,
+			kind: protocol.KindMarquee,
 			in:   `{"text":{"en":"Maintenance at 10:00 UTC"}}`,
 			want: `{"text":{"en":"Maintenance at 10:00 UTC"},"repeat":1,"interval_s":0}`,
 		},
 		{
 			name: "marquee full, locales sorted, color upper-cased, no HTML escaping",
-			kind: campaigns.KindMarquee,
+			kind: protocol.KindMarquee,
 			in: ` { "color": "#ffcc0a", "interval_s": 3600, "repeat": 100,
 			        "text": {"zh-CN": "维护 <b>&</b>", "en": "Maintenance <b>&</b>\nsoon"} } `,
 			want: `{"text":{"en":"Maintenance <b>&</b>\nsoon","zh-CN":"维护 <b>&</b>"},"repeat":100,"interval_s":3600,"color":"#FFCC0A"}`,
 		},
 		{
 			name: "marquee null optionals take defaults",
-			kind: campaigns.KindMarquee,
+			kind: protocol.KindMarquee,
 			in:   `{"text":{"en":"x"},"repeat":null,"interval_s":null,"color":null}`,
 			want: `{"text":{"en":"x"},"repeat":1,"interval_s":0}`,
 		},
 		{
 			name: "marquee longest text",
-			kind: campaigns.KindMarquee,
+			kind: protocol.KindMarquee,
 			in:   `{"text":{"en":"` + long + `"}}`,
 			want: `{"text":{"en":"` + long + `"},"repeat":1,"interval_s":0}`,
 		},
 		{
 			name:   "marquee in a game whose default locale is zh-CN",
-			kind:   campaigns.KindMarquee,
+			kind:   protocol.KindMarquee,
 			locale: "zh-CN",
 			in:     `{"text":{"zh-CN":"服务器维护"},"repeat":3,"interval_s":60}`,
 			want:   `{"text":{"zh-CN":"服务器维护"},"repeat":3,"interval_s":60}`,
 		},
 		{
 			name: "notice without link",
-			kind: campaigns.KindNotice,
+			kind: protocol.KindNotice,
 			in:   `{"body":{"en":"Patch 1.2 is out."},"title":{"en":"Patch notes"}}`,
 			want: `{"title":{"en":"Patch notes"},"body":{"en":"Patch 1.2 is out."}}`,
 		},
 		{
 			name: "notice with link",
-			kind: campaigns.KindNotice,
+			kind: protocol.KindNotice,
 			in:   `{"title":{"en":"Patch","de":"Patch"},"body":{"en":"Out now"},"link":"https://example.com/notes?a=1&b=2"}`,
 			want: `{"title":{"de":"Patch","en":"Patch"},"body":{"en":"Out now"},"link":"https://example.com/notes?a=1&b=2"}`,
 		},
 		{
 			name: "ad defaults",
-			kind: campaigns.KindAd,
+			kind: protocol.KindAd,
 			in:   `{"image_url":"https://cdn.example.com/ad.png"}`,
 			want: `{"image_url":"https://cdn.example.com/ad.png","placement":"center","display_s":5}`,
 		},
 		{
 			name: "ad full",
-			kind: campaigns.KindAd,
+			kind: protocol.KindAd,
 			in: `{"max_impressions":3,"display_s":3600,"placement":"right","title":{"en":"Sale"},
 			      "click_url":"http://shop.example.com/sale","image_url":"https://cdn.example.com/ad.png"}`,
 			want: `{"image_url":"https://cdn.example.com/ad.png","click_url":"http://shop.example.com/sale","title":{"en":"Sale"},"placement":"right","display_s":3600,"max_impressions":3}`,
 		},
 		{
 			name: "kickout minimal",
-			kind: campaigns.KindKickout,
+			kind: protocol.KindKickout,
 			in:   `{"reason":"login_elsewhere"}`,
 			want: `{"reason":"login_elsewhere"}`,
 		},
 		{
 			name: "kickout full keeps a zero reconnect_after_s",
-			kind: campaigns.KindKickout,
+			kind: protocol.KindKickout,
 			in:   `{"reason":"maintenance","message":{"en":"Back at 12:00"},"reconnect_after_s":0}`,
 			want: `{"reason":"maintenance","message":{"en":"Back at 12:00"},"reconnect_after_s":0}`,
 		},
 		{
 			name: "kickout longest reconnect",
-			kind: campaigns.KindKickout,
+			kind: protocol.KindKickout,
 			in:   `{"reason":"ban","reconnect_after_s":86400}`,
 			want: `{"reason":"ban","reconnect_after_s":86400}`,
 		},
@@ -104,11 +104,11 @@ func TestParseContentAccepts(t *testing.T) {
 			if locale == "" {
 				locale = "en"
 			}
-			got, err := campaigns.ParseContent(tt.kind, json.RawMessage(tt.in), locale)
+			got, err := protocol.ParseContent(tt.kind, json.RawMessage(tt.in), locale)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, string(got))
 
-			again, err := campaigns.ParseContent(tt.kind, got, locale)
+			again, err := protocol.ParseContent(tt.kind, got, locale)
 			require.NoError(t, err)
 			require.Equal(t, string(got), string(again), "canonical content must parse to itself")
 		})
@@ -117,10 +117,10 @@ func TestParseContentAccepts(t *testing.T) {
 
 func TestParseContentRefuses(t *testing.T) {
 	t.Parallel()
-	const marquee, notice, ad, kickout = campaigns.KindMarquee, campaigns.KindNotice, campaigns.KindAd, campaigns.KindKickout
+	const marquee, notice, ad, kickout = protocol.KindMarquee, protocol.KindNotice, protocol.KindAd, protocol.KindKickout
 	tests := []struct {
 		name   string
-		kind   campaigns.Kind
+		kind   protocol.Kind
 		locale string
 		in     string
 		fields []string // the exact fields of the errors, in order
@@ -224,7 +224,7 @@ func TestParseContentRefuses(t *testing.T) {
 			if locale == "" {
 				locale = "en"
 			}
-			got, err := campaigns.ParseContent(tt.kind, json.RawMessage(tt.in), locale)
+			got, err := protocol.ParseContent(tt.kind, json.RawMessage(tt.in), locale)
 			require.Error(t, err)
 			require.Nil(t, got)
 			list, ok := fielderr.As(err)
@@ -242,7 +242,7 @@ func TestParseContentRefuses(t *testing.T) {
 func TestParseContentInvalidDefaultLocale(t *testing.T) {
 	t.Parallel()
 	for _, locale := range []string{"", "english", "en_US"} {
-		_, err := campaigns.ParseContent(campaigns.KindMarquee, json.RawMessage(`{"text":{"en":"x"}}`), locale)
+		_, err := protocol.ParseContent(protocol.KindMarquee, json.RawMessage(`{"text":{"en":"x"}}`), locale)
 		require.Error(t, err, locale)
 		_, isList := fielderr.As(err)
 		require.False(t, isList, "a bad default locale is the caller's bug, not the user's: %v", err)
@@ -260,7 +260,7 @@ func manyLocales(n int) string {
 }
 
 // fuzzKinds are the kinds FuzzParseContent picks from, including unknown ones.
-var fuzzKinds = []campaigns.Kind{campaigns.KindMarquee, campaigns.KindNotice, campaigns.KindAd, campaigns.KindKickout, "", "banner"}
+var fuzzKinds = []protocol.Kind{protocol.KindMarquee, protocol.KindNotice, protocol.KindAd, protocol.KindKickout, "", "banner"}
 
 // FuzzParseContent feeds arbitrary content to ParseContent for every kind. It must
 // never panic, must refuse only with field errors, and what it accepts must be
@@ -289,7 +289,7 @@ func FuzzParseContent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, k byte, raw []byte) {
 		kind := fuzzKinds[int(k)%len(fuzzKinds)]
-		got, err := campaigns.ParseContent(kind, raw, "en")
+		got, err := protocol.ParseContent(kind, raw, "en")
 		if err != nil {
 			_, ok := fielderr.As(err)
 			require.True(t, ok, "not a field error: %v", err)
@@ -297,7 +297,7 @@ func FuzzParseContent(f *testing.F) {
 			return
 		}
 		require.True(t, json.Valid(got), "%q is not JSON", got)
-		again, err := campaigns.ParseContent(kind, got, "en")
+		again, err := protocol.ParseContent(kind, got, "en")
 		require.NoError(t, err, "canonical %s is refused", got)
 		require.Equal(t, string(got), string(again), "ParseContent is not idempotent")
 	})

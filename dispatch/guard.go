@@ -1,4 +1,4 @@
-package campaigns
+package dispatch
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/heraldpush/herald/mqttout"
-	"github.com/heraldpush/herald/topics"
+	"github.com/heraldpush/herald/internal/startstop"
+	"github.com/heraldpush/herald/protocol"
 )
 
-// SentinelBroker is what the Guard needs of the broker (mqttout.Conn).
+// SentinelBroker is what the Guard needs of the broker (mqttout.Conn, through
+// brokerlink.Publisher).
 type SentinelBroker interface {
 	Publisher
 	Connected() bool
@@ -28,7 +29,7 @@ type GuardConfig struct {
 	Prefix string // the topic prefix
 	Log    *slog.Logger
 	// Replica names this replica's probe topic; unique per process, a valid id
-	// (topics.CheckID). Default: a random UUID.
+	// (protocol.CheckID). Default: a random UUID.
 	Replica string
 	// Interval is how often the sentinel is checked besides at every connect
 	// (default 1 min): a broker may lose its store without dropping Herald.
@@ -60,12 +61,11 @@ type GuardCounters struct {
 // the one that changed it. The fan-out workers do the restore. A check never
 // holds up publishing; a failed one is tried again after Retry.
 type Guard struct {
-	cfg    GuardConfig
-	store  *Store
-	topic  string
-	probe  string
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg   GuardConfig
+	store *Store
+	topic string
+	probe string
+	life  startstop.Service
 
 	losses, requests, failures atomic.Int64
 }
@@ -84,25 +84,18 @@ func (s *Store) NewGuard(cfg GuardConfig) *Guard {
 	if cfg.Retry <= 0 {
 		cfg.Retry = 5 * time.Second
 	}
-	return &Guard{cfg: cfg, store: s, topic: topics.Sentinel(cfg.Prefix), probe: topics.Probe(cfg.Prefix, cfg.Replica)}
+	return &Guard{cfg: cfg, store: s, topic: protocol.Sentinel(cfg.Prefix), probe: protocol.Probe(cfg.Prefix, cfg.Replica)}
 }
 
-// Start starts checking and returns at once.
+// Start starts checking and returns at once. Only the first call starts
+// anything.
 func (g *Guard) Start(ctx context.Context) {
-	ctx, g.cancel = context.WithCancel(ctx)
-	g.done = make(chan struct{})
-	go func() {
-		defer close(g.done)
-		g.loop(ctx)
-	}()
+	g.life.Start(ctx, g.loop)
 }
 
 // Stop stops checking and waits for a check under way.
 func (g *Guard) Stop() {
-	if g.cancel != nil {
-		g.cancel()
-		<-g.done
-	}
+	g.life.Stop()
 }
 
 // Counters returns the Guard's cumulative counters.
@@ -138,16 +131,16 @@ func (g *Guard) check(ctx context.Context) error {
 	defer cancel()
 	// The database's clock, read before the broker is asked: a restore requested
 	// after it covers whatever the broker shows.
-	var since time.Time
-	if err := g.store.db.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&since); err != nil {
-		return fmt.Errorf("read the database clock: %w", err)
+	since, err := g.store.databaseClock(ctx)
+	if err != nil {
+		return err
 	}
 	seen, found, err := g.cfg.Broker.CheckRetained(ctx, g.topic, g.probe)
 	if err != nil {
 		return err
 	}
 	v, err := g.store.settleSentinel(ctx, seen, found, since, func(ctx context.Context, value string) error {
-		_, err := g.cfg.Broker.PublishAll(ctx, []mqttout.Message{{Topic: g.topic, Payload: []byte(value), Retain: true}})
+		_, err := g.cfg.Broker.PublishAll(ctx, []Message{{Topic: g.topic, Payload: []byte(value), Retain: true}})
 		if err != nil {
 			return fmt.Errorf("publish the retained sentinel: %w", err)
 		}
@@ -175,6 +168,16 @@ func (g *Guard) check(ctx context.Context) error {
 	return nil
 }
 
+// databaseClock returns the time on the database's clock, the one every
+// replica shares.
+func (s *Store) databaseClock(ctx context.Context) (time.Time, error) {
+	var now time.Time
+	if err := s.db.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, fmt.Errorf("read the database clock: %w", err)
+	}
+	return now, nil
+}
+
 // sentinelOutcome is what settleSentinel found and did.
 type sentinelOutcome int
 
@@ -193,7 +196,7 @@ type sentinelVerdict struct {
 // settleSentinel decides, in one transaction on the sentinel row, what the
 // broker's sentinel (seen, if found) means, given that the check began at
 // since on the database's clock. If the broker lost it, it marks for restore
-// every dispatch that published (or is publishing) and is neither expired nor
+// every retained dispatch that published (or is publishing) and is neither expired nor
 // being cleared (the restore re-publishes all it had published, from the
 // start, even if an earlier restore was under way), and sets a new value.
 //
@@ -241,7 +244,7 @@ func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, sin
 					restore_until_after = CASE WHEN state = 'published' THEN NULL ELSE after_player END,
 					restore_target = 0, restore_after = '', restored = 0, restored_at = NULL, updated_at = now()
 				WHERE state IN ('published', 'publishing') AND clear_reason IS NULL AND cleared_at IS NULL
-					AND expires_at > now()`)
+					AND expires_at > now() AND retain`)
 			if err != nil {
 				return fmt.Errorf("mark dispatches for restore: %w", err)
 			}

@@ -1,0 +1,30 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+)
+
+// Message is one publish: QoS 1 to Topic. An empty Payload with Retain clears
+// the topic's retained message.
+type Message struct {
+	Topic   string
+	Payload []byte
+	Retain  bool
+}
+
+// Result says what happened to a batch of messages.
+type Result struct {
+	Acked             int       // messages the broker acknowledged
+	Retried           int       // re-sends: after a timeout, a publish error, or a reconnect between send and ack
+	Failed            int       // messages given up on
+	FirstAck, LastAck time.Time // zero if none
+}
+
+// Publisher is what the fan-out needs of the broker: QoS 1 publishes that
+// return once the broker acknowledged every one, or ctx ended (mqttout.Conn,
+// through brokerlink.Publisher: this package imports no broker library, so neither
+// does campaigns, which records dispatches).
+type Publisher interface {
+	PublishAll(ctx context.Context, msgs []Message) (Result, error)
+}

@@ -1,0 +1,212 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/segments"
+)
+
+// Store keeps dispatches in Postgres: what the scheduler asks of them (expiry,
+// the member lists they still need) and, unexported, each step of a worker's
+// work on one (claim, checkpoint, renew, release, mark published, checkpoint a
+// clear, mark cleared, and the same for restores).
+type Store struct {
+	db *pgxpool.Pool
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *pgxpool.Pool) *Store {
+	return &Store{db: db}
+}
+
+// ExpireDue marks every dispatch whose expires_at is at or before now for
+// clearing; the workers then remove its retained messages. It returns how many
+// it marked.
+func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET clear_reason = $2, updated_at = now()
+		WHERE expires_at <= $1 AND clear_reason IS NULL AND cleared_at IS NULL`, now, ReasonExpire)
+	if err != nil {
+		return 0, fmt.Errorf("expire dispatches: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ListsInUse returns those of lists that a dispatch not cleared yet still
+// needs, to stream it or to clear its players' topics (segments.InUse).
+func (s *Store) ListsInUse(ctx context.Context, lists []int64) ([]int64, error) {
+	rows, _ := s.db.Query(ctx, `
+		SELECT DISTINCT member_list_id FROM dispatches
+		WHERE member_list_id = ANY($1) AND cleared_at IS NULL`, lists)
+	inUse, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("find member lists in use: %w", err)
+	}
+	return inUse, nil
+}
+
+// lease names the replica that works on a dispatch and how long its claim
+// lasts without renewal.
+type lease struct {
+	replica string
+	length  time.Duration
+}
+
+// interval is the lease's length for SQL.
+func (l lease) interval() string { return l.length.String() }
+
+// job is a claimed dispatch: the frozen send and where its work stands.
+type job struct {
+	id       uuid.UUID
+	campaign uuid.UUID
+	template Template
+	sentAt   time.Time
+	targets  []segments.Target
+	list     *int64
+	publish  position // next to publish
+	clear    position // next to clear
+	reason   *Reason  // why it is being cleared; nil while publishing
+	state    State
+	restore  *restoreRequest // the restore due; nil if none
+}
+
+// claim takes the oldest dispatch that needs work (to publish, clear or
+// restore) and no live replica holds, under l, or returns nil. A pending one
+// becomes publishing and gets its sent_at.
+func (s *Store) claim(ctx context.Context, l lease) (*job, error) {
+	var j job
+	var restore restoreRow
+	t := &j.template
+	err := s.db.QueryRow(ctx, `
+		UPDATE dispatches SET leased_by = $1, lease_until = now() + $2::interval,
+			state = CASE WHEN state = 'pending' AND clear_reason IS NULL THEN 'publishing' ELSE state END,
+			sent_at = CASE WHEN sent_at IS NULL AND clear_reason IS NULL THEN now() ELSE sent_at END,
+			updated_at = now()
+		WHERE id = (
+			SELECT id FROM dispatches
+			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL)
+					OR (restore_requested_at IS NOT NULL AND cleared_at IS NULL))
+				AND (lease_until IS NULL OR lease_until < now())
+			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
+			next_target, after_player, clear_target, clear_after, clear_reason,
+			kind, game_id, msg, content, priority, starts_at, expires_at, retain, `+restoreColumns,
+		l.replica, l.interval()).Scan(append([]any{&j.id, &j.campaign, &j.state, &j.sentAt, &j.targets, &j.list,
+		&j.publish.Target, &j.publish.After, &j.clear.Target, &j.clear.After, &j.reason,
+		&t.Kind, &t.Game, &t.Msg, &t.Content, &t.Priority, &t.StartsAt, &t.ExpiresAt, &t.Retain}, restore.dest()...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	j.restore = restore.request()
+	return &j, nil
+}
+
+// renew extends the lease of dispatch id. It reports false if the lease is no
+// longer l's: another replica took the dispatch over.
+func (s *Store) renew(ctx context.Context, id uuid.UUID, l lease) (bool, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET lease_until = now() + $3::interval WHERE id = $1 AND leased_by = $2`,
+		id, l.replica, l.interval())
+	if err != nil {
+		return false, fmt.Errorf("renew lease of dispatch %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// release gives the lease of dispatch id back, so that the dispatch, if
+// unfinished, is resumed at once by whichever worker claims it next.
+func (s *Store) release(ctx context.Context, id uuid.UUID, replica string) error {
+	if _, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET leased_by = NULL, lease_until = NULL WHERE id = $1 AND leased_by = $2`,
+		id, replica); err != nil {
+		return fmt.Errorf("release lease of dispatch %s: %w", id, err)
+	}
+	return nil
+}
+
+// checkpoint records a published batch: the walk goes on at next, res is added
+// to the counters, and the lease is renewed. It returns the clear reason if a
+// clear was asked for meanwhile.
+func (s *Store) checkpoint(ctx context.Context, id uuid.UUID, l lease, next position, res Result) (*Reason, error) {
+	var first, last *time.Time
+	if !res.FirstAck.IsZero() {
+		first, last = &res.FirstAck, &res.LastAck
+	}
+	var reason *Reason
+	err := s.db.QueryRow(ctx, `
+		UPDATE dispatches SET next_target = $3, after_player = $4, acked = acked + $5, retried = retried + $6,
+			failed = failed + $7, first_ack_at = coalesce(first_ack_at, $8), last_ack_at = coalesce($9, last_ack_at),
+			lease_until = now() + $10::interval, updated_at = now()
+		WHERE id = $1 AND leased_by = $2
+		RETURNING clear_reason`,
+		id, l.replica, next.Target, next.After, res.Acked, res.Retried, res.Failed, first, last,
+		l.interval()).Scan(&reason)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return reason, nil
+}
+
+// markPublished records that every target of dispatch id was acknowledged.
+func (s *Store) markPublished(ctx context.Context, id uuid.UUID, replica string) error {
+	_, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET state = 'published', updated_at = now()
+		WHERE id = $1 AND leased_by = $2 AND state = 'publishing'`, id, replica)
+	if err != nil {
+		return fmt.Errorf("mark published: %w", err)
+	}
+	return nil
+}
+
+// checkpointClear records a cleared batch of n topics: the clearing goes on at
+// next, and the lease is renewed.
+func (s *Store) checkpointClear(ctx context.Context, id uuid.UUID, l lease, next position, n int) error {
+	if _, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET clear_target = $3, clear_after = $4, cleared = cleared + $5,
+			lease_until = now() + $6::interval, updated_at = now()
+		WHERE id = $1 AND leased_by = $2`,
+		id, l.replica, next.Target, next.After, n, l.interval()); err != nil {
+		return fmt.Errorf("checkpoint clearing: %w", err)
+	}
+	return nil
+}
+
+// Cleared is told, in the transaction that marks a dispatch cleared, that the
+// last dispatch of campaign not cleared yet was (campaigns.Store.DispatchCleared).
+type Cleared func(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error
+
+// markCleared records that every topic of j was cleared: it ends as state. If
+// no dispatch of its campaign is left to clear, onCleared (unless nil) runs in
+// the same transaction.
+func (s *Store) markCleared(ctx context.Context, j *job, replica string, state State, onCleared Cleared) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE dispatches SET state = $3, cleared_at = now(), restore_requested_at = NULL, updated_at = now()
+			WHERE id = $1 AND leased_by = $2`, j.id, replica, state); err != nil {
+			return fmt.Errorf("mark %s: %w", state, err)
+		}
+		if onCleared == nil {
+			return nil
+		}
+		var last bool
+		if err := tx.QueryRow(ctx, `
+			SELECT NOT EXISTS (SELECT 1 FROM dispatches WHERE campaign_id = $1 AND cleared_at IS NULL)`,
+			j.campaign).Scan(&last); err != nil {
+			return fmt.Errorf("find uncleared dispatches of %s: %w", j.campaign, err)
+		}
+		if !last {
+			return nil
+		}
+		return onCleared(ctx, tx, j.campaign)
+	})
+}

@@ -1,0 +1,159 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/internal/dbtest"
+)
+
+// TestLeaseKeepsADispatchToOneReplica: a claimed dispatch is nobody else's
+// while its lease lasts; once it ran out (moved into the past here rather than
+// waited for) another replica takes it over, and the first can neither renew
+// nor checkpoint any more; a released dispatch is claimed again at once.
+func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owner := newOwner(t, pool)
+	record(t, pool, owner, time.Now(), everyone, nil)
+	a, b := lease{replica: "a", length: time.Minute}, lease{replica: "b", length: time.Minute}
+
+	j, err := store.claim(ctx, a)
+	require.NoError(t, err)
+	require.NotNil(t, j)
+	require.Equal(t, StatePublishing, j.state, "a claimed send is publishing")
+	require.Equal(t, owner, j.campaign)
+	require.Equal(t, owner.String(), j.template.Msg, "the template comes from the dispatch row")
+	require.True(t, j.template.Retain)
+	other, err := store.claim(ctx, b)
+	require.NoError(t, err)
+	require.Nil(t, other, "held by a")
+	ok, err := store.renew(ctx, j.id, a)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	_, err = pool.Exec(ctx, `UPDATE dispatches SET lease_until = now() - interval '1 second' WHERE id = $1`, j.id)
+	require.NoError(t, err)
+	taken, err := store.claim(ctx, b)
+	require.NoError(t, err)
+	require.NotNil(t, taken, "a's lease ran out")
+	require.Equal(t, j.id, taken.id)
+	require.True(t, taken.sentAt.Equal(j.sentAt), "sent_at is set once")
+	ok, err = store.renew(ctx, j.id, a)
+	require.NoError(t, err)
+	require.False(t, ok, "a lost the lease")
+	_, err = store.checkpoint(ctx, j.id, a, position{Target: 1}, Result{Acked: 1})
+	require.Error(t, err, "a may not checkpoint b's dispatch")
+
+	require.NoError(t, store.release(ctx, j.id, b.replica))
+	again, err := store.claim(ctx, a)
+	require.NoError(t, err)
+	require.NotNil(t, again, "released: claimed again at once")
+	require.Equal(t, j.id, again.id)
+}
+
+// TestCheckpointsCountAndSeeAClear: checkpoints move the walk and add to the
+// counters; one after a recall returns the reason; markCleared tells the owner
+// only when its last dispatch is cleared, in the same transaction.
+func TestCheckpointsCountAndSeeAClear(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owner := newOwner(t, pool)
+	fire := time.Now().Truncate(time.Second)
+	record(t, pool, owner, fire, everyone, nil)
+	record(t, pool, owner, fire.Add(time.Hour), everyone, nil)
+	l := lease{replica: "a", length: time.Minute}
+
+	first, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	now := time.Now()
+	reason, err := store.checkpoint(ctx, first.id, l, position{Target: 1}, Result{Acked: 1, Retried: 2, FirstAck: now, LastAck: now})
+	require.NoError(t, err)
+	require.Nil(t, reason)
+	require.NoError(t, store.markPublished(ctx, first.id, "a"))
+	ds, err := Of(ctx, pool, owner)
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	require.Equal(t, StatePublished, ds[0].State)
+	require.EqualValues(t, 1, ds[0].Acked)
+	require.EqualValues(t, 2, ds[0].Retried)
+	require.NotNil(t, ds[0].FirstAckAt)
+
+	second, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	require.NotEqual(t, first.id, second.id)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Recall(ctx, tx, owner) })
+	require.NoError(t, err)
+	reason, err = store.checkpoint(ctx, second.id, l, position{Target: 1}, Result{Acked: 1})
+	require.NoError(t, err)
+	require.NotNil(t, reason)
+	require.Equal(t, ReasonRecall, *reason, "the worker learns of the recall at its checkpoint")
+
+	var told []uuid.UUID
+	hook := func(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
+		told = append(told, campaign)
+		return nil
+	}
+	require.NoError(t, store.markCleared(ctx, first, "a", StateRecalled, hook))
+	require.Empty(t, told, "the other dispatch is not cleared yet")
+
+	failing := func(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error { return errors.New("owner refused") }
+	require.ErrorContains(t, store.markCleared(ctx, second, "a", StateRecalled, failing), "owner refused")
+	ds, err = Of(ctx, pool, owner)
+	require.NoError(t, err)
+	require.Nil(t, ds[1].ClearedAt, "the owner's failure rolls the clearing back")
+
+	require.NoError(t, store.markCleared(ctx, second, "a", StateRecalled, hook))
+	require.Equal(t, []uuid.UUID{owner}, told, "told once, when the last one is cleared")
+	ds, err = Of(ctx, pool, owner)
+	require.NoError(t, err)
+	require.Equal(t, StateRecalled, ds[1].State)
+	require.NotNil(t, ds[1].ClearedAt)
+
+	byOwner, err := OfEach(ctx, pool, []uuid.UUID{owner, uuid.New()})
+	require.NoError(t, err)
+	require.Equal(t, map[uuid.UUID][]Dispatch{owner: ds}, byOwner)
+}
+
+// TestExpireDueAndListsInUse: expiry marks exactly the dispatches due by the
+// time it is given, and a member list is in use until its dispatch is cleared.
+func TestExpireDueAndListsInUse(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owner := newOwner(t, pool)
+	fire := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	list := int64(42)
+	record(t, pool, owner, fire, everyone, &list)                 // expires fire + 24h
+	record(t, pool, owner, fire.Add(48*time.Hour), everyone, nil) // expires fire + 72h
+
+	n, err := store.ExpireDue(ctx, fire.Add(24*time.Hour-time.Second))
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = store.ExpireDue(ctx, fire.Add(24*time.Hour))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	n, err = store.ExpireDue(ctx, fire.Add(24*time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n, "marked once")
+
+	inUse, err := store.ListsInUse(ctx, []int64{41, 42})
+	require.NoError(t, err)
+	require.Equal(t, []int64{42}, inUse)
+	_, err = pool.Exec(ctx, `UPDATE dispatches SET cleared_at = now() WHERE member_list_id = 42`)
+	require.NoError(t, err)
+	inUse, err = store.ListsInUse(ctx, []int64{41, 42})
+	require.NoError(t, err)
+	require.Empty(t, inUse)
+}

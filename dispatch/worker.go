@@ -1,0 +1,284 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/heraldpush/herald/internal/startstop"
+	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// WorkerConfig configures the fan-out workers of one replica.
+type WorkerConfig struct {
+	Publisher Publisher
+	Prefix    string // the topic prefix
+	Log       *slog.Logger
+	Replica   string        // names this replica in leases; unique per process
+	Workers   int           // dispatches worked on at once (default 2)
+	Batch     int           // topics published between checkpoints (default 1000)
+	Lease     time.Duration // how long a dead replica keeps a dispatch (default 15 s)
+	Poll      time.Duration // how often idle workers look for work (default 200 ms)
+	// OnCleared, unless nil, runs in the transaction that marks the last
+	// uncleared dispatch of a campaign cleared (campaigns.Store.DispatchCleared
+	// marks the campaign expired).
+	OnCleared Cleared
+}
+
+// Worker runs dispatches: it claims them with SKIP LOCKED under a lease, publishes
+// each target's envelope, checkpoints after every acknowledged batch, restores
+// the retained messages of live dispatches after the broker lost them (see
+// Guard), and clears the retained topics at expiry or recall. Any replica can
+// resume any dispatch.
+type Worker struct {
+	cfg   WorkerConfig
+	store *Store
+	life  startstop.Service
+
+	restored atomic.Int64 // topics re-published by restores, for metrics
+}
+
+// NewWorker returns workers over the store's dispatches; Start runs them.
+func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 15 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = uuid.NewString()
+	}
+	return &Worker{cfg: cfg, store: s}
+}
+
+// Start starts the workers and returns at once. Only the first call starts
+// anything.
+func (w *Worker) Start(ctx context.Context) {
+	w.life.Start(ctx, func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for range w.cfg.Workers {
+			wg.Go(func() { w.loop(ctx) })
+		}
+		wg.Wait()
+	})
+}
+
+// Stop stops the workers and waits for them, their lease renewals included. A
+// dispatch cut off mid-batch gives its lease back, so that another replica
+// resumes it from its last checkpoint.
+func (w *Worker) Stop() {
+	w.life.Stop()
+}
+
+func (w *Worker) lease() lease {
+	return lease{replica: w.cfg.Replica, length: w.cfg.Lease}
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		wait := w.cfg.Poll
+		claimCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease) // a claim slower than a lease is stale anyway
+		j, err := w.store.claim(claimCtx, w.lease())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil && postgres.Unavailable(err):
+			// Postgres is down or frozen: say so at a gentler pace; the work
+			// resumes from its checkpoints once it is back.
+			w.cfg.Log.WarnContext(ctx, "claim dispatch: database unavailable", "err", err)
+			wait = max(wait, time.Second)
+		case err != nil && ctx.Err() == nil:
+			w.cfg.Log.ErrorContext(ctx, "claim dispatch", "err", err)
+		case j != nil:
+			if err := w.run(ctx, j); err != nil && ctx.Err() == nil {
+				w.cfg.Log.ErrorContext(ctx, "run dispatch", "dispatch", j.id, "err", err)
+			}
+			continue // look for more work at once
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// run works on a claimed dispatch until it is published (or cleared), the lease
+// is lost, or ctx ends. The lease is renewed meanwhile and given back at the
+// end, once renewing has stopped.
+func (w *Worker) run(ctx context.Context, j *job) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var heartbeat sync.WaitGroup
+	heartbeat.Go(func() { w.heartbeat(ctx, j.id, cancel) })
+	defer func() {
+		cancel()
+		heartbeat.Wait()
+		w.release(j.id)
+	}()
+
+	wk := &walker{db: w.store.db, prefix: w.cfg.Prefix, game: j.template.Game, kind: j.template.Kind,
+		msg: j.template.Msg, targets: j.targets, list: j.list}
+	log := w.cfg.Log.With("dispatch", j.id, "campaign", j.campaign)
+	if j.reason == nil && j.state == StatePublishing {
+		if err := w.publish(ctx, j, wk, log); err != nil {
+			return err
+		}
+		if j.reason == nil { // a restore may have been asked for meanwhile
+			if err := w.reload(ctx, j); err != nil {
+				return err
+			}
+		}
+	}
+	if j.reason == nil && j.restore != nil {
+		if err := w.restore(ctx, j, wk, log); err != nil {
+			return err
+		}
+	}
+	if j.reason != nil {
+		return w.clear(ctx, j, wk, log)
+	}
+	return nil
+}
+
+// publish walks the targets from the checkpoint, a batch at a time.
+func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
+	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
+	for {
+		steps, next, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
+		if err != nil {
+			return err
+		}
+		if len(steps) == 0 {
+			if err := w.store.markPublished(ctx, j.id, w.cfg.Replica); err != nil {
+				return err
+			}
+			j.state = StatePublished
+			log.InfoContext(ctx, "dispatch published")
+			return nil
+		}
+		msgs, err := w.messages(j, steps, payloads)
+		if err != nil {
+			return err
+		}
+		res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
+		if err != nil {
+			return fmt.Errorf("publish batch: %w", err)
+		}
+		if j.reason, err = w.store.checkpoint(ctx, j.id, w.lease(), next, res); err != nil {
+			return err
+		}
+		j.publish = next
+		if j.reason != nil {
+			log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
+			return nil
+		}
+	}
+}
+
+// messages returns the envelope of each step. payloads keeps one encoded
+// envelope per target: envelopes differ only in the filter.
+func (w *Worker) messages(j *job, steps []step, payloads map[int][]byte) ([]Message, error) {
+	msgs := make([]Message, len(steps))
+	for i, st := range steps {
+		payload, ok := payloads[st.target]
+		if !ok {
+			e := j.template.Envelope(j.id, j.sentAt, j.targets[st.target].Filter)
+			var err error
+			if payload, err = protocol.EncodeEnvelope(e, 1<<30); err != nil { // the size was checked when it was recorded
+				return nil, fmt.Errorf("encode envelope: %w", err)
+			}
+			payloads[st.target] = payload
+		}
+		msgs[i] = Message{Topic: st.topic, Payload: payload, Retain: j.template.Retain}
+	}
+	return msgs, nil
+}
+
+// clear publishes an empty retained payload to every topic the dispatch published
+// to, then marks it expired or recalled. That covers what a restore re-published
+// too: a restore only re-publishes topics the dispatch had published. A
+// dispatch whose messages were not retained left nothing to remove.
+func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
+	until := j.publish
+	if j.state != StatePublished {
+		// A replica that died mid-batch may have published a batch past the last
+		// checkpoint: clear one batch further too (clearing a topic that holds
+		// nothing is harmless).
+		_, past, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
+		if err != nil {
+			return err
+		}
+		until = past
+	}
+	for j.template.Retain {
+		steps, next, err := wk.next(ctx, j.clear, w.cfg.Batch, &until)
+		if err != nil {
+			return err
+		}
+		if len(steps) == 0 {
+			break
+		}
+		msgs := make([]Message, len(steps))
+		for i, st := range steps {
+			msgs[i] = Message{Topic: st.topic, Retain: true}
+		}
+		if _, err := w.cfg.Publisher.PublishAll(ctx, msgs); err != nil {
+			return fmt.Errorf("clear batch: %w", err)
+		}
+		if err := w.store.checkpointClear(ctx, j.id, w.lease(), next, len(steps)); err != nil {
+			return err
+		}
+		j.clear = next
+	}
+	state := StateExpired
+	if *j.reason == ReasonRecall {
+		state = StateRecalled
+	}
+	if err := w.store.markCleared(ctx, j, w.cfg.Replica, state, w.cfg.OnCleared); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "dispatch cleared", "state", state)
+	return nil
+}
+
+// heartbeat renews the lease while the dispatch is worked on (a batch may wait a
+// long time for a broker that is down); if another replica took the dispatch over,
+// it stops the work.
+func (w *Worker) heartbeat(ctx context.Context, id uuid.UUID, stop context.CancelFunc) {
+	t := time.NewTicker(w.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := w.store.renew(ctx, id, w.lease())
+		if err == nil && !ok {
+			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatch", id)
+			stop()
+			return
+		}
+	}
+}
+
+// release gives the lease back (Store.release), within 5 s of its own: it runs
+// after the work's context ended.
+func (w *Worker) release(id uuid.UUID) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.store.release(ctx, id, w.cfg.Replica); err != nil {
+		w.cfg.Log.Warn("release dispatch lease", "dispatch", id, "err", err)
+	}
+}

@@ -1,0 +1,28 @@
+// Package brokerlink is the one place the broker connection (mqttout) and the
+// fan-out (dispatch) meet. dispatch declares its own message type so that it,
+// and campaigns which records dispatches, import no broker library; Publisher
+// hands those messages to mqttout.
+package brokerlink
+
+import (
+	"context"
+
+	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/mqttout"
+)
+
+// Publisher is a broker connection as the fan-out and the retained-store guard
+// see it (dispatch.Publisher, dispatch.SentinelBroker).
+type Publisher struct {
+	*mqttout.Conn
+}
+
+// PublishAll publishes msgs through mqttout.Conn.PublishAll.
+func (p Publisher) PublishAll(ctx context.Context, msgs []dispatch.Message) (dispatch.Result, error) {
+	out := make([]mqttout.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = mqttout.Message(m)
+	}
+	res, err := p.Conn.PublishAll(ctx, out)
+	return dispatch.Result(res), err
+}
