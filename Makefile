@@ -39,10 +39,13 @@ run: services build
 # `go test -race` needs a C compiler: --with-cc makes services.sh install gcc
 # if it is missing, and --with-node Node.js and npm for the TypeScript client
 # (target-specific variables also apply to prerequisites). `make test` runs
-# the Go tests, then the TypeScript client's.
+# the Go tests, then the TypeScript client's. The Go end-to-end test of the
+# players runs the TypeScript client too (it builds clients/js when dist/ is
+# missing or older than src/); HERALD_REQUIRE_NODE=1 makes it fail rather than
+# skip should Node.js be missing.
 test: SERVICES_FLAGS = --with-cc --with-node
 test: services
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	HERALD_REQUIRE_NODE=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 	$(TEST_JS)
 
 # The TypeScript client (clients/js) alone: its tests start their own brokers.

@@ -176,6 +176,7 @@ type client struct {
 	conn mqtt.Client
 	mu   sync.Mutex
 	got  []received
+	lost error // why the connection was lost, if it was
 }
 
 type received struct {
@@ -190,12 +191,21 @@ type received struct {
 func subscribe(t testing.TB, broker string, filters ...string) *client {
 	t.Helper()
 	c := &client{t: t}
+	// Messages are handled in order, one at a time (paho would otherwise start a
+	// goroutine for each of a flood of retained messages), and a long keepalive
+	// keeps a subscriber on a loaded machine from being dropped mid-flood.
 	opts := mqtt.NewClientOptions().AddBroker(broker).SetCleanSession(true).SetAutoReconnect(false).
-		SetOrderMatters(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+		SetKeepAlive(2 * time.Minute).SetPingTimeout(time.Minute).
+		SetOrderMatters(true).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 		c.mu.Lock()
 		c.got = append(c.got, received{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()})
 		c.mu.Unlock()
-	})
+	}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.mu.Lock()
+			c.lost = err
+			c.mu.Unlock()
+		})
 	c.conn = mqtt.NewClient(opts)
 	tok := c.conn.Connect()
 	require.True(t, tok.WaitTimeout(10*time.Second) && tok.Error() == nil, "connect: %v", tok.Error())

@@ -144,7 +144,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Janitors: []scheduler.Janitor{{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
 			return idempotent.Purge(ctx, purgeBatch)
 		}}}})
-	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log})
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
+		OnRestore: games.MarkDescriptorsStale})
+	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
+		Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
 	workers.Start(context.WithoutCancel(ctx))
@@ -153,12 +156,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer sched.Stop()
 	guard.Start(context.WithoutCancel(ctx))
 	defer guard.Stop()
+	descriptors.Start(context.WithoutCancel(ctx))
+	defer descriptors.Stop()
 	kicks.Start(context.WithoutCancel(ctx))
 	defer kicks.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registerDescriptorMetrics(registry, descriptors)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/mqttout"
 )
 
@@ -59,5 +60,18 @@ func registerRestoreMetrics(reg *prometheus.Registry, workers *dispatch.Worker, 
 		counter("herald_retained_restored_topics_total",
 			"Retained messages this replica re-published to restore what the broker lost.",
 			workers.Restored),
+	)
+}
+
+// registerDescriptorMetrics adds the counters of the game descriptors this
+// replica published (games.DescriptorPublisher).
+func registerDescriptorMetrics(reg *prometheus.Registry, p *games.DescriptorPublisher) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_descriptors_published_total",
+			Help: "Game descriptors this replica published retained (a game created or changed, or the broker lost them)."},
+			func() float64 { return float64(p.Counters().Published) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_descriptor_publish_failures_total",
+			Help: "Rounds of descriptor publishing cut short by broker or database trouble; tried again shortly."},
+			func() float64 { return float64(p.Counters().Failures) }),
 	)
 }

@@ -80,7 +80,8 @@ func (h *herald) metric(name string) float64 {
 // Mosquitto saves nothing) under two replicas that hold a live notice to
 // 10,000 members and one to everyone. While it is down, one campaign is
 // canceled and another expires. Once the broker is back, every member topic and
-// the broadcast topic hold their envelope again, byte for byte, within 30 s;
+// the broadcast topic hold their envelope again, byte for byte, within 30 s,
+// and the game's descriptor is back;
 // the canceled and the expired campaign do not reappear; the restore was
 // requested once, and the publish counters are not doubled.
 func TestBrokerLosingRetainedMessagesGetsThemBack(t *testing.T) {
@@ -100,8 +101,9 @@ func TestBrokerLosingRetainedMessagesGetsThemBack(t *testing.T) {
 	expiring := a.broadcast("expires while the broker is down", time.Now().Add(time.Hour))
 	waitFor(t, "the expiring campaign published", patience, func() bool { return a.dispatch(expiring)["state"] == "published" })
 	a.waitForSentinel()
+	a.descriptorOf("g1")
 	before := a.retained(a.prefix + "/g1/#")
-	require.Len(t, before, members+3, "every member topic and three broadcasts")
+	require.Len(t, before, members+4, "every member topic, three broadcasts and the game's descriptor")
 
 	broker.Kill()
 	a.call(http.StatusOK, "POST", "/v1/games/g1/campaigns/"+recalled+"/cancel", nil)
@@ -146,7 +148,7 @@ func TestBrokerLosingRetainedMessagesGetsThemBack(t *testing.T) {
 	for topic := range gone {
 		require.NotContains(t, after, topic, "a canceled or expired campaign reappeared")
 	}
-	require.Len(t, after, members+1)
+	require.Len(t, after, members+2, "the live campaigns and the descriptor")
 
 	d := a.dispatch(member)
 	require.Equal(t, 1.0, d["restores"], "two replicas saw the loss; the restore was requested once")

@@ -38,6 +38,11 @@ type Options struct {
 	Reconnect Backoff          // waits between reconnect attempts
 	Now       func() time.Time // the best clock the game has; time.Now if nil
 	Log       *slog.Logger     // slog.Default() if nil
+	// RecallGrace: after a reconnect, a message held whose retained copy has
+	// not come back this long after the broker acknowledged the subscriptions
+	// was recalled while the client was offline, and is removed
+	// (RemoveRecalled). DefaultRecallGrace if zero.
+	RecallGrace time.Duration
 
 	// Callbacks, each optional. They run one at a time, in order, and should
 	// return quickly: the next message waits for them.
@@ -110,7 +115,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	}
 	sess, err := NewSession(SessionConfig{
 		Game: opts.Game, Player: opts.Player, Server: opts.Server, Tags: opts.Tags,
-		Prefix: opts.Prefix, Locale: opts.Locale, Now: opts.Now, Log: c.log,
+		Prefix: opts.Prefix, Locale: opts.Locale, Now: opts.Now, Log: c.log, RecallGrace: opts.RecallGrace,
 		OnMessage: opts.OnMessage, OnRemove: opts.OnRemove, OnKickout: opts.OnKickout, OnDescriptor: opts.OnDescriptor,
 		Publish:         c.queueReceipt,
 		OnSubscriptions: c.setSubscriptions,
@@ -185,7 +190,8 @@ func signal(ch chan struct{}) {
 }
 
 // connect makes one connection and subscribes to every filter the session
-// wants, at once.
+// wants, at once. What the session holds from an earlier connection must be
+// confirmed by the retained copies this one brings (Session.Reconnected).
 func (c *Client) connect(ctx context.Context) error {
 	tok := c.mqtt.Connect()
 	if err := c.wait(ctx, tok, connectTimeout+time.Second); err != nil {
@@ -196,10 +202,12 @@ func (c *Client) connect(ctx context.Context) error {
 	want := slices.Clone(c.want)
 	c.subscribed = map[string]bool{}
 	c.mu.Unlock()
+	c.sess.Reconnected()
 	if err := c.subscribe(ctx, want); err != nil {
 		c.mqtt.Disconnect(0)
 		return err
 	}
+	c.sess.Subscribed()
 	c.mu.Lock()
 	c.online = true
 	c.connects++

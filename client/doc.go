@@ -8,7 +8,9 @@
 // campaign, the delivered receipt, holding until starts_at and removing at
 // expires_at. The game is told through callbacks and reports what the player did
 // with Displayed, Clicked and Dismissed. The Client reconnects on its own with
-// exponential backoff and random jitter and subscribes again each time.
+// exponential backoff and random jitter and subscribes again each time; a
+// message whose retained copy does not come back then (Options.RecallGrace)
+// was recalled while it was offline, and is removed.
 //
 // Session is the same per-player logic without a connection, for programs that
 // carry many players over shared connections (herald sim).

@@ -24,6 +24,10 @@ type SessionConfig struct {
 	Locale string            // the player's locale, for Text
 	Now    func() time.Time  // defaults to time.Now
 	Log    *slog.Logger      // defaults to slog.Default()
+	// RecallGrace is how long after Subscribed the messages that no copy
+	// confirmed since Reconnected are removed as recalled; DefaultRecallGrace
+	// if zero.
+	RecallGrace time.Duration
 
 	OnMessage    func(Message)
 	OnRemove     func(campaign string, reason RemoveReason)
@@ -64,6 +68,7 @@ type Session struct {
 	seen       map[string]*seenID
 	timer      *time.Timer
 	due        time.Time // when timer fires; zero if it is stopped
+	sweepAt    time.Time // when unconfirmed messages are removed; zero if not due
 	stats      Stats
 
 	// events run in order by whichever goroutine is draining (see drain).
@@ -75,6 +80,9 @@ type Session struct {
 type held struct {
 	msg   Message
 	shown bool // OnMessage has been called
+	// unconfirmed: held across a reconnect, and no copy of its campaign has
+	// arrived since (see Reconnected).
+	unconfirmed bool
 }
 
 // seenID is an id accepted once: copies of it are duplicates until it expires.
@@ -106,6 +114,9 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.RecallGrace <= 0 {
+		cfg.RecallGrace = DefaultRecallGrace
 	}
 	s := &Session{
 		cfg:       cfg,
@@ -267,7 +278,9 @@ func (s *Session) handleMessage(topic string, payload []byte) {
 	case e.Filter != nil && !e.Filter.Matches(s.attrs): // 4. filter, not remembered
 		s.stats.Filtered++
 		return
-	case s.seen[e.ID] != nil: // 5. de-duplicate among copies that passed
+	}
+	s.confirm(e.Campaign)    // a copy that passed: its campaign is still live
+	if s.seen[e.ID] != nil { // 5. de-duplicate among copies that passed
 		s.stats.Duplicates++
 		return
 	}

@@ -3,8 +3,9 @@ package client
 import "time"
 
 // schedule sets the session's one timer to the next time something is due: a
-// held message's starts_at, a message's expires_at, or the expiry of a
-// remembered id. The caller holds mu.
+// held message's starts_at, a message's expires_at, the expiry of a
+// remembered id, or the removal of unconfirmed messages after a reconnect. The
+// caller holds mu.
 func (s *Session) schedule() {
 	var next time.Time
 	earlier := func(t time.Time) {
@@ -21,6 +22,7 @@ func (s *Session) schedule() {
 	for _, seen := range s.seen {
 		earlier(seen.expires)
 	}
+	earlier(s.sweepAt)
 	if next.IsZero() || s.closed {
 		if s.timer != nil {
 			s.timer.Stop()
@@ -53,7 +55,8 @@ func (s *Session) tick() {
 }
 
 // catchUp releases held messages whose starts_at has come, removes those whose
-// expires_at has passed and forgets expired ids. The timer calls it, and so does
+// expires_at has passed, forgets expired ids and sweeps what a reconnect left
+// unconfirmed. The timer calls it, and so does
 // Handle before each message, in case Now runs ahead of the timer (a clock
 // synchronized with the server's may jump). The caller holds mu.
 func (s *Session) catchUp(now time.Time) {
@@ -69,6 +72,7 @@ func (s *Session) catchUp(now time.Time) {
 			delete(s.seen, id)
 		}
 	}
+	s.sweep(now)
 }
 
 // emit queues an event. The caller holds mu, then calls drain once it has let

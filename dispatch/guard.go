@@ -39,6 +39,9 @@ type GuardConfig struct {
 	Timeout time.Duration
 	// Retry is the pause before a failed check is tried again (default 5 s).
 	Retry time.Duration
+	// OnRestore, if set, runs in the transaction that requests a restore, for
+	// what else the broker lost: main marks the game descriptors stale there.
+	OnRestore func(ctx context.Context, tx pgx.Tx) error
 }
 
 // GuardCounters are cumulative over the life of a Guard, for metrics.
@@ -139,7 +142,7 @@ func (g *Guard) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := g.store.settleSentinel(ctx, seen, found, since, func(ctx context.Context, value string) error {
+	v, err := g.store.settleSentinel(ctx, seen, found, since, g.cfg.OnRestore, func(ctx context.Context, value string) error {
 		_, err := g.cfg.Broker.PublishAll(ctx, []Message{{Topic: g.topic, Payload: []byte(value), Retain: true}})
 		if err != nil {
 			return fmt.Errorf("publish the retained sentinel: %w", err)
@@ -198,7 +201,8 @@ type sentinelVerdict struct {
 // since on the database's clock. If the broker lost it, it marks for restore
 // every retained dispatch that published (or is publishing) and is neither expired nor
 // being cleared (the restore re-publishes all it had published, from the
-// start, even if an earlier restore was under way), and sets a new value.
+// start, even if an earlier restore was under way), runs onRestore (if not
+// nil) and sets a new value.
 //
 // The new value is published (with publish) before it is stored, and its
 // set_at is read after: so a replica whose check saw no sentinel, or an old
@@ -206,7 +210,7 @@ type sentinelVerdict struct {
 // whose check saw the new value waits on the row lock and finds it stored. If
 // publish fails, nothing changes and the next check tries again.
 func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, since time.Time,
-	publish func(ctx context.Context, value string) error) (sentinelVerdict, error) {
+	onRestore func(ctx context.Context, tx pgx.Tx) error, publish func(ctx context.Context, value string) error) (sentinelVerdict, error) {
 	var v sentinelVerdict
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var value string
@@ -249,6 +253,11 @@ func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, sin
 				return fmt.Errorf("mark dispatches for restore: %w", err)
 			}
 			v.marked = tag.RowsAffected()
+			if onRestore != nil {
+				if err := onRestore(ctx, tx); err != nil {
+					return err
+				}
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE retained_sentinel SET value = $1, set_at = clock_timestamp(), restore = $2`,
 			value, v.outcome == restoreRequested); err != nil {

@@ -20,7 +20,10 @@ type Descriptor struct {
 	Prefix        string                   `json:"prefix"`
 	DefaultLocale string                   `json:"default_locale"`
 	Tags          map[string]DescriptorTag `json:"tags"`
-	UpdatedAt     time.Time                `json:"updated_at"`
+	// ZoneTag names the tag whose values are the players' time zones, when
+	// the game declares one (schedules in each player's own time).
+	ZoneTag   string    `json:"zone_tag,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // DescriptorTag is one tag of a game: enumerated (Values) or banded (Bands, each

@@ -1,6 +1,7 @@
 // Package brokerlink is the one place the broker connection (mqttout) and the
-// fan-out (dispatch) meet. dispatch declares its own message type so that it,
-// and campaigns which records dispatches, import no broker library; Publisher
+// domain packages that publish meet: the fan-out (dispatch) and the game
+// descriptors (games). dispatch declares its own message type so that it, and
+// campaigns which records dispatches, import no broker library; Publisher
 // hands those messages to mqttout.
 package brokerlink
 
@@ -11,8 +12,9 @@ import (
 	"github.com/heraldpush/herald/mqttout"
 )
 
-// Publisher is a broker connection as the fan-out and the retained-store guard
-// see it (dispatch.Publisher, dispatch.SentinelBroker).
+// Publisher is a broker connection as the fan-out, the retained-store guard
+// and the descriptor publisher see it (dispatch.Publisher,
+// dispatch.SentinelBroker, games.DescriptorBroker).
 type Publisher struct {
 	*mqttout.Conn
 }
@@ -25,4 +27,10 @@ func (p Publisher) PublishAll(ctx context.Context, msgs []dispatch.Message) (dis
 	}
 	res, err := p.Conn.PublishAll(ctx, out)
 	return dispatch.Result(res), err
+}
+
+// PublishRetained publishes one retained message through mqttout.Conn.PublishAll.
+func (p Publisher) PublishRetained(ctx context.Context, topic string, payload []byte) error {
+	_, err := p.Conn.PublishAll(ctx, []mqttout.Message{{Topic: topic, Payload: payload, Retain: true}})
+	return err
 }

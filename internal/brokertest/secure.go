@@ -37,6 +37,11 @@ type Security struct {
 	PasswordFile string
 	// ACLFile, if set, is Mosquitto's acl_file.
 	ACLFile string
+	// WebSockets makes the listener speak MQTT over WebSocket (what browsers
+	// and Cocos games use); its URL is then ws:// (wss:// with TLS).
+	// Mosquitto 2.0.11 does not start with only WebSocket listeners: keep the
+	// main one plain, and add this one in More.
+	WebSockets bool
 }
 
 // NewWith writes the config of a broker secured as opts says and returns it
@@ -74,6 +79,13 @@ log_type warning
 			fmt.Fprintf(&conf, "cafile %s\ncertfile %s\nkeyfile %s\n", sec.TLS.CAFile, sec.TLS.CertFile, sec.TLS.KeyFile)
 			if sec.RequireCertificate {
 				conf.WriteString("require_certificate true\n")
+			}
+		}
+		if sec.WebSockets {
+			conf.WriteString("protocol websockets\n")
+			scheme = "ws"
+			if sec.TLS != nil {
+				scheme = "wss"
 			}
 		}
 		fmt.Fprintf(&conf, "allow_anonymous %t\n", sec.PasswordFile == "")

@@ -42,6 +42,9 @@ type mux struct {
 	cache   map[string][]byte // topic -> latest payload
 	toSub   map[string]bool   // filters to subscribe to
 	toUnsub map[string]bool
+	// resumed: the next subscribe is the one after a reconnect, whose
+	// acknowledgement starts the sessions' recall grace.
+	resumed bool
 
 	connectedBefore atomic.Bool // set by the first connection
 	ops             chan struct{}
@@ -82,12 +85,7 @@ func dialMux(ctx context.Context, cfg Config, n int) (*mux, error) {
 			if !m.connectedBefore.Swap(true) {
 				return
 			}
-			m.mu.Lock()
-			for f := range m.routes {
-				m.toSub[f] = true
-			}
-			m.mu.Unlock()
-			signal(m.ops)
+			m.reconnected()
 		})
 	m.mqtt = mqtt.NewClient(opts)
 	tok := m.mqtt.Connect()
@@ -254,9 +252,16 @@ func (m *mux) subscriber() {
 		}
 		clear(m.toSub)
 		clear(m.toUnsub)
+		resumed := m.resumed
+		m.resumed = false
 		m.mu.Unlock()
-		if len(subs) > 0 {
-			m.wait(m.mqtt.SubscribeMultiple(subs, nil), "subscribe")
+		if len(subs) > 0 && m.wait(m.mqtt.SubscribeMultiple(subs, nil), "subscribe") && resumed {
+			m.mu.Lock()
+			sessions := slices.Collect(maps.Keys(m.filters))
+			m.mu.Unlock()
+			for _, s := range sessions {
+				s.Subscribed()
+			}
 		}
 		if len(unsubs) > 0 {
 			m.wait(m.mqtt.Unsubscribe(unsubs...), "unsubscribe")
@@ -264,16 +269,40 @@ func (m *mux) subscriber() {
 	}
 }
 
-func (m *mux) wait(tok mqtt.Token, what string) {
+// reconnected prepares a connection made again: a clean session forgot the
+// subscriptions, so all are made again; the broker sends what it still holds
+// retained, so the cache starts empty (a topic cleared meanwhile must not be
+// replayed); and every session holds its messages unconfirmed until their
+// copies come back (client.Session.Reconnected).
+func (m *mux) reconnected() {
+	m.mu.Lock()
+	for f := range m.routes {
+		m.toSub[f] = true
+	}
+	clear(m.cache)
+	m.resumed = true
+	sessions := slices.Collect(maps.Keys(m.filters))
+	m.mu.Unlock()
+	for _, s := range sessions {
+		s.Reconnected()
+	}
+	signal(m.ops)
+}
+
+// wait waits for tok and reports whether it succeeded.
+func (m *mux) wait(tok mqtt.Token, what string) bool {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
 			m.log.Warn("sim: "+what+" failed", "err", err)
+			return false
 		}
+		return true
 	case <-time.After(muxTimeout):
 		m.log.Warn("sim: "+what+": no answer", "timeout", muxTimeout.String())
 	case <-m.closing:
 	}
+	return false
 }
 
 // publish is each session's Publish: receipts, QoS 1, not waited for.

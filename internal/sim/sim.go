@@ -50,6 +50,7 @@ type Sim struct {
 
 	mu       sync.Mutex
 	sessions []sessionStats // one per connected player
+	players  map[string]sessionStats
 	conns    []*mux
 	clients  []*client.Client
 	started  time.Time
@@ -248,7 +249,7 @@ func (s *Sim) connectClient(ctx context.Context, a protocol.Attributes) {
 	s.clients = append(s.clients, c)
 	s.mu.Unlock()
 	s.connections.Add(1)
-	s.up(c)
+	s.up(a.Player, c)
 }
 
 // joinMux adds one player to a shared connection, with a session of its own.
@@ -265,7 +266,7 @@ func (s *Sim) joinMux(m *mux, a protocol.Attributes) error {
 		return err
 	}
 	m.join(sess)
-	s.up(sess)
+	s.up(a.Player, sess)
 	return nil
 }
 
@@ -289,9 +290,13 @@ func (s *Sim) onMessage(m client.Message, displayed, clicked func(string) error)
 }
 
 // up counts a player as connected.
-func (s *Sim) up(st sessionStats) {
+func (s *Sim) up(player string, st sessionStats) {
 	s.mu.Lock()
 	s.sessions = append(s.sessions, st)
+	if s.players == nil {
+		s.players = map[string]sessionStats{}
+	}
+	s.players[player] = st
 	s.lastUp = time.Now()
 	s.mu.Unlock()
 	s.connected.Add(1)

@@ -3,11 +3,13 @@ package sim
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/client"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -72,6 +74,19 @@ func (s *Sim) Snapshot() Summary {
 	p50, p99 := s.lat.percentiles()
 	sum.LatencyP50, sum.LatencyP99 = readable(p50), readable(p99)
 	return sum
+}
+
+// PlayerStats returns what each connected player has counted so far, by
+// player id: for tests and tools that check who got what.
+func (s *Sim) PlayerStats() map[string]client.Stats {
+	s.mu.Lock()
+	players := maps.Clone(s.players)
+	s.mu.Unlock()
+	out := make(map[string]client.Stats, len(players))
+	for id, p := range players {
+		out[id] = p.Stats()
+	}
+	return out
 }
 
 func readable(d time.Duration) string {

@@ -33,6 +33,12 @@ export interface ConnectOptions {
   reconnect?: Partial<Backoff>;
   /** The clock (Unix ms): Date.now unless told, e.g. a server-synchronized one. */
   now?: () => number;
+  /**
+   * After a reconnect, a message held whose retained copy has not come back
+   * this long (ms) after the broker acknowledged the subscriptions was recalled
+   * while the client was offline, and is removed ('recalled'). 5000 unless told.
+   */
+  recallGraceMs?: number;
 }
 
 /** The events a Client emits, and their listeners. */
@@ -64,6 +70,9 @@ export type Stats = Counts & { receiptsSent: number };
 /** How long close waits for the broker before it drops the connection. */
 const CLOSE_WAIT_MS = 5000;
 
+/** The default of ConnectOptions.recallGraceMs. */
+const RECALL_GRACE_MS = 5000;
+
 /**
  * connect starts a Herald client: it connects to the broker in the background,
  * subscribes, and emits 'message', 'remove' and 'kickout' as protocol.md says.
@@ -84,6 +93,7 @@ export class Client extends Emitter<ClientEvents> {
   private readonly locale: string | undefined;
   private readonly now: () => number;
   private readonly backoff: Backoff;
+  private readonly recallGraceMs: number;
   private readonly receiptsTopic: string;
   private readonly descriptorTopic: string;
   /** Every topic filter the client wants, whether or not it is connected now. */
@@ -105,6 +115,7 @@ export class Client extends Emitter<ClientEvents> {
     this.locale = o.locale ?? (globalThis as { navigator?: { language?: string } }).navigator?.language;
     this.now = o.now ?? Date.now;
     this.backoff = { ...DEFAULT_BACKOFF, ...o.reconnect };
+    this.recallGraceMs = o.recallGraceMs ?? RECALL_GRACE_MS;
     this.receiptsTopic = `${this.prefix}/${this.game}/receipts/${o.player}`;
     this.descriptorTopic = descriptorTopic(this.prefix, this.game);
     this.topics = new Set(subscriptions({ prefix: this.prefix, game: this.game }, this.attrs));
@@ -197,7 +208,10 @@ export class Client extends Emitter<ClientEvents> {
   private onConnect(): void {
     this.attempt = 0;
     this.mqtt.options.reconnectPeriod = backoffDelay(0, this.backoff);
-    this.subscribe([...this.topics]); // a clean session starts with no subscriptions
+    // A clean session starts with no subscriptions. What the inbox holds from
+    // an earlier connection must be confirmed by the retained copies this one brings.
+    this.inbox.reconnected();
+    this.subscribe([...this.topics], () => this.inbox.subscribed(this.recallGraceMs));
     this.emit('connect');
   }
 
@@ -251,9 +265,11 @@ export class Client extends Emitter<ClientEvents> {
     this.emit('descriptor', d);
   }
 
-  private subscribe(topics: string[]): void {
+  /** subscribe subscribes to topics, QoS 1, and calls then once the broker acknowledged them. */
+  private subscribe(topics: string[], then?: () => void): void {
     this.mqtt.subscribe(topics, { qos: 1 }, (err, granted) => {
       this.failed('subscribe', err);
+      if (!err) then?.();
       const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
       if (refused.length > 0) this.emit('error', new Error(`herald: the broker refused the subscriptions ${refused.join(', ')}`));
     });

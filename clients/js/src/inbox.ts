@@ -3,7 +3,7 @@ import { parseEnvelope } from './envelope.js';
 import { matches, type Attributes } from './filter.js';
 
 /** Why a message the game was shown went away. */
-export type RemoveReason = 'removed' | 'expired' | 'replaced';
+export type RemoveReason = 'recalled' | 'expired' | 'replaced';
 
 /** A kick-out: log the account out, show message, do not reconnect before reconnectAfterS. */
 export type Kickout = Omit<Extract<Envelope, { kind: 'kickout' }>, 'content'> & KickoutContent;
@@ -12,7 +12,7 @@ export type Kickout = Omit<Extract<Envelope, { kind: 'kickout' }>, 'content'> & 
 export interface Counts {
   /** Messages accepted (past expiry, filter and de-duplication), per kind. */
   received: Record<Kind, number>;
-  /** Removals (empty payloads) that arrived. */
+  /** Removals: empty payloads that arrived, and messages a reconnect found recalled. */
   removals: number;
   /** Copies dropped because their filter is false for this client. */
   filtered: number;
@@ -39,6 +39,8 @@ interface Held {
   message: Message;
   /** Whether the game has been given it (starts_at has come). */
   shown: boolean;
+  /** Held across a reconnect, and no copy of its campaign has arrived since (see reconnected). */
+  unconfirmed: boolean;
 }
 
 /** The longest a timer can wait in browsers and Node (about 24.8 days). */
@@ -65,6 +67,8 @@ export class Inbox {
   /** The one message held per campaign, shown or waiting for its starts_at. */
   private readonly held = new Map<string, Held>();
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes what a reconnect left unconfirmed, once the grace has passed. */
+  private sweepTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   constructor(
@@ -78,7 +82,10 @@ export class Inbox {
     if (this.closed) return;
     if (payload === '') {
       this.counts.removals++;
-      this.drop(topic.slice(topic.lastIndexOf('/') + 1), 'removed');
+      // Herald clears at expiry too: past its expires_at, the message expired.
+      const campaign = topic.slice(topic.lastIndexOf('/') + 1);
+      const expires = this.held.get(campaign)?.message.expiresAt.getTime() ?? Infinity;
+      this.drop(campaign, expires <= this.now() ? 'expired' : 'recalled');
       return;
     }
     const parsed = parseEnvelope(payload, topic);
@@ -99,6 +106,8 @@ export class Inbox {
       this.counts.filtered++; // and its id is not remembered: another copy may pass
       return;
     }
+    const confirmed = this.held.get(e.campaign); // a copy that passed: its campaign is still live
+    if (confirmed !== undefined) confirmed.unconfirmed = false;
     if (this.seen.has(e.id)) {
       this.counts.duplicates++;
       return;
@@ -117,7 +126,7 @@ export class Inbox {
       return;
     }
     if (current !== undefined) this.drop(e.campaign, 'replaced');
-    this.held.set(e.campaign, { message: e, shown: false });
+    this.held.set(e.campaign, { message: e, shown: false, unconfirmed: false });
     this.out.delivered(e.id);
     this.tick();
   }
@@ -132,10 +141,47 @@ export class Inbox {
     return [...this.held.values()].filter((h) => h.shown).map((h) => h.message).sort(byPriority);
   }
 
-  /** close stops the timer; nothing is emitted after it. */
+  /**
+   * reconnected tells the inbox that the connection was made again and is
+   * about to subscribe. A campaign recalled while the client was offline sends
+   * nothing (Herald cleared its retained copies; the empty payload went to the
+   * clients online then), so every message held becomes unconfirmed until a
+   * copy of its campaign that passes its filter arrives (protocol.md section
+   * 5, "After a reconnect"). A sweep that was due is called off.
+   */
+  reconnected(): void {
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const h of this.held.values()) h.unconfirmed = true;
+  }
+
+  /**
+   * subscribed tells the inbox that the broker acknowledged the subscriptions
+   * made after reconnected: graceMs later, the messages still unconfirmed are
+   * removed ('recalled') and their ids forgotten, so that a copy arriving later
+   * still (a broker slower than the grace) shows the message again.
+   */
+  subscribed(graceMs: number): void {
+    if (this.closed || ![...this.held.values()].some((h) => h.unconfirmed)) return;
+    clearTimeout(this.sweepTimer);
+    this.sweepTimer = setTimeout(() => this.sweep(), graceMs);
+  }
+
+  /** close stops the timers; nothing is emitted after it. */
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.sweepTimer);
+  }
+
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    for (const [campaign, h] of this.held) {
+      if (!h.unconfirmed) continue;
+      this.seen.delete(h.message.id);
+      this.counts.removals++;
+      this.drop(campaign, 'recalled');
+    }
   }
 
   /** drop forgets a campaign's message, telling the game if it was shown. */

@@ -70,7 +70,7 @@ describe('delivery against Mosquitto', { concurrency: true }, () => {
     await herald.remove(`all/notice/${e.campaign}`);
 
     const r = await rec.removed(e.campaign);
-    assert.equal(r.reason, 'removed');
+    assert.equal(r.reason, 'recalled');
     assert.deepEqual(client.messages('notice'), []);
     assert.equal(client.stats().removals, 1);
   });
@@ -92,6 +92,18 @@ describe('delivery against Mosquitto', { concurrency: true }, () => {
     assert.equal(client.stats().expired, 1);
     assert.deepEqual(herald.receiptsOf(stale.id), [], 'no receipt for what arrived expired');
     assert.ok(!client.messages().some((m) => m.campaign === e.campaign));
+  });
+
+  it('says expired, not removed, of a message whose removal arrives after its expires_at', opts, async (t) => {
+    const herald = await heraldFor(t, broker);
+    let ahead = 0; // a clock synchronized with the server's may jump past the timer
+    const { rec } = start(t, broker, herald, { now: () => Date.now() + ahead });
+    const e = await herald.send('all', { expiresAt: Date.now() + 60_000 });
+    await rec.message(e.campaign);
+    ahead = 120_000;
+    await herald.remove(`all/marquee/${e.campaign}`);
+
+    assert.equal((await rec.removed(e.campaign)).reason, 'expired');
   });
 
   it('holds a message until its starts_at, and forgets a held one that is removed', opts, async (t) => {
