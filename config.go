@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // config is everything `herald serve` can be told. Each field has a flag and a
@@ -50,6 +51,11 @@ type config struct {
 	// MaxUploads is how many member uploads one replica streams at once; each
 	// holds a database connection for as long as it streams.
 	MaxUploads int
+	// ReceiptRetention is how long receipts are kept (whole days are dropped).
+	ReceiptRetention time.Duration
+	// ReceiptBuffer is how many receipts one replica holds between the broker
+	// and Postgres: the bound of its memory and of what a crash loses.
+	ReceiptBuffer int
 }
 
 const defaultDatabaseURL = "postgres://herald:herald@127.0.0.1:5432/herald?sslmode=disable"
@@ -172,6 +178,10 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"how long a request may wait for Postgres before it answers 503 (HERALD_DB_TIMEOUT)")
 	fs.IntVar(&c.MaxUploads, "max-uploads", env.int("HERALD_MAX_UPLOADS", 4),
 		"member uploads streamed at once by this replica; more answer 503 (HERALD_MAX_UPLOADS)")
+	fs.DurationVar(&c.ReceiptRetention, "receipt-retention", env.duration("HERALD_RECEIPT_RETENTION", receipts.DefaultRetention),
+		"how long client receipts are kept, at least 24h (HERALD_RECEIPT_RETENTION)")
+	fs.IntVar(&c.ReceiptBuffer, "receipt-buffer", env.int("HERALD_RECEIPT_BUFFER", receipts.DefaultBuffer),
+		"receipts held between the broker and Postgres; when full, the broker waits (HERALD_RECEIPT_BUFFER)")
 	c.LogLevel = env.level("HERALD_LOG_LEVEL", slog.LevelInfo)
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (HERALD_LOG_LEVEL)")
 	return env.errs.Err()
@@ -258,6 +268,12 @@ func (c *config) validate() error {
 	if c.MaxUploads < 1 {
 		errs.Add("max-uploads (HERALD_MAX_UPLOADS)", "must be at least 1")
 	}
+	if c.ReceiptRetention < 24*time.Hour {
+		errs.Add("receipt-retention (HERALD_RECEIPT_RETENTION)", "must be at least 24h")
+	}
+	if c.ReceiptBuffer < 1 {
+		errs.Add("receipt-buffer (HERALD_RECEIPT_BUFFER)", "must be at least 1")
+	}
 	if c.DispatchLease < time.Second {
 		errs.Add("dispatch-lease (HERALD_DISPATCH_LEASE)", "must be at least 1s")
 	}
@@ -305,6 +321,8 @@ func (c *config) logValue() slog.Value {
 		slog.Bool("metrics", c.Metrics),
 		slog.String("db_timeout", c.DBTimeout.String()),
 		slog.Int("max_uploads", c.MaxUploads),
+		slog.String("receipt_retention", c.ReceiptRetention.String()),
+		slog.Int("receipt_buffer", c.ReceiptBuffer),
 	)
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/scheduler"
 	"github.com/heraldpush/herald/segments"
 )
@@ -160,11 +161,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer descriptors.Stop()
 	kicks.Start(context.WithoutCancel(ctx))
 	defer kicks.Stop()
+	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
+	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
+	if err != nil {
+		return err
+	}
+	defer ingester.Stop()
+	janitor := receiptStore.NewJanitor(receipts.JanitorConfig{Leader: sched.Leader, Log: log})
+	janitor.Start(context.WithoutCancel(ctx))
+	defer janitor.Stop()
 
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
 		registerDescriptorMetrics(registry, descriptors)
+		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
@@ -173,7 +184,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
-		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads,
+		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads, Receipts: receiptStore,
 	})
 	// Slow clients cannot hold connections: every phase of a request has a
 	// deadline. Member uploads, which may stream for minutes, move theirs forward

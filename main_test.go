@@ -128,6 +128,9 @@ func TestCommandLine(t *testing.T) {
 	require.ErrorContains(t, err, "topic-prefix")
 	err = run(context.Background(), []string{"serve", "--mqtt-url", "http://x:1"}, env(nil), io.Discard, io.Discard)
 	require.ErrorContains(t, err, "mqtt-url")
+	err = run(context.Background(), []string{"serve", "--receipt-retention", "12h", "--receipt-buffer", "0"}, env(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "receipt-retention (HERALD_RECEIPT_RETENTION): must be at least 24h")
+	require.ErrorContains(t, err, "receipt-buffer")
 }
 
 func TestAPIKeyCommands(t *testing.T) {
@@ -177,6 +180,7 @@ func TestUnparsableSettingsStopHerald(t *testing.T) {
 		"HERALD_MIGRATE": "yes", "HERALD_DISPATCH_LEASE": "abc", "HERALD_RATE_LIMIT": "x", "HERALD_LOG_LEVEL": "loud",
 		"HERALD_FIRE_GRACE": "5", "HERALD_RATE_BURST": "1.5", "HERALD_METRICS": "on", "HERALD_AUTH_FAIL_RATE": "NaN",
 		"HERALD_AUTH_FAIL_BURST": "many", "HERALD_CONNECT_TIMEOUT": "10",
+		"HERALD_RECEIPT_RETENTION": "30d", "HERALD_RECEIPT_BUFFER": "big",
 	} {
 		err := run(context.Background(), []string{"serve"}, env(map[string]string{key: value}), io.Discard, io.Discard)
 		require.ErrorContains(t, err, key, "%s=%s", key, value)

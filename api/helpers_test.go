@@ -27,6 +27,7 @@ import (
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -78,6 +79,7 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	cfg := api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys, Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
+		Receipts:    receipts.NewStore(pool, 0),
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
 		Kickouts: kicks, Idempotency: idempotency.NewStore(pool, nil),
 	}

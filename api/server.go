@@ -20,6 +20,7 @@ import (
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/idempotency"
 	"github.com/heraldpush/herald/kickouts"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -47,6 +48,7 @@ type Config struct {
 	Games       *games.Store
 	Segments    *segments.Store
 	Campaigns   *campaigns.Store
+	Receipts    *receipts.Store // read by the stats routes
 	TopicPrefix string
 	OpenAPI     []byte // the openapi.yaml served at /openapi.yaml
 	// RateLimit and RateBurst size each API key's token bucket (requests per
@@ -168,6 +170,8 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
+		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)
 
 		s.kickoutRoutes(r)
 

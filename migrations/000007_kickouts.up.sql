@@ -40,3 +40,10 @@ CREATE TABLE idempotency_keys (
 );
 
 CREATE INDEX idempotency_keys_expiry_idx ON idempotency_keys (expires_at);
+
+-- A kick-out is a send its clients acknowledge: receipt ingestion keeps the
+-- receipts of the ids in sends, and stats measure latency from sent_at.
+CREATE OR REPLACE VIEW sends (id, game_id, kind, sent_at) AS
+    SELECT id, game_id, 'dispatch'::text, sent_at FROM dispatches
+    UNION ALL
+    SELECT id, game_id, 'kickout'::text, created_at FROM kickouts;

@@ -5,6 +5,7 @@ package mqttout
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -87,7 +88,7 @@ func Dial(cfg Config) (*Conn, error) {
 		return nil, err
 	}
 	if cfg.ClientID == "" {
-		id, err := defaultClientID()
+		id, err := defaultClientID("herald")
 		if err != nil {
 			return nil, err
 		}
@@ -115,18 +116,7 @@ func Dial(cfg Config) (*Conn, error) {
 		up:             make(chan struct{}),
 		closed:         make(chan struct{}),
 	}
-	opts := mqtt.NewClientOptions().
-		AddBroker(cfg.URL).
-		SetClientID(cfg.ClientID).
-		SetUsername(cfg.Username).
-		SetPassword(cfg.Password).
-		SetCleanSession(true). // nothing is queued for Herald across sessions (docs/brokers.md)
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
-		SetConnectTimeout(10 * time.Second).
-		SetKeepAlive(30 * time.Second).
+	opts := clientOptions(cfg.URL, cfg.Username, cfg.Password, cfg.ClientID, tlsCfg, cfg.Log, &c.lastErr).
 		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish blocked on a dead connection
 		SetOrderMatters(false).
 		SetStore(&epochStore{Store: mqtt.NewMemoryStore(), epoch: &c.epoch}).
@@ -141,24 +131,7 @@ func Dial(cfg Config) (*Conn, error) {
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			c.epoch.Add(1)
 			c.log.Warn("broker connection lost", "url", cfg.URL, "err", err)
-		}).
-		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
-			c.log.Info("broker reconnecting", "url", cfg.URL)
-		}).
-		SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
-			// paho retries quietly; a wrong password or an untrusted certificate
-			// must be visible in the log and in /readyz.
-			switch n := n.(type) {
-			case mqtt.ConnectionNotificationFailed:
-				c.lastErr.Store(&n.Reason)
-				c.log.Warn("broker connection attempt failed", "url", cfg.URL, "err", n.Reason)
-			case mqtt.ConnectionNotificationConnected:
-				c.lastErr.Store(nil)
-			}
 		})
-	if tlsCfg != nil {
-		opts.SetTLSConfig(tlsCfg)
-	}
 	c.client = mqtt.NewClient(opts)
 	// With ConnectRetry the token completes only once connected (or on Disconnect),
 	// so it is not waited for here.
@@ -233,7 +206,46 @@ func (s *epochStore) Get(key string) packets.ControlPacket {
 	return cp
 }
 
-func defaultClientID() (string, error) {
+// clientOptions are the paho options every connection of Herald shares: a clean
+// session (nothing is queued for Herald across sessions, docs/brokers.md), reconnects
+// on its own with backoff, and failed attempts logged and kept in lastErr,
+// since paho retries quietly and a wrong password or an untrusted certificate
+// must be visible in the log and in /readyz.
+func clientOptions(url, username, password, clientID string, tlsCfg *tls.Config, log *slog.Logger, lastErr *atomic.Pointer[error]) *mqtt.ClientOptions {
+	opts := mqtt.NewClientOptions().
+		AddBroker(url).
+		SetClientID(clientID).
+		SetUsername(username).
+		SetPassword(password).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
+			log.Info("broker reconnecting", "url", url, "client_id", clientID)
+		}).
+		SetConnectionNotificationHandler(func(_ mqtt.Client, n mqtt.ConnectionNotification) {
+			switch n := n.(type) {
+			case mqtt.ConnectionNotificationFailed:
+				lastErr.Store(&n.Reason)
+				log.Warn("broker connection attempt failed", "url", url, "client_id", clientID, "err", n.Reason)
+			case mqtt.ConnectionNotificationConnected:
+				lastErr.Store(nil)
+			}
+		})
+	if tlsCfg != nil {
+		opts.SetTLSConfig(tlsCfg)
+	}
+	return opts
+}
+
+// defaultClientID is {kind}-{hostname}-{random}: unique per replica and
+// connection, since a broker disconnects the older of two clients with the
+// same id.
+func defaultClientID(kind string) (string, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown"
@@ -242,5 +254,5 @@ func defaultClientID() (string, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("random client id: %w", err)
 	}
-	return "herald-" + host + "-" + hex.EncodeToString(b[:]), nil
+	return kind + "-" + host + "-" + hex.EncodeToString(b[:]), nil
 }

@@ -1,0 +1,2 @@
+DROP VIEW sends;
+DROP TABLE receipts; -- and every partition
