@@ -138,13 +138,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	gameStore := games.NewStore(pool)
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
-	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Publisher: broker, Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
+	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Receipts: receiptStore, Publisher: broker,
+		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
 	idempotent := idempotency.NewStore(pool, nil)
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
-		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout,
-		Janitors: []scheduler.Janitor{{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
-			return idempotent.Purge(ctx, purgeBatch)
-		}}}})
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Janitors: []scheduler.Janitor{
+			{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
+				return idempotent.Purge(ctx, purgeBatch)
+			}},
+			{What: "kick-outs past the receipt retention", Purge: func(ctx context.Context) (int64, error) {
+				return kicks.Purge(ctx, cfg.ReceiptRetention, purgeBatch)
+			}},
+		}})
 	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
 		OnRestore: games.MarkDescriptorsStale})
 	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
@@ -161,7 +167,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer descriptors.Stop()
 	kicks.Start(context.WithoutCancel(ctx))
 	defer kicks.Stop()
-	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
 	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
 	if err != nil {
 		return err

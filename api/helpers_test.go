@@ -73,7 +73,8 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
-	kicks := kickouts.New(kickouts.Config{DB: pool, Games: games.NewStore(pool), Publisher: conn, Prefix: "herald", Log: log})
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: games.NewStore(pool), Receipts: receipts.NewStore(pool, 0),
+		Publisher: conn, Prefix: "herald", Log: log})
 	kicks.Start(context.Background())
 	t.Cleanup(kicks.Stop)
 	cfg := api.Config{

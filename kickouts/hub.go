@@ -12,16 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/postgres"
+	"github.com/heraldpush/herald/receipts"
 )
 
-// ReceiptsChannel is the Postgres notification channel on which receipt
-// ingestion announces, after each committed batch, the send ids of its new
-// delivered receipts: {"ids": ["<send id>", ...]}.
-const ReceiptsChannel = "herald_receipts"
-
 // hub wakes the requests waiting for a kick-out's receipts. One connection per
-// replica listens on ReceiptsChannel, so a receipt read by any replica wakes
-// the request waiting on this one; it never takes a connection per request.
+// replica listens on receipts.NotifyChannel, where ingestion announces after
+// each committed batch the send ids of its new delivered receipts, so a
+// receipt read by any replica wakes the request waiting on this one; it never
+// takes a connection per request.
 type hub struct {
 	db  *pgxpool.Pool
 	log *slog.Logger
@@ -117,7 +115,7 @@ func (h *hub) listen(ctx context.Context) error {
 		cancel()
 	}()
 	listenCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+5*time.Second)
-	_, err = conn.Exec(listenCtx, `LISTEN `+ReceiptsChannel)
+	_, err = conn.Exec(listenCtx, `LISTEN `+receipts.NotifyChannel)
 	cancel()
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/internal/brokertest"
 	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // patience is how long a test waits for what takes a moment on an idle
@@ -42,7 +43,8 @@ func newFixture(t *testing.T, edit func(*Config)) *fixture {
 	gs := games.NewStore(pool)
 	_, err = gs.Create(ctx, games.Game{ID: "g1", Name: "G1", DefaultLocale: "en"})
 	require.NoError(t, err)
-	cfg := Config{DB: pool, Games: gs, Publisher: conn, Prefix: "herald", Log: log, Poll: 50 * time.Millisecond}
+	cfg := Config{DB: pool, Games: gs, Receipts: receipts.NewStore(pool, 0), Publisher: conn, Prefix: "herald", Log: log,
+		Poll: 50 * time.Millisecond}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/internal/startstop"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // Publisher is what kick-outs need of the broker: QoS 1 publishes that return
@@ -26,6 +27,7 @@ type Publisher interface {
 type Config struct {
 	DB        *pgxpool.Pool
 	Games     *games.Store
+	Receipts  *receipts.Store // the clients' delivered receipts
 	Publisher Publisher
 	Prefix    string // the topic prefix
 	Log       *slog.Logger
@@ -209,15 +211,16 @@ func (s *Service) Status(ctx context.Context, game string, id uuid.UUID) (Status
 
 func (s *Service) status(ctx context.Context, k Kickout) (Status, error) {
 	now := s.cfg.Now()
-	got, total, err := s.store.deliveries(ctx, k, MaxPlayers)
+	got, total, err := s.cfg.Receipts.Delivered(ctx, k.ID, k.Players, MaxPlayers)
 	if err != nil {
 		return Status{}, err
 	}
 	return status(k, got, total, now)
 }
 
-// Purge deletes up to limit kick-outs created before before (their receipts
-// go with their partitions), for the scheduler's janitor.
-func (s *Service) Purge(ctx context.Context, before time.Time, limit int) (int64, error) {
-	return s.store.purge(ctx, before, limit)
+// Purge deletes up to limit kick-outs created more than retention ago (the
+// receipts' retention: their receipts are gone with their partitions), and
+// returns how many it deleted, for the scheduler's janitor.
+func (s *Service) Purge(ctx context.Context, retention time.Duration, limit int) (int64, error) {
+	return s.store.purge(ctx, s.cfg.Now().Add(-retention), limit)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // PlayerState is what became of a kick-out for one player.
@@ -76,15 +77,9 @@ func (s Status) Settled() bool {
 	return s.State == StateDelivered || s.State == StateExpired
 }
 
-// delivery is one stored delivered receipt of a kick-out.
-type delivery struct {
-	player string
-	at     time.Time
-}
-
 // status computes the status of k at now from its delivered receipts
 // (deliveredTotal counts them all for a server kick-out, whose list may be cut).
-func status(k Kickout, got []delivery, deliveredTotal int, now time.Time) (Status, error) {
+func status(k Kickout, got []receipts.Delivery, deliveredTotal int, now time.Time) (Status, error) {
 	c, err := decodeContent(k.Content)
 	if err != nil {
 		return Status{}, fmt.Errorf("kick-out %s: stored content: %w", k.ID, err)
@@ -104,13 +99,13 @@ func status(k Kickout, got []delivery, deliveredTotal int, now time.Time) (Statu
 	}
 	if k.Server != "" {
 		for _, d := range got {
-			st.Players = append(st.Players, PlayerStatus{Player: d.player, Status: PlayerDelivered, DeliveredAt: &d.at})
+			st.Players = append(st.Players, PlayerStatus{Player: d.Player, Status: PlayerDelivered, DeliveredAt: &d.At})
 		}
 		st.Counts.Delivered = deliveredTotal
 	} else {
 		at := make(map[string]time.Time, len(got))
 		for _, d := range got {
-			at[d.player] = d.at
+			at[d.Player] = d.At
 		}
 		targeted := len(k.Players)
 		st.Counts.Targeted = &targeted

@@ -74,49 +74,6 @@ func (s store) get(ctx context.Context, game string, id uuid.UUID) (Kickout, err
 	return k, nil
 }
 
-// deliveries returns the delivered receipts of k's targeted players, or for a
-// server kick-out the first limit in the order they arrived and how many there
-// are in all.
-func (s store) deliveries(ctx context.Context, k Kickout, limit int) ([]delivery, int, error) {
-	var rows pgx.Rows
-	if k.Server == "" {
-		rows, _ = s.db.Query(ctx, `
-			SELECT player_id, received_at, 0 FROM receipts
-			WHERE send_id = $1 AND event = 'delivered' AND player_id = ANY($2)`, k.ID, k.Players)
-	} else {
-		rows, _ = s.db.Query(ctx, `
-			SELECT player_id, received_at, count(*) OVER () FROM receipts
-			WHERE send_id = $1 AND event = 'delivered'
-			ORDER BY received_at, player_id LIMIT $2`, k.ID, limit)
-	}
-	total := 0
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (delivery, error) {
-		var d delivery
-		err := row.Scan(&d.player, &d.at, &total)
-		return d, err
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("load receipts of kick-out %s: %w", k.ID, err)
-	}
-	if k.Server == "" {
-		total = len(got)
-	}
-	return got, total, nil
-}
-
-// countDelivered counts the targeted players of a player kick-out that
-// confirmed it: the cheap check of a waiting request.
-func (s store) countDelivered(ctx context.Context, k Kickout) (int, error) {
-	var n int
-	err := s.db.QueryRow(ctx, `
-		SELECT count(*) FROM receipts WHERE send_id = $1 AND event = 'delivered' AND player_id = ANY($2)`,
-		k.ID, k.Players).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count receipts of kick-out %s: %w", k.ID, err)
-	}
-	return n, nil
-}
-
 // claimUnpublished takes the kick-out stored but never marked published whose
 // publisher's lease passed and whose ttl has not, expiring first, if there is
 // one, and leases it from now for base plus perMessage a player: what its

@@ -57,7 +57,7 @@ func (s *Service) settled(ctx context.Context, k Kickout, now time.Time) (bool, 
 	}
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	n, err := s.store.countDelivered(step, k)
+	n, err := s.cfg.Receipts.CountDelivered(step, k.ID, k.Players)
 	if err != nil {
 		return false, err
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldpush/herald/receipts"
 )
 
 // TestWaitIsWokenByAReceiptNotification: a waiting request whose own re-reads
@@ -28,6 +30,10 @@ func TestWaitIsWokenByAReceiptNotification(t *testing.T) {
 		st, err := f.svc.Wait(context.Background(), "g1", st.ID, MaxWait)
 		done <- result{st, err}
 	}()
+	// Another replica's ingestion: today's partition (its scheduler leader
+	// keeps them), the rows, then the notification once they are committed.
+	_, _, err = f.svc.cfg.Receipts.Maintain(context.Background(), time.Now())
+	require.NoError(t, err)
 	receipt := func(player string) {
 		t.Helper()
 		_, err := f.svc.cfg.DB.Exec(context.Background(), `
@@ -37,7 +43,7 @@ func TestWaitIsWokenByAReceiptNotification(t *testing.T) {
 	}
 	notify := func(payload string) {
 		t.Helper()
-		_, err := f.svc.cfg.DB.Exec(context.Background(), `SELECT pg_notify($1, $2)`, ReceiptsChannel, payload)
+		_, err := f.svc.cfg.DB.Exec(context.Background(), `SELECT pg_notify($1, $2)`, receipts.NotifyChannel, payload)
 		require.NoError(t, err)
 	}
 	// The hub listens from Start on; until its LISTEN is in, a notification is
