@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	sdk "github.com/heraldpush/herald/client"
 	"github.com/heraldpush/herald/internal/brokertest"
+	"github.com/heraldpush/herald/internal/dbtest"
 )
 
 // player is a game client on the Go SDK that records the kick-outs it gets.
@@ -289,4 +291,34 @@ func TestKickoutOfTenThousandPlayers(t *testing.T) {
 	require.Equal(t, 10_000.0, st["counts"].(map[string]any)["published"])
 	waitProgress(t, "every player's kick-out", patience, func() bool { return len(online.messages()) == len(players) },
 		func() int { return len(online.messages()) })
+}
+
+// TestWaitedKickoutAnsweredWhenTheReceiptLandsOnAnotherReplica runs two
+// replicas on one database and one broker. Replica A takes the kick-out and
+// waits; the client's receipt can only reach replica B, because A reaches the
+// broker through a link that refuses its receipts connection (/metrics shows
+// A never subscribed; an ACL would not do: Mosquitto still hands a refused
+// reader its share of a shared subscription, and drops it). B stores the
+// receipt and notifies; A's listening connection wakes the waiting request.
+func TestWaitedKickoutAnsweredWhenTheReceiptLandsOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	broker := brokertest.Start(t)
+	link := startReceiptlessLink(t, "127.0.0.1:"+strconv.Itoa(broker.Port))
+	dbURL, prefix := dbtest.New(t), randomPrefix()
+	replica := func(url string) *herald {
+		return startHeraldWith(t, map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_MQTT_URL": url, "HERALD_TOPIC_PREFIX": prefix})
+	}
+	a, b := replica(link.URL), replica(broker.URL)
+	a.broker = broker.URL
+	a.createGame()
+	waitFor(t, "B's receipts subscription", patience, func() bool { return b.metric("herald_receipts_subscribed") == 1 })
+	p1 := a.connectPlayer("p1")
+
+	st := a.kick(http.StatusCreated, "?wait=30s", map[string]any{"players": []string{"p1"}, "reason": "login_elsewhere"})
+	require.Equal(t, "delivered", st["state"], "answered by A once B stored the receipt, long before the ttl")
+	require.Equal(t, map[string]string{"p1": "delivered"}, playerStatuses(st))
+	require.Len(t, p1.kickouts(), 1)
+	require.Zero(t, a.metric("herald_receipts_subscribed"), "A never read a receipt")
+	require.Zero(t, a.metric("herald_receipts_stored_total"))
+	require.Equal(t, 1.0, b.metric("herald_receipts_stored_total"))
 }
