@@ -22,6 +22,7 @@ var libraries = map[string]string{
 	"prometheus": "github.com/prometheus/client_golang",
 	"x/time":     "golang.org/x/time",
 	"migrate":    "github.com/golang-migrate/migrate",
+	"cron":       "github.com/robfig/cron",
 }
 
 // goPackage is what `go list` says of one package of the module (tests left out).

@@ -143,7 +143,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
 	idempotent := idempotency.NewStore(pool, nil)
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
-		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Janitors: []scheduler.Janitor{
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Channel: campaigns.ScheduleChannel,
+		Janitors: []scheduler.Janitor{
 			{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
 				return idempotent.Purge(ctx, purgeBatch)
 			}},
@@ -179,6 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)
+		registry.MustRegister(leaderGauge(sched))
 		registerDescriptorMetrics(registry, descriptors)
 		registerReceiptMetrics(registry, ingester, receiptsSub, flushSeconds)
 	}

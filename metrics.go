@@ -7,6 +7,7 @@ import (
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/scheduler"
 )
 
 // newMetrics returns the registry served at /metrics: the Go runtime and the
@@ -61,6 +62,18 @@ func registerRestoreMetrics(reg *prometheus.Registry, workers *dispatch.Worker, 
 			"Retained messages this replica re-published to restore what the broker lost.",
 			workers.Restored),
 	)
+}
+
+// leaderGauge is 1 while this replica leads the scheduler: exactly one replica
+// should show 1, and a change shows a fail-over.
+func leaderGauge(sched *scheduler.Scheduler) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_scheduler_leader", Help: "1 while this replica leads the scheduler."},
+		func() float64 {
+			if sched.Leader() {
+				return 1
+			}
+			return 0
+		})
 }
 
 // registerDescriptorMetrics adds the counters of the game descriptors this

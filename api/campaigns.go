@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -52,9 +53,10 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	f := campaigns.Filter{Status: campaigns.Status(r.URL.Query().Get("status")), Kind: protocol.Kind(r.URL.Query().Get("kind"))}
 	var errs fielderr.List
 	switch f.Status {
-	case "", campaigns.StatusScheduled, campaigns.StatusLive, campaigns.StatusCompleted, campaigns.StatusExpired, campaigns.StatusCanceled:
+	case "", campaigns.StatusScheduled, campaigns.StatusPaused, campaigns.StatusLive, campaigns.StatusCompleted,
+		campaigns.StatusExpired, campaigns.StatusCanceled:
 	default:
-		errs.Add("status", "must be scheduled, live, completed, expired or canceled")
+		errs.Add("status", "must be scheduled, paused, live, completed, expired or canceled")
 	}
 	switch f.Kind {
 	case "", protocol.KindMarquee, protocol.KindNotice, protocol.KindAd:
@@ -93,13 +95,15 @@ func (s *Server) listDispatches(w http.ResponseWriter, r *http.Request) error {
 
 // updateCampaignRequest holds what a PATCH may change; absent fields stay.
 type updateCampaignRequest struct {
-	Name      *string             `json:"name"`
-	Audience  *campaigns.Audience `json:"audience"`
-	Content   *json.RawMessage    `json:"content"`
-	Priority  *int                `json:"priority"`
-	StartsAt  *valid.Time         `json:"starts_at"`
-	ExpiresAt *valid.Time         `json:"expires_at"`
-	Schedule  *campaigns.Schedule `json:"schedule"`
+	Name         *string             `json:"name"`
+	Audience     *campaigns.Audience `json:"audience"`
+	Content      *json.RawMessage    `json:"content"`
+	Priority     *int                `json:"priority"`
+	StartsAt     *valid.Time         `json:"starts_at"`
+	ExpiresAt    *valid.Time         `json:"expires_at"`
+	TTL          *string             `json:"ttl"`
+	MisfireGrace *string             `json:"misfire_grace"`
+	Schedule     *campaigns.Schedule `json:"schedule"`
 }
 
 func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
@@ -130,11 +134,20 @@ func (s *Server) updateCampaign(w http.ResponseWriter, r *http.Request) error {
 		if req.StartsAt != nil {
 			in.StartsAt = req.StartsAt
 		}
-		if req.ExpiresAt != nil {
-			in.ExpiresAt = req.ExpiresAt
-		}
 		if req.Schedule != nil {
 			in.Schedule = req.Schedule
+			if req.Schedule.Recurring() {
+				in.ExpiresAt = nil // a recurring campaign's sends expire ttl after their fire
+			}
+		}
+		if req.ExpiresAt != nil { // expires_at and ttl replace each other
+			in.ExpiresAt, in.TTL = req.ExpiresAt, nil
+		}
+		if req.TTL != nil {
+			in.TTL, in.ExpiresAt = req.TTL, nil
+		}
+		if req.MisfireGrace != nil {
+			in.MisfireGrace = req.MisfireGrace
 		}
 	})
 	if err != nil {
@@ -152,6 +165,31 @@ func (s *Server) cancelCampaign(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := s.Campaigns.Cancel(r.Context(), chi.URLParam(r, "game"), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) pauseCampaign(w http.ResponseWriter, r *http.Request) error {
+	return s.setPaused(w, r, s.Campaigns.Pause)
+}
+
+func (s *Server) resumeCampaign(w http.ResponseWriter, r *http.Request) error {
+	return s.setPaused(w, r, s.Campaigns.Resume)
+}
+
+// setPaused pauses or resumes the campaign of the path with set.
+func (s *Server) setPaused(w http.ResponseWriter, r *http.Request,
+	set func(context.Context, string, uuid.UUID) (campaigns.Campaign, error)) error {
+	id, err := campaignID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.mayWriteCampaign(r); err != nil {
+		return err
+	}
+	c, err := set(r.Context(), chi.URLParam(r, "game"), id)
 	if err != nil {
 		return err
 	}

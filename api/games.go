@@ -15,6 +15,7 @@ type createGameRequest struct {
 	Name          string               `json:"name"`
 	DefaultLocale string               `json:"default_locale"`
 	Tags          map[string]games.Tag `json:"tags"`
+	ZoneTag       string               `json:"zone_tag"`
 }
 
 func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
@@ -25,7 +26,7 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request) error {
 	if key := callerKey(r.Context()); !key.Allows(req.ID) {
 		return &httpError{status: http.StatusForbidden, detail: "this API key may not touch game " + req.ID}
 	}
-	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags}
+	g := games.Game{ID: req.ID, Name: req.Name, DefaultLocale: req.DefaultLocale, Tags: req.Tags, ZoneTag: req.ZoneTag}
 	if err := g.Validate(); err != nil {
 		return err
 	}
@@ -66,6 +67,8 @@ type updateGameRequest struct {
 	Name          *string               `json:"name"`
 	DefaultLocale *string               `json:"default_locale"`
 	Tags          *map[string]games.Tag `json:"tags"`
+	// ZoneTag names the tag of the players' time zones; "" removes it.
+	ZoneTag *string `json:"zone_tag"`
 }
 
 func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
@@ -83,9 +86,12 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 		if req.Tags != nil {
 			g.Tags = *req.Tags
 		}
+		if req.ZoneTag != nil {
+			g.ZoneTag = *req.ZoneTag
+		}
 	}
 	g, err := s.Games.Update(r.Context(), chi.URLParam(r, "game"), change,
-		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil))
+		campaigns.GameChangeCheck(req.Tags != nil, req.DefaultLocale != nil, req.ZoneTag != nil))
 	if err != nil {
 		return err
 	}

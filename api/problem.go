@@ -157,6 +157,8 @@ var domainErrors = []struct {
 	{campaigns.ErrNotFound, http.StatusNotFound, "no such campaign in this game", ""},
 	{campaigns.ErrSent, http.StatusConflict, "the campaign was already sent; only a campaign waiting for its send time can change", ""},
 	{campaigns.ErrFinished, http.StatusConflict, "the campaign already expired or completed; there is nothing to recall", ""},
+	{campaigns.ErrNotRecurring, http.StatusConflict, "only a recurring (cron) campaign can be paused and resumed", ""},
+	{campaigns.ErrEnded, http.StatusConflict, "the campaign has ended (completed, canceled or expired): it fires no more", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
 	{kickouts.ErrNotFound, http.StatusNotFound, "no such kick-out in this game", ""},
 }

@@ -169,6 +169,8 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
 		s.handle(r, "POST", "/games/{game}/campaigns/{id}/cancel", auth.PermCampaignsWrite, s.cancelCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/pause", auth.PermCampaignsWrite, s.pauseCampaign)
+		s.handle(r, "POST", "/games/{game}/campaigns/{id}/resume", auth.PermCampaignsWrite, s.resumeCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches", auth.PermCampaignsRead, s.listDispatches)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)

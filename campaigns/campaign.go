@@ -26,9 +26,10 @@ type Status string
 
 // Campaign statuses.
 const (
-	StatusScheduled Status = "scheduled" // waiting for its send time
+	StatusScheduled Status = "scheduled" // waiting for its send time; a recurring one stays so between fires
+	StatusPaused    Status = "paused"    // a recurring campaign whose fires are not sent until it is resumed
 	StatusLive      Status = "live"      // sent; its messages are out there
-	StatusCompleted Status = "completed" // its one fire was missed: nothing was sent
+	StatusCompleted Status = "completed" // its one fire was missed, or a recurring one has no fire left
 	StatusExpired   Status = "expired"   // its messages reached expires_at and were cleared
 	StatusCanceled  Status = "canceled"  // recalled by an operator
 )
@@ -38,8 +39,12 @@ const (
 	DefaultPriority = 5
 	// NoticeLifetime is how long a notice lives when expires_at is not given.
 	NoticeLifetime = 7 * 24 * time.Hour
-	// MaxLifetime is the longest a message may stay retained (README, "Campaigns").
+	// MaxLifetime is the longest a message may stay retained (README,
+	// "Campaigns"), and the longest ttl.
 	MaxLifetime = 30 * 24 * time.Hour
+	// MaxMisfireGrace is the longest misfire_grace: a fire later than a day is
+	// news of yesterday.
+	MaxMisfireGrace = 24 * time.Hour
 	// scheduleSlack lets an {"at"} a moment in the past through (clock skew, a slow
 	// request): it is sent at once.
 	scheduleSlack = time.Minute
@@ -80,10 +85,21 @@ func (a *Audience) UnmarshalJSON(data []byte) error {
 	return errs.Err()
 }
 
-// Schedule says when a campaign is sent: nil for at once, or At.
+// Schedule says when a campaign is sent: nil for at once, At for once later,
+// or Cron, read in Timezone between From and Until, for again and again.
 type Schedule struct {
 	At *valid.Time `json:"at,omitempty"`
+	// Cron is a 5-field expression or a descriptor such as @daily (see
+	// package schedule); Timezone an IANA zone, or "player" to fire in each
+	// player's own zone (the game's zone tag).
+	Cron     string      `json:"cron,omitempty"`
+	Timezone string      `json:"timezone,omitempty"`
+	From     *valid.Time `json:"from,omitempty"`
+	Until    *valid.Time `json:"until,omitempty"`
 }
+
+// Recurring reports whether s fires again and again.
+func (s *Schedule) Recurring() bool { return s != nil && s.At == nil && s.Cron != "" }
 
 // PlanSummary is the size and exactness of a campaign's delivery plan.
 type PlanSummary struct {
@@ -94,17 +110,28 @@ type PlanSummary struct {
 
 // Campaign is a message and its audience, validity and schedule.
 type Campaign struct {
-	ID         uuid.UUID           `json:"id"`
-	GameID     string              `json:"game"`
-	Kind       protocol.Kind       `json:"kind"`
-	Name       string              `json:"name"`
-	Audience   Audience            `json:"audience"`
-	Content    json.RawMessage     `json:"content"`
-	Priority   int                 `json:"priority"`
-	StartsAt   *time.Time          `json:"starts_at,omitempty"`
-	ExpiresAt  time.Time           `json:"expires_at"`
-	Schedule   *Schedule           `json:"schedule,omitempty"`
-	SendAt     time.Time           `json:"send_at"`
+	ID       uuid.UUID       `json:"id"`
+	GameID   string          `json:"game"`
+	Kind     protocol.Kind   `json:"kind"`
+	Name     string          `json:"name"`
+	Audience Audience        `json:"audience"`
+	Content  json.RawMessage `json:"content"`
+	Priority int             `json:"priority"`
+	StartsAt *time.Time      `json:"starts_at,omitempty"`
+	// ExpiresAt is zero for a recurring campaign: each send expires TTL
+	// after its fire.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// TTL is how long each send stays, when given instead of expires_at.
+	TTL Duration `json:"ttl,omitzero"`
+	// MisfireGrace is how late a fire may still be sent (zero: the server's
+	// default, HERALD_FIRE_GRACE).
+	MisfireGrace Duration  `json:"misfire_grace,omitzero"`
+	Schedule     *Schedule `json:"schedule,omitempty"`
+	// SendAt is the next fire.
+	SendAt time.Time `json:"send_at"`
+	// NextFires are the next fires (at most 5) while the campaign is
+	// scheduled, for a campaign in players' zones one per zone and instant.
+	NextFires  []NextFire          `json:"next_fires"`
 	Status     Status              `json:"status"`
 	Plan       PlanSummary         `json:"plan"`
 	Dispatches []dispatch.Dispatch `json:"dispatches"`
@@ -121,7 +148,10 @@ type Input struct {
 	Priority  *int            `json:"priority"`
 	StartsAt  *valid.Time     `json:"starts_at"`
 	ExpiresAt *valid.Time     `json:"expires_at"`
-	Schedule  *Schedule       `json:"schedule"`
+	// TTL ("2h") and MisfireGrace ("10m") are durations in Go's syntax.
+	TTL          *string   `json:"ttl"`
+	MisfireGrace *string   `json:"misfire_grace"`
+	Schedule     *Schedule `json:"schedule"`
 }
 
 // build validates in for game g at time now and returns the campaign it
@@ -170,17 +200,27 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		}
 	}
 	c.SendAt = now
-	if in.Schedule != nil {
-		if in.Schedule.At == nil {
-			errs.Add("schedule", `give {"at": time} to send later, or leave schedule out to send now`)
-		} else if in.Schedule.At.Before(now.Add(-scheduleSlack)) {
+	c.TTL = parseDuration(&errs, "ttl", in.TTL, time.Second, MaxLifetime)
+	c.MisfireGrace = parseDuration(&errs, "misfire_grace", in.MisfireGrace, time.Second, MaxMisfireGrace)
+	if in.Schedule.Recurring() {
+		c.buildRecurring(in, g, now, &errs)
+		return c, errs.Err()
+	}
+	if s := in.Schedule; s != nil {
+		switch {
+		case s.At == nil && s.Cron == "":
+			errs.Add("schedule", `give {"at": time} to send later, {"cron": expression, "timezone": zone} to send again and again, or leave schedule out to send now`)
+		case s.Cron != "" || s.Timezone != "" || s.From != nil || s.Until != nil:
+			errs.Add("schedule", "give either at, or cron with timezone (and from, until), not both")
+		case s.At.Before(now.Add(-scheduleSlack)):
 			errs.Add("schedule.at", "is in the past")
-		} else if in.Schedule.At.After(now) {
-			c.SendAt = in.Schedule.At.Time
+		case s.At.After(now):
+			c.SendAt = s.At.Time
 		}
 	}
-	c.ExpiresAt = c.SendAt.Add(NoticeLifetime)
 	switch {
+	case in.ExpiresAt != nil && in.TTL != nil:
+		errs.Add("ttl", "give expires_at or ttl, not both")
 	case in.ExpiresAt != nil:
 		c.ExpiresAt = in.ExpiresAt.Time
 		switch {
@@ -189,10 +229,14 @@ func (in Input) build(g games.Game, now time.Time) (Campaign, error) {
 		case c.ExpiresAt.Sub(c.SendAt) > MaxLifetime:
 			errs.Add("expires_at", "must be at most 30 days after the send time")
 		}
+	case in.TTL != nil:
+		c.ExpiresAt = c.SendAt.Add(c.TTL.Std())
 	case in.Kind == protocol.KindMarquee || in.Kind == protocol.KindAd:
-		errs.Add("expires_at", "is required for a %s", in.Kind)
+		errs.Add("expires_at", "is required for a %s (or ttl)", in.Kind)
+	default:
+		c.ExpiresAt = c.SendAt.Add(NoticeLifetime)
 	}
-	if in.StartsAt != nil && in.ExpiresAt != nil && !in.StartsAt.Before(in.ExpiresAt.Time) {
+	if in.StartsAt != nil && !c.ExpiresAt.IsZero() && !in.StartsAt.Before(c.ExpiresAt) {
 		errs.Add("starts_at", "must be before expires_at")
 	}
 	return c, errs.Err()
@@ -211,8 +255,10 @@ func checkTimes(in Input) error {
 	}
 	check("starts_at", in.StartsAt)
 	check("expires_at", in.ExpiresAt)
-	if in.Schedule != nil {
-		check("schedule.at", in.Schedule.At)
+	if s := in.Schedule; s != nil {
+		check("schedule.at", s.At)
+		check("schedule.from", s.From)
+		check("schedule.until", s.Until)
 	}
 	return errs.Err()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,13 +17,13 @@ import (
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
-	"github.com/heraldpush/herald/valid"
 )
 
 // Update applies change to the campaign as its caller described it, validates the
-// result and stores it. Only a campaign not sent yet can change: it returns
-// ErrSent otherwise, ErrNotFound, or a fielderr.List. A change that moves the
-// send time to now sends it at once.
+// result and stores it. Only a campaign not sent yet can change, or a recurring
+// one (scheduled or paused) that stays recurring: its changes apply from its
+// next fire, computed anew from now. It returns ErrSent otherwise, ErrNotFound,
+// or a fielderr.List. A change that moves the send time to now sends it at once.
 func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
 	var updated Campaign
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -33,25 +35,35 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if err != nil {
 			return err
 		}
-		if old.Status != StatusScheduled || len(old.Dispatches) > 0 {
+		recurring := old.Schedule.Recurring() && (old.Status == StatusScheduled || old.Status == StatusPaused)
+		if !recurring && (old.Status != StatusScheduled || len(old.Dispatches) > 0) {
 			return ErrSent
 		}
-		in := Input{Kind: old.Kind, Name: old.Name, Audience: &old.Audience, Content: old.Content,
-			Priority: &old.Priority, StartsAt: valid.Of(old.StartsAt), ExpiresAt: valid.Of(&old.ExpiresAt), Schedule: old.Schedule}
+		in := old.input()
 		change(&in)
+		if recurring && len(old.Dispatches) > 0 && !in.Schedule.Recurring() {
+			return fielderr.New("schedule", "a recurring campaign that has fired stays recurring: cancel it and create another")
+		}
 		p, err := s.prepare(ctx, tx, g, in, id, s.now())
 		if err != nil {
 			return err
 		}
 		c := p.campaign
+		if old.Status == StatusPaused {
+			c.Status = StatusPaused
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE campaigns SET kind = $2, name = $3, segment_id = $4, rule = $5, content = $6, priority = $7,
-				starts_at = $8, expires_at = $9, schedule = $10, send_at = $11, status = $12, plan_exact = $13,
-				plan_topics = $14, plan_players = $15, updated_at = now()
+				starts_at = $8, expires_at = $9, ttl_ms = $10, misfire_grace_ms = $11, schedule = $12, send_at = $13,
+				status = $14, plan_exact = $15, plan_topics = $16, plan_players = $17, updated_at = now()
 			WHERE id = $1`,
 			id, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-			c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players); err != nil {
+			nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
+			c.Plan.Topics, c.Plan.Players); err != nil {
 			return fmt.Errorf("update campaign %s: %w", id, err)
+		}
+		if err := notifySchedule(ctx, tx); err != nil {
+			return err
 		}
 		if err := p.sendIfDue(ctx, tx); err != nil {
 			return err
@@ -86,6 +98,9 @@ func (s *Store) Cancel(ctx context.Context, game string, id uuid.UUID) (Campaign
 		if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, id, StatusCanceled); err != nil {
 			return fmt.Errorf("cancel campaign %s: %w", id, err)
 		}
+		if err := notifySchedule(ctx, tx); err != nil {
+			return err
+		}
 		if err := dispatch.Recall(ctx, tx, id); err != nil {
 			return err
 		}
@@ -105,89 +120,59 @@ const fireLockWait = 500 * time.Millisecond
 // fireTimeout bounds one campaign's fire in all.
 const fireTimeout = 5 * time.Second
 
+// fireWorkers is how many transactions of fires FireDue runs at once; each
+// mostly waits on Postgres.
+const fireWorkers = 4
+
+// fireBatch is how many due campaigns one transaction fires: their dispatches
+// are written in one statement and the campaigns moved on in another, which is
+// what lets the minute when thousands of campaigns fire pass in seconds.
+const fireBatch = 250
+
 // FireDue sends every scheduled campaign whose time has come: it records its
 // dispatch with the plan as it stands now. A fire more than grace late (Herald
-// was down) is recorded as missed instead and nothing is sent. It returns how
-// many campaigns it fired or missed. Safe on several replicas at once: each
-// campaign is claimed with SKIP LOCKED and each fire is unique.
+// was down; a campaign's misfire_grace overrides grace) is recorded as missed
+// instead and nothing is sent. It returns how many campaigns it fired or
+// missed. Safe on several replicas at once: each campaign is claimed with SKIP
+// LOCKED and each fire is unique.
 //
-// Each fire has its own transaction and its own time (fireLockWait for a lock,
-// fireTimeout in all): a campaign whose fire fails or times out is skipped for
-// the rest of this call, which moves on to the others, and is tried again at
-// the next. The errors of skipped fires are returned joined.
+// Fires go in transactions of up to fireBatch campaigns, fireWorkers at a
+// time, each within fireTimeout. A read that may wait for a lock (a game's or
+// a segment's row) runs in a savepoint and waits at most fireLockWait: a
+// campaign held up is left out of its transaction, which records the others,
+// and skipped for the rest of this call. The errors of skipped fires are
+// returned joined.
 func (s *Store) FireDue(ctx context.Context, now time.Time, grace time.Duration) (int, error) {
+	var mu sync.Mutex
 	fired := 0
 	skipped := []uuid.UUID{} // not nil: NOT (id = ANY(NULL)) would match nothing
 	var errs []error
-	for {
-		id, done, err := s.fireNext(ctx, now, grace, skipped)
-		switch {
-		case done:
-			return fired, errors.Join(errs...)
-		case err != nil && id == uuid.Nil: // no campaign in hand: the database failed
-			return fired, errors.Join(append(errs, err)...)
-		case err != nil:
-			skipped = append(skipped, id)
-			errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
-		default:
-			fired++
-		}
+	var workers sync.WaitGroup
+	for range fireWorkers {
+		workers.Go(func() {
+			for {
+				mu.Lock()
+				skip := slices.Clone(skipped)
+				mu.Unlock()
+				r := s.fireBatch(ctx, now, grace, skip)
+				mu.Lock()
+				fired += r.fired
+				for id, err := range r.failed {
+					skipped = append(skipped, id)
+					errs = append(errs, fmt.Errorf("fire campaign %s: %w", id, err))
+				}
+				if r.err != nil { // not one campaign's fault: the database failed
+					errs = append(errs, r.err)
+				}
+				mu.Unlock()
+				if r.done || r.err != nil {
+					return
+				}
+			}
+		})
 	}
-}
-
-// fireNext fires the earliest due campaign not in skip, in a transaction of its
-// own. It returns the campaign's id (uuid.Nil if it got none), and done when
-// none is due.
-func (s *Store) fireNext(ctx context.Context, now time.Time, grace time.Duration, skip []uuid.UUID) (id uuid.UUID, done bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, fireTimeout)
-	defer cancel()
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, fireLockWait.Milliseconds())); err != nil {
-			return fmt.Errorf("bound lock waits: %w", err)
-		}
-		rows, _ := tx.Query(ctx, `
-			SELECT `+campaignColumns+` FROM campaigns
-			WHERE status = 'scheduled' AND send_at <= $1 AND NOT (id = ANY($2))
-			ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED`, now, skip)
-		list, err := pgx.CollectRows(rows, scanCampaign)
-		if err != nil {
-			return fmt.Errorf("find due campaigns: %w", err)
-		}
-		if len(list) == 0 {
-			done = true
-			return nil
-		}
-		id = list[0].ID
-		return s.fire(ctx, tx, list[0], now, grace)
-	})
-	return id, done, err
-}
-
-func (s *Store) fire(ctx context.Context, tx pgx.Tx, c Campaign, now time.Time, grace time.Duration) error {
-	g, err := games.GetShared(ctx, tx, c.GameID)
-	if err != nil {
-		return err
-	}
-	status, state := StatusLive, dispatch.StatePending
-	if now.Sub(c.SendAt) > grace || !c.ExpiresAt.After(now) {
-		status, state = StatusCompleted, dispatch.StateMissed
-	}
-	plan, list, err := resolve(ctx, tx, g, c.Audience)
-	if _, invalid := fielderr.As(err); invalid {
-		// The audience no longer resolves (a schema change): record the fire as
-		// missed rather than retry it forever.
-		status, state = StatusCompleted, dispatch.StateMissed
-		list = nil
-	} else if err != nil {
-		return err // a lock or the database out of time: the next round tries again
-	}
-	if _, err := dispatch.Record(ctx, tx, c.newDispatch(c.SendAt, state, plan, list)); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE campaigns SET status = $2, updated_at = now() WHERE id = $1`, c.ID, status); err != nil {
-		return fmt.Errorf("mark campaign %s %s: %w", c.ID, status, err)
-	}
-	return nil
+	workers.Wait()
+	return fired, errors.Join(errs...)
 }
 
 // DispatchCleared marks campaign expired, in tx, when its last dispatch was
@@ -208,7 +193,7 @@ func (s *Store) DispatchCleared(ctx context.Context, tx pgx.Tx, campaign uuid.UU
 func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	rows, _ := tx.Query(ctx, `
 		SELECT id, name, rule FROM campaigns
-		WHERE game_id = $1 AND rule IS NOT NULL AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+		WHERE game_id = $1 AND rule IS NOT NULL AND status IN ('scheduled', 'paused', 'live') ORDER BY id`, g.ID)
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
@@ -233,7 +218,7 @@ func CheckSchema(ctx context.Context, tx pgx.Tx, g games.Game) error {
 func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 	rows, _ := tx.Query(ctx, `
 		SELECT id, name, kind, content FROM campaigns
-		WHERE game_id = $1 AND status IN ('scheduled', 'live') ORDER BY id`, g.ID)
+		WHERE game_id = $1 AND status IN ('scheduled', 'paused', 'live') ORDER BY id`, g.ID)
 	var errs fielderr.List
 	var id uuid.UUID
 	var name string
@@ -252,4 +237,41 @@ func CheckLocale(ctx context.Context, tx pgx.Tx, g games.Game) error {
 		return fmt.Errorf("check campaign texts of %s: %w", g.ID, err)
 	}
 	return errs.Err()
+}
+
+// CheckZones verifies, inside the transaction that changes a game's tags or
+// zone tag, that a game with campaigns to fire in players' zones (scheduled or
+// paused) keeps a zone tag with zones. It returns a fielderr.List on field
+// "zone_tag" naming each such campaign.
+func CheckZones(ctx context.Context, tx pgx.Tx, g games.Game) error {
+	if len(g.PlayerZones()) > 0 {
+		return nil
+	}
+	rows, _ := tx.Query(ctx, `
+		SELECT id, name FROM campaigns
+		WHERE game_id = $1 AND status IN ('scheduled', 'paused') AND schedule->>'timezone' = 'player' ORDER BY id`, g.ID)
+	var errs fielderr.List
+	var id uuid.UUID
+	var name string
+	_, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		errs.Add("zone_tag", "campaign %s (%s) fires in each player's time zone: it needs the zone tag", id, name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check campaigns in players' zones of %s: %w", g.ID, err)
+	}
+	return errs.Err()
+}
+
+// NextFire returns the send_at of the next fire of a scheduled campaign, zero
+// when none is scheduled: the scheduler leader sleeps until then.
+func (s *Store) NextFire(ctx context.Context) (time.Time, error) {
+	var next *time.Time
+	if err := s.db.QueryRow(ctx, `SELECT min(send_at) FROM campaigns WHERE status = 'scheduled'`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("find the next fire: %w", err)
+	}
+	if next == nil {
+		return time.Time{}, nil
+	}
+	return *next, nil
 }

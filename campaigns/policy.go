@@ -15,15 +15,20 @@ import (
 // every campaign still to be sent or cleared valid (segments.CheckSchema,
 // CheckSchema); a new default locale (defaultLocale) must be one every
 // campaign still scheduled or live has its texts in (CheckLocale), since
-// clients fall back to it. It names everything the change would break, as one
-// fielderr.List on "tags" and "default_locale".
-func GameChangeCheck(tags, defaultLocale bool) games.Check {
+// clients fall back to it; a new tag schema or zone tag (zoneTag) must keep
+// the zones of the campaigns to fire in players' time (CheckZones). It names
+// everything the change would break, as one fielderr.List on "tags",
+// "default_locale" and "zone_tag".
+func GameChangeCheck(tags, defaultLocale, zoneTag bool) games.Check {
 	var checks []games.Check
 	if tags {
 		checks = append(checks, segments.CheckSchema, CheckSchema)
 	}
 	if defaultLocale {
 		checks = append(checks, CheckLocale)
+	}
+	if tags || zoneTag {
+		checks = append(checks, CheckZones) // campaigns in players' time need the zone tag
 	}
 	return func(ctx context.Context, tx pgx.Tx, g games.Game) error {
 		var errs fielderr.List

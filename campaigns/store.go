@@ -17,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/segments"
 )
 
@@ -75,6 +76,7 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 		}
 		c := p.campaign
 		c.Dispatches, c.CreatedAt, c.UpdatedAt = []dispatch.Dispatch{}, now, now
+		c.NextFires = c.nextFires(p.game)
 		preview = Preview{Campaign: c, Plan: p.plan, Envelope: p.envelope}
 		return nil
 	})
@@ -97,6 +99,9 @@ func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, er
 			return err
 		}
 		if err := p.sendIfDue(ctx, tx); err != nil {
+			return err
+		}
+		if err := notifySchedule(ctx, tx); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.create", Game: game, ObjectType: "campaign",
@@ -124,6 +129,7 @@ func (s *Store) prepareNew(ctx context.Context, tx pgx.Tx, game string, in Input
 
 // prepared is a validated campaign with the plan its audience resolves to now.
 type prepared struct {
+	game     games.Game
 	campaign Campaign
 	plan     segments.Plan
 	list     *int64          // the member list a members target reads
@@ -138,12 +144,12 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if err != nil {
 		return prepared{}, err
 	}
-	plan, list, err := resolve(ctx, tx, g, c.Audience)
+	plan, list, err := planOf(ctx, tx, g, c)
 	if err != nil {
 		return prepared{}, err
 	}
 	c.ID = id
-	envelope, err := s.checkSize(c, plan, now)
+	envelope, err := s.checkSize(c.sendAt(c.SendAt), plan, now)
 	if err != nil {
 		return prepared{}, err
 	}
@@ -152,7 +158,7 @@ func (s *Store) prepare(ctx context.Context, tx pgx.Tx, g games.Game, in Input, 
 	if !c.SendAt.After(now) {
 		c.Status = StatusLive
 	}
-	return prepared{campaign: c, plan: plan, list: list, envelope: envelope}, nil
+	return prepared{game: g, campaign: c, plan: plan, list: list, envelope: envelope}, nil
 }
 
 // sendIfDue records the first dispatch of a campaign sent at once, in the
@@ -161,7 +167,7 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, dispatch.StatePending, p.plan, p.list))
+	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, "", dispatch.StatePending, "", p.plan, p.list))
 	return err
 }
 
@@ -177,6 +183,51 @@ func resolve(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (segments
 		return segments.Plan{}, nil, fielderr.New("audience", "%v", err)
 	}
 	return plan, list, err
+}
+
+// audienceRule returns the rule of a campaign's audience as it stands in tx,
+// with the member list a segment's members target reads and its size, its
+// refusals named as resolve names them.
+func audienceRule(ctx context.Context, tx pgx.Tx, g games.Game, a Audience) (protocol.Rule, *int64, int64, error) {
+	rule, list, members, err := segments.AudienceRule(ctx, tx, g, segments.Audience(a), "audience")
+	if errors.Is(err, segments.ErrNotFound) {
+		return protocol.Rule{}, nil, 0, fielderr.New("audience.segment_id", "no such segment in this game")
+	}
+	return rule, list, members, err
+}
+
+// resolveRule returns the delivery plan of rule for game g, a members target
+// reaching members players, its refusals named as resolve names them.
+func resolveRule(rule protocol.Rule, g games.Game, members int64) (segments.Plan, error) {
+	plan, err := segments.Resolve(rule, g.Tags, members)
+	if errors.Is(err, segments.ErrTooComplex) {
+		return segments.Plan{}, fielderr.New("audience", "%v", err)
+	}
+	return plan, err
+}
+
+// planOf returns the delivery plan of campaign c of game g: its audience's,
+// or for a campaign in players' time, its audience narrowed to the tag topic
+// of each of the game's zones.
+func planOf(ctx context.Context, tx pgx.Tx, g games.Game, c Campaign) (segments.Plan, *int64, error) {
+	if !c.Schedule.Recurring() || c.Schedule.Timezone != schedule.PlayerZone {
+		return resolve(ctx, tx, g, c.Audience)
+	}
+	rule, _, _, err := audienceRule(ctx, tx, g, c.Audience)
+	if err != nil {
+		return segments.Plan{}, nil, err
+	}
+	plan, err := inZones(rule, g, g.PlayerZones())
+	return plan, nil, err
+}
+
+// inZones is the plan of rule narrowed to the tag topic of each of zones.
+func inZones(rule protocol.Rule, g games.Game, zones []schedule.Zone) (segments.Plan, error) {
+	values := make([]string, len(zones))
+	for i, z := range zones {
+		values[i] = schedule.TagValue(z.Name)
+	}
+	return segments.InTagValues(rule, g.ZoneTag, values, "audience")
 }
 
 // checkSize encodes the envelope of every target of plan (they differ only in
@@ -213,33 +264,64 @@ func (c Campaign) template() dispatch.Template {
 		Priority: c.Priority, StartsAt: c.StartsAt, ExpiresAt: c.ExpiresAt, Retain: true}
 }
 
-// newDispatch is the send of c fired at fireAt, in state, with plan and the
-// member list its members target reads.
-func (c Campaign) newDispatch(fireAt time.Time, state dispatch.State, plan segments.Plan, list *int64) dispatch.New {
-	return dispatch.New{Campaign: c.ID, FireAt: fireAt, State: state, Template: c.template(), Plan: plan, List: list}
+// newDispatch is the send of c fired at fireAt (in zone, "" but for a
+// campaign in players' time), in state, with plan and the member list its
+// members target reads; note says why a fire is not sent.
+func (c Campaign) newDispatch(fireAt time.Time, zone string, state dispatch.State, note string, plan segments.Plan, list *int64) dispatch.New {
+	return dispatch.New{Campaign: c.ID, FireAt: fireAt, Zone: zone, State: state, Note: note,
+		Template: c.sendAt(fireAt).template(), Plan: plan, List: list}
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-	schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
+	ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players, created_at, updated_at`
 
 func insert(ctx context.Context, tx pgx.Tx, c Campaign) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO campaigns (id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
-			schedule, send_at, status, plan_exact, plan_topics, plan_players)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			ttl_ms, misfire_grace_ms, schedule, send_at, status, plan_exact, plan_topics, plan_players)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.GameID, c.Kind, c.Name, c.Audience.SegmentID, c.Audience.Rule, c.Content, c.Priority, c.StartsAt,
-		c.ExpiresAt, c.Schedule, c.SendAt, c.Status, c.Plan.Exact, c.Plan.Topics, c.Plan.Players)
+		nullTime(c.ExpiresAt), millis(c.TTL), millis(c.MisfireGrace), c.Schedule, c.SendAt, c.Status, c.Plan.Exact,
+		c.Plan.Topics, c.Plan.Players)
 	if err != nil {
 		return fmt.Errorf("insert campaign: %w", err)
 	}
 	return nil
 }
 
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// millis stores a zero duration as NULL, any other in milliseconds.
+func millis(d Duration) *int64 {
+	if d == 0 {
+		return nil
+	}
+	ms := d.Std().Milliseconds()
+	return &ms
+}
+
 func scanCampaign(row pgx.CollectableRow) (Campaign, error) {
 	var c Campaign
+	var expires *time.Time
+	var ttl, grace *int64
 	err := row.Scan(&c.ID, &c.GameID, &c.Kind, &c.Name, &c.Audience.SegmentID, &c.Audience.Rule, &c.Content,
-		&c.Priority, &c.StartsAt, &c.ExpiresAt, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact, &c.Plan.Topics,
-		&c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+		&c.Priority, &c.StartsAt, &expires, &ttl, &grace, &c.Schedule, &c.SendAt, &c.Status, &c.Plan.Exact,
+		&c.Plan.Topics, &c.Plan.Players, &c.CreatedAt, &c.UpdatedAt)
+	if expires != nil {
+		c.ExpiresAt = *expires
+	}
+	if ttl != nil {
+		c.TTL = Duration(time.Duration(*ttl) * time.Millisecond)
+	}
+	if grace != nil {
+		c.MisfireGrace = Duration(time.Duration(*grace) * time.Millisecond)
+	}
 	return c, err
 }
 
@@ -256,7 +338,11 @@ func get(ctx context.Context, q postgres.DBTX, game string, id uuid.UUID, lock s
 	if c.Dispatches, err = dispatch.Of(ctx, q, c.ID); err != nil {
 		return Campaign{}, err
 	}
-	return c, nil
+	list := []Campaign{c}
+	if err := setNextFires(ctx, q, game, list); err != nil {
+		return Campaign{}, err
+	}
+	return list[0], nil
 }
 
 // Get returns campaign id of game with its dispatches, or ErrNotFound.
@@ -295,6 +381,9 @@ func (s *Store) List(ctx context.Context, game string, f Filter, after uuid.UUID
 		if list[i].Dispatches == nil {
 			list[i].Dispatches = []dispatch.Dispatch{}
 		}
+	}
+	if err := setNextFires(ctx, s.db, game, list); err != nil {
+		return nil, false, err
 	}
 	return list, more, nil
 }

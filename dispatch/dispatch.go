@@ -33,8 +33,10 @@ const (
 	StatePublishing State = "publishing" // fan-out under way (or waiting for the broker)
 	StatePublished  State = "published"  // every target acknowledged by the broker
 	StateMissed     State = "missed"     // its fire came while Herald was down, past the grace period
+	StateSkipped    State = "skipped"    // not sent: the previous send of its campaign was still publishing
 	StateExpired    State = "expired"    // cleared at expires_at
 	StateRecalled   State = "recalled"   // cleared by a cancel
+	StateReplaced   State = "replaced"   // cleared because the next fire of its campaign took its place
 )
 
 // Reason is why a dispatch is being cleared.
@@ -42,15 +44,20 @@ type Reason string
 
 // Clear reasons.
 const (
-	ReasonExpire Reason = "expire" // it reached expires_at: it ends as StateExpired
-	ReasonRecall Reason = "recall" // its campaign was canceled: it ends as StateRecalled
+	ReasonExpire  Reason = "expire"  // it reached expires_at: it ends as StateExpired
+	ReasonRecall  Reason = "recall"  // its campaign was canceled: it ends as StateRecalled
+	ReasonReplace Reason = "replace" // the next fire of its campaign takes its topics: it ends as StateReplaced
 )
 
 // Dispatch is one send with its delivery counters.
 type Dispatch struct {
-	ID        uuid.UUID  `json:"id"`
-	FireAt    time.Time  `json:"fire_at"`
-	State     State      `json:"state"`
+	ID     uuid.UUID `json:"id"`
+	FireAt time.Time `json:"fire_at"`
+	// Zone is the players' zone a fire in each player's own time went to.
+	Zone  string `json:"zone,omitempty"`
+	State State  `json:"state"`
+	// Note says why a fire was missed or skipped.
+	Note      string     `json:"note,omitempty"`
 	SentAt    *time.Time `json:"sent_at,omitempty"`
 	ExpiresAt time.Time  `json:"expires_at"`
 	// Topics is how many topics the send publishes to; Acked how many the broker
@@ -109,43 +116,149 @@ func (t Template) Envelope(id uuid.UUID, sentAt time.Time, filter *protocol.Rule
 
 // New is a send to record.
 type New struct {
-	Campaign uuid.UUID // the owner; with FireAt, the send's unique key
+	Campaign uuid.UUID // the owner; with FireAt and Zone, the send's unique key
 	FireAt   time.Time
-	// State is StatePending for a send, or StateMissed for a fire recorded as
-	// missed: nothing is published, and there is nothing to clear.
+	Zone     string // the players' zone of a fire in each player's time; "" otherwise
+	// State is StatePending for a send, or StateMissed or StateSkipped for a
+	// fire recorded as not sent (Note says why): nothing is published, and
+	// there is nothing to clear.
 	State    State
+	Note     string
 	Template Template
 	Plan     segments.Plan
 	List     *int64 // the member list a members target of Plan streams
 }
 
 // Record records a send in tx, the transaction of its owner, before anything is
-// published. The unique (campaign, fire time) key makes a second attempt at the
-// same fire, from another replica, a no-op: it reports false then.
+// published. The unique (campaign, fire time, zone) key makes a second attempt
+// at the same fire, from another replica, a no-op: it reports false then.
 func Record(ctx context.Context, tx pgx.Tx, n New) (bool, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return false, fmt.Errorf("new dispatch id: %w", err)
-	}
-	var clearedAt *time.Time
-	if n.State == StateMissed {
-		clearedAt = &n.FireAt // nothing to clear
-	}
-	t := n.Template
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO dispatches (id, campaign_id, fire_at, state, expires_at, targets, member_list_id, topics_total,
-			cleared_at, kind, game_id, msg, content, priority, starts_at, retain)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-		ON CONFLICT (campaign_id, fire_at) DO NOTHING`,
-		id, n.Campaign, n.FireAt, n.State, t.ExpiresAt, n.Plan.Targets, n.List, n.Plan.Topics, clearedAt,
-		t.Kind, t.Game, t.Msg, t.Content, t.Priority, t.StartsAt, t.Retain)
-	if err != nil {
-		return false, fmt.Errorf("record dispatch of %s: %w", n.Campaign, err)
-	}
-	return tag.RowsAffected() == 1, nil
+	recorded, err := RecordAll(ctx, tx, []New{n})
+	return len(recorded) == 1, err
 }
 
-const dispatchColumns = `id, fire_at, state, sent_at, expires_at, topics_total, acked, retried, failed,
+// RecordAll records sends in tx as Record does, in one statement, and returns
+// those recorded (a fire recorded already is not).
+func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
+	n := len(all)
+	ids, campaigns := make([]uuid.UUID, n), make([]uuid.UUID, n)
+	fires, expires, cleared := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+	zones, states, notes, targets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	lists, topics := make([]*int64, n), make([]int64, n)
+	kinds, games, msgs, contents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	priorities, starts, retains := make([]int32, n), make([]*time.Time, n), make([]bool, n)
+	byKey := make(map[Key]New, n)
+	for i, d := range all {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("new dispatch id: %w", err)
+		}
+		t := d.Plan.Targets
+		if t == nil {
+			t = []segments.Target{}
+		}
+		js, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", d.Campaign, err)
+		}
+		tpl := d.Template
+		ids[i], campaigns[i], fires[i], expires[i] = id, d.Campaign, d.FireAt, tpl.ExpiresAt
+		zones[i], states[i], notes[i], targets[i] = d.Zone, string(d.State), d.Note, string(js)
+		lists[i], topics[i] = d.List, d.Plan.Topics
+		if d.State == StateMissed || d.State == StateSkipped {
+			cleared[i] = &all[i].FireAt // nothing to clear
+		}
+		kinds[i], games[i], msgs[i], contents[i] = string(tpl.Kind), tpl.Game, tpl.Msg, string(tpl.Content)
+		priorities[i], starts[i], retains[i] = int32(tpl.Priority), tpl.StartsAt, tpl.Retain
+		byKey[Key{d.Campaign, d.Zone, d.FireAt.UnixNano()}] = d
+	}
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id,
+			topics_total, cleared_at, kind, game_id, msg, content, priority, starts_at, retain)
+		SELECT id, campaign, fire, zone, state, nullif(note, ''), expires, targets::jsonb, list, topics, cleared,
+			kind, game, msg, content::jsonb, priority, starts, retain
+		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+			$8::text[], $9::int8[], $10::int8[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[],
+			$16::int4[], $17::timestamptz[], $18::bool[])
+			AS v(id, campaign, fire, zone, state, note, expires, targets, list, topics, cleared,
+				kind, game, msg, content, priority, starts, retain)
+		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING
+		RETURNING campaign_id, zone, fire_at`,
+		ids, campaigns, fires, zones, states, notes, expires, targets, lists, topics, cleared,
+		kinds, games, msgs, contents, priorities, starts, retains)
+	var recorded []New
+	var k Key
+	var at time.Time
+	_, err := pgx.ForEachRow(rows, []any{&k.Campaign, &k.Zone, &at}, func() error {
+		k.fireAt = at.UnixNano()
+		recorded = append(recorded, byKey[k])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record dispatches: %w", err)
+	}
+	return recorded, nil
+}
+
+// Key names the sends of one campaign in one zone ("" for a campaign in one
+// zone), and with a fire time one send.
+type Key struct {
+	Campaign uuid.UUID
+	Zone     string
+	fireAt   int64
+}
+
+// Outstanding reads, in tx, which of campaigns have sends still out (not
+// cleared, nor asked to be), per zone: live holds them all, busy the fire time
+// of the latest still pending or publishing.
+func Outstanding(ctx context.Context, tx pgx.Tx, campaigns []uuid.UUID) (busy map[Key]time.Time, live map[Key]bool, err error) {
+	busy, live = map[Key]time.Time{}, map[Key]bool{}
+	if len(campaigns) == 0 {
+		return busy, live, nil
+	}
+	rows, _ := tx.Query(ctx, `
+		SELECT campaign_id, zone, max(fire_at) FILTER (WHERE state IN ('pending', 'publishing')) FROM dispatches
+		WHERE campaign_id = ANY($1) AND clear_reason IS NULL AND cleared_at IS NULL
+		GROUP BY campaign_id, zone`, campaigns)
+	var k Key
+	var at *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&k.Campaign, &k.Zone, &at}, func() error {
+		live[k] = true
+		if at != nil {
+			busy[k] = *at
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("look for sends still out: %w", err)
+	}
+	return busy, live, nil
+}
+
+// Replace marks for clearing, in tx, the sends still out of each campaign and
+// zone of sends (just recorded) that fired before it: the new send takes
+// their retained topics (its campaign's {msg}). The workers start a send only
+// once the earlier sends of its campaign and zone are cleared, so that
+// clearing an old send never removes the new one; they end as StateReplaced.
+func Replace(ctx context.Context, tx pgx.Tx, sends []New) error {
+	if len(sends) == 0 {
+		return nil
+	}
+	campaigns, zones, fires := make([]uuid.UUID, len(sends)), make([]string, len(sends)), make([]time.Time, len(sends))
+	for i, n := range sends {
+		campaigns[i], zones[i], fires[i] = n.Campaign, n.Zone, n.FireAt
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE dispatches d SET clear_reason = $4, updated_at = now()
+		FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(campaign, zone, fire)
+		WHERE d.campaign_id = ANY($1) AND d.campaign_id = v.campaign AND d.zone = v.zone AND d.fire_at < v.fire
+			AND d.clear_reason IS NULL AND d.cleared_at IS NULL`, campaigns, zones, fires, ReasonReplace); err != nil {
+		return fmt.Errorf("replace the previous sends: %w", err)
+	}
+	return nil
+}
+
+const dispatchColumns = `id, fire_at, zone, state, coalesce(note, ''), sent_at, expires_at, topics_total, acked, retried, failed,
 	first_ack_at, last_ack_at, cleared, cleared_at, restores, restore_requested_at, restored, restored_at`
 
 // Of returns the dispatches of a campaign, oldest first.
@@ -166,7 +279,7 @@ func OfEach(ctx context.Context, db postgres.DBTX, campaigns []uuid.UUID) (map[u
 	out := make(map[uuid.UUID][]Dispatch, len(campaigns))
 	var campaign uuid.UUID
 	var d Dispatch
-	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.State, &d.SentAt, &d.ExpiresAt,
+	_, err := pgx.ForEachRow(rows, []any{&campaign, &d.ID, &d.FireAt, &d.Zone, &d.State, &d.Note, &d.SentAt, &d.ExpiresAt,
 		&d.Topics, &d.Acked, &d.Retried, &d.Failed, &d.FirstAckAt, &d.LastAckAt, &d.Cleared, &d.ClearedAt,
 		&d.Restores, &d.RestoreRequestedAt, &d.Restored, &d.RestoredAt}, func() error {
 		out[campaign] = append(out[campaign], d)

@@ -42,10 +42,17 @@ func newOwner(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
 // record records a retained notice to everyone of campaign owner, fired at fireAt.
 func record(t *testing.T, pool *pgxpool.Pool, owner uuid.UUID, fireAt time.Time, targets []segments.Target, list *int64) {
 	t.Helper()
+	recordIn(t, pool, owner, "", fireAt, targets, list)
+}
+
+// recordIn is record in a players' zone: a send of a campaign in each
+// player's time zone.
+func recordIn(t *testing.T, pool *pgxpool.Pool, owner uuid.UUID, zone string, fireAt time.Time, targets []segments.Target, list *int64) {
+	t.Helper()
 	var ok bool
 	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) (err error) {
 		ok, err = Record(context.Background(), tx, New{
-			Campaign: owner, FireAt: fireAt, State: StatePending,
+			Campaign: owner, FireAt: fireAt, Zone: zone, State: StatePending,
 			Template: Template{Kind: protocol.KindNotice, Game: "g1", Msg: owner.String(),
 				Content: json.RawMessage(`{"title":{"en":"t"},"body":{"en":"b"}}`), Priority: 5,
 				ExpiresAt: fireAt.Add(24 * time.Hour), Retain: true},

@@ -39,6 +39,20 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
+// NextExpiry returns the earliest expires_at of a dispatch still to be
+// cleared, zero when there is none: the scheduler leader sleeps until then.
+func (s *Store) NextExpiry(ctx context.Context) (time.Time, error) {
+	var next *time.Time
+	if err := s.db.QueryRow(ctx, `
+		SELECT min(expires_at) FROM dispatches WHERE clear_reason IS NULL AND cleared_at IS NULL`).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("find the next expiry: %w", err)
+	}
+	if next == nil {
+		return time.Time{}, nil
+	}
+	return *next, nil
+}
+
 // ListsInUse returns those of lists that a dispatch not cleared yet still
 // needs, to stream it or to clear its players' topics (segments.InUse).
 func (s *Store) ListsInUse(ctx context.Context, lists []int64) ([]int64, error) {
@@ -90,10 +104,15 @@ func (s *Store) claim(ctx context.Context, l lease) (*job, error) {
 			sent_at = CASE WHEN sent_at IS NULL AND clear_reason IS NULL THEN now() ELSE sent_at END,
 			updated_at = now()
 		WHERE id = (
-			SELECT id FROM dispatches
+			SELECT id FROM dispatches d
 			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL)
 					OR (restore_requested_at IS NOT NULL AND cleared_at IS NULL))
 				AND (lease_until IS NULL OR lease_until < now())
+				-- A send starts only once the earlier sends of its campaign (in its
+				-- zone) are cleared: it takes their retained topics (see Replace).
+				AND NOT (state = 'pending' AND clear_reason IS NULL AND EXISTS (
+					SELECT 1 FROM dispatches p
+					WHERE p.campaign_id = d.campaign_id AND p.zone = d.zone AND p.fire_at < d.fire_at AND p.cleared_at IS NULL))
 			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
 			next_target, after_player, clear_target, clear_after, clear_reason,

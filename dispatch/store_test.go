@@ -70,8 +70,10 @@ func TestCheckpointsCountAndSeeAClear(t *testing.T) {
 	store := NewStore(pool)
 	owner := newOwner(t, pool)
 	fire := time.Now().Truncate(time.Second)
-	record(t, pool, owner, fire, everyone, nil)
-	record(t, pool, owner, fire.Add(time.Hour), everyone, nil)
+	// Two zones of a campaign in players' time: sends in one zone wait for the
+	// earlier ones to be cleared (TestASendWaitsForTheEarlierSendsOfItsCampaign).
+	recordIn(t, pool, owner, "Asia/Shanghai", fire, everyone, nil)
+	recordIn(t, pool, owner, "Europe/Berlin", fire.Add(time.Hour), everyone, nil)
 	l := lease{replica: "a", length: time.Minute}
 
 	first, err := store.claim(ctx, l)
@@ -156,4 +158,49 @@ func TestExpireDueAndListsInUse(t *testing.T) {
 	inUse, err = store.ListsInUse(ctx, []int64{41, 42})
 	require.NoError(t, err)
 	require.Empty(t, inUse)
+}
+
+// TestASendWaitsForTheEarlierSendsOfItsCampaign: the sends of one campaign
+// (in one zone) share retained topics, so a later send starts only once the
+// earlier ones are cleared; Replace asks for that, and they end replaced.
+func TestASendWaitsForTheEarlierSendsOfItsCampaign(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owner := newOwner(t, pool)
+	fire := time.Now().Truncate(time.Second)
+	record(t, pool, owner, fire, everyone, nil)
+	l := lease{replica: "a", length: time.Minute}
+	first, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	require.NoError(t, store.markPublished(ctx, first.id, "a"))
+	require.NoError(t, store.release(ctx, first.id, "a"))
+
+	next := New{Campaign: owner, FireAt: fire.Add(time.Hour)}
+	record(t, pool, owner, next.FireAt, everyone, nil)
+	waiting, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	require.Nil(t, waiting, "the first send is still out")
+
+	busy, live, err := func() (map[Key]time.Time, map[Key]bool, error) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(ctx) //nolint:errcheck // read only
+		return Outstanding(ctx, tx, []uuid.UUID{owner})
+	}()
+	require.NoError(t, err)
+	require.True(t, live[Key{Campaign: owner}])
+	require.Equal(t, next.FireAt.UTC(), busy[Key{Campaign: owner}].UTC(), "the next send is pending")
+
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Replace(ctx, tx, []New{next}) }))
+	clearing, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	require.Equal(t, first.id, clearing.id, "the first send is cleared first")
+	require.Equal(t, ReasonReplace, *clearing.reason)
+	require.NoError(t, store.markCleared(ctx, clearing, "a", StateReplaced, nil))
+	started, err := store.claim(ctx, l)
+	require.NoError(t, err)
+	require.NotNil(t, started, "then the next one starts")
+	require.Equal(t, StatePublishing, started.state)
 }

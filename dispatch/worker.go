@@ -242,8 +242,11 @@ func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger
 		j.clear = next
 	}
 	state := StateExpired
-	if *j.reason == ReasonRecall {
+	switch *j.reason {
+	case ReasonRecall:
 		state = StateRecalled
+	case ReasonReplace:
+		state = StateReplaced
 	}
 	if err := w.store.markCleared(ctx, j, w.cfg.Replica, state, w.cfg.OnCleared); err != nil {
 		return err

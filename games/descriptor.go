@@ -14,7 +14,7 @@ import (
 // a client computes its subscriptions from, under Herald's topic prefix.
 func (g Game) Descriptor(prefix string) protocol.Descriptor {
 	d := protocol.Descriptor{
-		V: protocol.DescriptorVersion, Game: g.ID, Prefix: prefix, DefaultLocale: g.DefaultLocale,
+		V: protocol.DescriptorVersion, Game: g.ID, Prefix: prefix, DefaultLocale: g.DefaultLocale, ZoneTag: g.ZoneTag,
 		Tags:      make(map[string]protocol.DescriptorTag, len(g.Tags)),
 		UpdatedAt: g.UpdatedAt.UTC().Truncate(time.Millisecond),
 	}

@@ -17,8 +17,11 @@ type Game struct {
 	Name          string         `json:"name"`
 	DefaultLocale string         `json:"default_locale"`
 	Tags          map[string]Tag `json:"tags"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
+	// ZoneTag names the tag whose values are the players' time zones ("" for
+	// none): campaigns scheduled in "player" time fire once per value.
+	ZoneTag   string    `json:"zone_tag,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Tag declares one player attribute a game publishes by: either an enumeration

@@ -29,16 +29,16 @@ func NewStore(db *pgxpool.Pool) *Store {
 	return &Store{db: db}
 }
 
-const gameColumns = `id, name, default_locale, tags, created_at, updated_at`
+const gameColumns = `id, name, default_locale, tags, coalesce(zone_tag, ''), created_at, updated_at`
 
 // Create stores a new, validated game. It returns ErrExists when the id is taken.
 func (s *Store) Create(ctx context.Context, g Game) (Game, error) {
 	var created Game
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `
-			INSERT INTO games (id, name, default_locale, tags)
-			VALUES ($1, $2, $3, $4)
-			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
+			INSERT INTO games (id, name, default_locale, tags, zone_tag)
+			VALUES ($1, $2, $3, $4, nullif($5, ''))
+			RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag)
 		var err error
 		created, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		var pgErr *pgconn.PgError
@@ -99,8 +99,8 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 			}
 		}
 		rows, _ := tx.Query(ctx, `
-			UPDATE games SET name = $2, default_locale = $3, tags = $4, updated_at = now()
-			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags))
+			UPDATE games SET name = $2, default_locale = $3, tags = $4, zone_tag = nullif($5, ''), updated_at = now()
+			WHERE id = $1 RETURNING `+gameColumns, g.ID, g.Name, g.DefaultLocale, tagsOrEmpty(g.Tags), g.ZoneTag)
 		updated, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Game])
 		if err != nil {
 			return fmt.Errorf("update game %s: %w", id, err)
@@ -108,6 +108,12 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Game), check
 		return audit.Record(ctx, tx, audit.Entry{Action: "game.update", Game: id, ObjectType: "game", ObjectID: id})
 	})
 	return updated, err
+}
+
+// Load returns the game with id read through q, a pool or a transaction,
+// without locking it, or ErrNotFound.
+func Load(ctx context.Context, q postgres.DBTX, id string) (Game, error) {
+	return get(ctx, q, id, "")
 }
 
 func get(ctx context.Context, q postgres.DBTX, id, lock string) (Game, error) {

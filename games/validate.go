@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/schedule"
 	"github.com/heraldpush/herald/valid"
 )
 
@@ -32,7 +33,47 @@ func (g *Game) Validate() error {
 		errs.Add("default_locale", "must be a language tag such as en or zh-CN")
 	}
 	checkTags(&errs, g.Tags)
+	checkZoneTag(&errs, g.ZoneTag, g.Tags)
 	return errs.Err()
+}
+
+// checkZoneTag checks that the zone tag, when set, is an enumerated tag whose
+// every value spells a time zone (schedule.ZoneOfValue: Asia.Shanghai).
+func checkZoneTag(errs *fielderr.List, name string, tags map[string]Tag) {
+	if name == "" {
+		return
+	}
+	t, ok := tags[name]
+	switch {
+	case !ok:
+		errs.Add("zone_tag", "names no tag of this game")
+		return
+	case len(t.Values) == 0:
+		errs.Add("zone_tag", "must name a tag declared with values (time zones), not bands")
+		return
+	}
+	path := fielderr.Join(fielderr.Join("tags", name), "values")
+	for i, v := range t.Values {
+		if _, err := schedule.ZoneOfValue(v); err != nil {
+			errs.Add(fielderr.Index(path, i), "the zone tag's values are time zones, spelled with . for / (Asia.Shanghai): %v", err)
+		}
+	}
+}
+
+// PlayerZones returns the time zones of the game's zone tag, in the order the
+// tag declares them, or nil without a zone tag. Invalid values, which Validate
+// refuses, are left out.
+func (g Game) PlayerZones() []schedule.Zone {
+	var zones []schedule.Zone
+	if g.ZoneTag == "" {
+		return nil
+	}
+	for _, v := range g.Tags[g.ZoneTag].Values {
+		if z, err := schedule.ZoneOfValue(v); err == nil {
+			zones = append(zones, z)
+		}
+	}
+	return zones
 }
 
 func checkTags(errs *fielderr.List, tags map[string]Tag) {

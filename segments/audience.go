@@ -35,34 +35,44 @@ type Audience struct {
 // inline rule that is refused, and an error wrapping ErrTooComplex for a rule
 // too complex to resolve.
 func ResolveAudience(ctx context.Context, tx pgx.Tx, g games.Game, a Audience, path string) (Plan, *int64, error) {
-	var rule protocol.Rule
-	var list *int64
-	var members int64
-	switch {
-	case a.SegmentID != nil:
-		seg, l, err := ForSend(ctx, tx, g.ID, *a.SegmentID)
-		if err != nil {
-			return Plan{}, nil, err
-		}
-		rule, list, members = seg.Rule, l, seg.MemberCount
-	case a.Rule != nil:
-		rule = *a.Rule
-		rulePath := fielderr.Join(path, "rule")
-		if err := ValidateRule(rule, rulePath, g.Tags); err != nil {
-			return Plan{}, nil, err
-		}
-		if UsesMembers(rule) {
-			return Plan{}, nil, fielderr.New(rulePath, "members refers to a segment's uploaded list; name the segment in %s",
-				fielderr.Join(path, "segment_id"))
-		}
-	default:
-		return Plan{}, nil, errors.New("segments: resolve an audience without a segment or a rule")
+	rule, list, members, err := AudienceRule(ctx, tx, g, a, path)
+	if err != nil {
+		return Plan{}, nil, err
 	}
 	plan, err := Resolve(rule, g.Tags, members)
 	if err != nil {
 		return Plan{}, nil, err // a fielderr.List, or ErrTooComplex
 	}
 	return plan, list, nil
+}
+
+// AudienceRule is the first half of ResolveAudience: the rule of a as it
+// stands in tx, checked as ResolveAudience checks it, with the member list a
+// members target reads (nil without one) and its size. Sends that address the
+// rule otherwise than through Resolve (in each player's time zone, see
+// InTagValues) start from it. It returns what ResolveAudience returns, but
+// ErrTooComplex.
+func AudienceRule(ctx context.Context, tx pgx.Tx, g games.Game, a Audience, path string) (protocol.Rule, *int64, int64, error) {
+	switch {
+	case a.SegmentID != nil:
+		seg, list, err := ForSend(ctx, tx, g.ID, *a.SegmentID)
+		if err != nil {
+			return protocol.Rule{}, nil, 0, err
+		}
+		return seg.Rule, list, seg.MemberCount, nil
+	case a.Rule != nil:
+		rule := *a.Rule
+		rulePath := fielderr.Join(path, "rule")
+		if err := ValidateRule(rule, rulePath, g.Tags); err != nil {
+			return protocol.Rule{}, nil, 0, err
+		}
+		if UsesMembers(rule) {
+			return protocol.Rule{}, nil, 0, fielderr.New(rulePath, "members refers to a segment's uploaded list; name the segment in %s",
+				fielderr.Join(path, "segment_id"))
+		}
+		return rule, nil, 0, nil
+	}
+	return protocol.Rule{}, nil, 0, errors.New("segments: resolve an audience without a segment or a rule")
 }
 
 // Preview resolves a for game as it stands now, sending nothing: what a plan

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
@@ -446,4 +447,30 @@ func TestResolveBoundedWork(t *testing.T) {
 		}
 		require.Less(t, time.Since(start), 5*time.Second)
 	}
+}
+
+// TestInTagValues: narrowed to tag values, a rule becomes one target per
+// value with the rule as its filter; "everyone" needs no filter; member lists
+// are refused.
+func TestInTagValues(t *testing.T) {
+	t.Parallel()
+	level := protocol.Rule{Tag: "level", Between: &[2]int64{30, 39}}
+	plan, err := segments.InTagValues(level, "tz", []string{"Asia.Shanghai", "Europe.Berlin"}, "audience")
+	require.NoError(t, err)
+	require.False(t, plan.Exact)
+	require.Equal(t, int64(2), plan.Topics)
+	require.Equal(t, []segments.Target{
+		{Scope: protocol.ScopeTag, Keys: []string{"tz", "Asia.Shanghai"}, Filter: &level},
+		{Scope: protocol.ScopeTag, Keys: []string{"tz", "Europe.Berlin"}, Filter: &level},
+	}, plan.Targets)
+
+	plan, err = segments.InTagValues(protocol.Rule{Everyone: true}, "tz", []string{"UTC"}, "audience")
+	require.NoError(t, err)
+	require.True(t, plan.Exact)
+	require.Nil(t, plan.Targets[0].Filter)
+
+	_, err = segments.InTagValues(protocol.Rule{And: []protocol.Rule{{Members: true}, level}}, "tz", []string{"UTC"}, "audience")
+	l, ok := fielderr.As(err)
+	require.True(t, ok)
+	require.Equal(t, "audience", l[0].Field)
 }
