@@ -56,6 +56,9 @@ type Service struct {
 	hub   *hub
 
 	life startstop.Service
+
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // New returns a Service for cfg.
@@ -78,7 +81,7 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log)}
+	return &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log), draining: make(chan struct{})}
 }
 
 // Start starts the receipt listener and recovery, and returns at once.
@@ -94,6 +97,14 @@ func (s *Service) Start(ctx context.Context) {
 // Stop stops the background work and waits for it.
 func (s *Service) Stop() {
 	s.life.Stop()
+}
+
+// Drain ends every wait at once, and every later one as soon as it starts:
+// each answers with the status as it stands. A replica shutting down calls it
+// (http.Server.RegisterOnShutdown) so that its waiting requests answer within
+// the shutdown's time rather than wait up to MaxWait.
+func (s *Service) Drain() {
+	s.drainOnce.Do(func() { close(s.draining) })
 }
 
 // Create validates in, stores the kick-out with its audit entry, publishes it

@@ -12,8 +12,8 @@ import (
 // comes first. A server kick-out, whose players Herald does not know, is
 // answered when the ttl passes or the wait ends. The waiting request is woken
 // by the receipt notifications of any replica and reads the status again every
-// Recheck in case one was missed. It returns ErrNotFound, or ctx's error when
-// the caller went away.
+// Recheck in case one was missed. A replica shutting down (Drain) answers at
+// once. It returns ErrNotFound, or ctx's error when the caller went away.
 func (s *Service) Wait(ctx context.Context, game string, id uuid.UUID, wait time.Duration) (Status, error) {
 	deadline := s.cfg.Now().Add(min(wait, MaxWait))
 	woken, stop := s.hub.watch(id) // before the first read, so no receipt slips between
@@ -39,6 +39,8 @@ func (s *Service) Wait(ctx context.Context, game string, id uuid.UUID, wait time
 		select {
 		case <-ctx.Done():
 			return Status{}, ctx.Err()
+		case <-s.draining:
+			return s.finalStatus(ctx, k)
 		case <-woken:
 		case <-recheck.C:
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/receipts"
@@ -101,3 +102,30 @@ func TestWaitEndsWithTheWaitOrTheTTL(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestDrainEndsWaits: a replica shutting down answers its waiting requests at
+// once with the status as it stands.
+func TestDrainEndsWaits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.start(t)
+	reason := "ban"
+	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1"}, Reason: &reason})
+	require.NoError(t, err)
+	done := make(chan Status, 1)
+	go func() {
+		st, err := f.svc.Wait(context.Background(), "g1", st.ID, MaxWait)
+		assert.NoError(t, err)
+		done <- st
+	}()
+	f.svc.Drain()
+	select {
+	case got := <-done:
+		require.Equal(t, StatePublished, got.State)
+	case <-time.After(MaxWait):
+		t.Fatal("the wait did not end with the drain")
+	}
+	after, err := f.svc.Wait(f.ctx, "g1", st.ID, MaxWait)
+	require.NoError(t, err)
+	require.Equal(t, StatePublished, after.State, "a wait that starts while draining answers at once")
+}
