@@ -25,7 +25,9 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
 	"github.com/heraldpush/herald/internal/brokerlink"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/postgres"
@@ -136,8 +138,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	gameStore := games.NewStore(pool)
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
+	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Receipts: receiptStore, Publisher: broker,
+		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
+	idempotent := idempotency.NewStore(pool, nil)
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
-		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Channel: campaigns.ScheduleChannel})
+		Log: log, Grace: cfg.FireGrace, StepTimeout: cfg.DBTimeout, Channel: campaigns.ScheduleChannel,
+		Janitors: []scheduler.Janitor{
+			{What: "expired idempotency keys", Purge: func(ctx context.Context) (int64, error) {
+				return idempotent.Purge(ctx, purgeBatch)
+			}},
+			{What: "kick-outs past the receipt retention", Purge: func(ctx context.Context) (int64, error) {
+				return kicks.Purge(ctx, cfg.ReceiptRetention, purgeBatch)
+			}},
+		}})
 	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
 		OnRestore: games.MarkDescriptorsStale})
 	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
@@ -152,7 +166,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer guard.Stop()
 	descriptors.Start(context.WithoutCancel(ctx))
 	defer descriptors.Stop()
-	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
+	kicks.Start(context.WithoutCancel(ctx))
+	defer kicks.Stop()
 	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
 	if err != nil {
 		return err
@@ -172,7 +187,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
 		Games: gameStore, Segments: segmentStore, Campaigns: campaignStore,
-		Publisher: brokerlink.Publisher{Conn: broker}, TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
+		Publisher: brokerlink.Publisher{Conn: broker}, Kickouts: kicks, Idempotency: idempotent,
+		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,
 		DBTimeout: cfg.DBTimeout, MaxUploads: cfg.MaxUploads, Receipts: receiptStore,
@@ -189,6 +205,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	httpServer.RegisterOnShutdown(kicks.Drain) // waiting kick-outs answer now, not after up to 30 s
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -211,3 +228,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("stopped")
 	return nil
 }
+
+// purgeBatch is how many rows one round of the janitor deletes at most.
+const purgeBatch = 10_000

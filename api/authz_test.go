@@ -40,7 +40,7 @@ func TestRolesAreRefusedWhatTheyMayNotDo(t *testing.T) {
 	s.createGame("g1")
 	srv := api.New(api.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	const someID = "01a214d1-eb0d-78a0-a273-2ad44985fccd"
-	require.Len(t, srv.Permissions(), 29, "every /v1 route")
+	require.Len(t, srv.Permissions(), 31, "every /v1 route")
 	for _, role := range []auth.Role{auth.RoleOperator, auth.RoleMarketing, auth.RoleService, auth.RoleAdmin} {
 		as := s.as(s.newKey(auth.Input{Name: string(role), Role: role}))
 		for route, perm := range srv.Permissions() {

@@ -14,7 +14,7 @@ import (
 )
 
 // maxJSONBody is the largest JSON request body accepted; member uploads, which
-// stream, have their own limit.
+// stream, have their own limit, and kick-outs (maxKickoutBody).
 const maxJSONBody = 1 << 20
 
 // decode reads one JSON object from the request body into dst, refusing unknown
@@ -22,7 +22,12 @@ const maxJSONBody = 1 << 20
 // problem that names the field. The Content-Type is not checked: the body must
 // be JSON whatever it says, so that `curl -d` works as people expect.
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	return decodeUpTo(w, r, dst, maxJSONBody)
+}
+
+// decodeUpTo is decode for a body of at most limit bytes.
+func decodeUpTo(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):

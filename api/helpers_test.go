@@ -23,8 +23,10 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
 	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/internal/dbtest"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
@@ -72,11 +74,16 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
+	kicks := kickouts.New(kickouts.Config{DB: pool, Games: games.NewStore(pool), Receipts: receipts.NewStore(pool, 0),
+		Publisher: conn, Prefix: "herald", Log: log})
+	kicks.Start(context.Background())
+	t.Cleanup(kicks.Stop)
 	cfg := api.Config{
 		Log: log, DB: pool, Broker: conn, Keys: keys, Audit: audit.NewStore(pool),
 		Games: games.NewStore(pool), Segments: segments.NewStore(pool), Campaigns: campaigns.NewStore(pool, 0),
 		Receipts: receipts.NewStore(pool, 0), Publisher: brokerlink.Publisher{Conn: conn},
 		TopicPrefix: "herald", OpenAPI: spec, Metrics: prometheus.NewRegistry(), RateLimit: rateLimit, RateBurst: rateBurst,
+		Kickouts: kicks, Idempotency: idempotency.NewStore(pool, nil),
 	}
 	for _, opt := range opts {
 		opt(&cfg)

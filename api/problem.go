@@ -15,6 +15,7 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/segments"
 )
@@ -171,6 +172,7 @@ var domainErrors = []struct {
 	{campaigns.ErrNotRecurring, http.StatusConflict, "only a recurring (cron) campaign can be paused and resumed", ""},
 	{campaigns.ErrEnded, http.StatusConflict, "the campaign has ended (completed, missed, canceled or expired): it fires no more", ""},
 	{auth.ErrNotFound, http.StatusNotFound, "no such API key", ""},
+	{kickouts.ErrNotFound, http.StatusNotFound, "no such kick-out in this game", ""},
 }
 
 // explained are the domain errors whose own text is added to the problem's

@@ -19,6 +19,8 @@ import (
 	"github.com/heraldpush/herald/campaigns"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/games"
+	"github.com/heraldpush/herald/idempotency"
+	"github.com/heraldpush/herald/kickouts"
 	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/segments"
 )
@@ -71,6 +73,11 @@ type Config struct {
 	DBTimeout time.Duration
 	// MaxUploads is how many member uploads stream at once (0: 4); more answer 503.
 	MaxUploads int
+	// Kickouts creates, publishes and reports kick-outs.
+	Kickouts *kickouts.Service
+	// Idempotency keeps the answers of creating POSTs sent with an
+	// Idempotency-Key; nil ignores the header.
+	Idempotency *idempotency.Store
 }
 
 // Server serves the HTTP API.
@@ -147,7 +154,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.rateLimit)
-		s.handle(r, "POST", "/games", auth.PermGamesWrite, s.createGame)
+		s.handleCreate(r, "/games", auth.PermGamesWrite, replayAnswer, false, s.createGame)
 		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
 		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
 		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
@@ -155,7 +162,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "POST", "/games/{game}/unarchive", auth.PermGamesWrite, s.unarchiveGame)
 		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
 
-		s.handle(r, "POST", "/games/{game}/segments", auth.PermSegmentsWrite, s.createSegment)
+		s.handleCreate(r, "/games/{game}/segments", auth.PermSegmentsWrite, replayAnswer, false, s.createSegment)
 		s.handle(r, "GET", "/games/{game}/segments", auth.PermSegmentsRead, s.listSegments)
 		s.handle(r, "GET", "/games/{game}/segments/{id}", auth.PermSegmentsRead, s.getSegment)
 		s.handle(r, "PATCH", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.updateSegment)
@@ -163,7 +170,7 @@ func (s *Server) routes() http.Handler {
 		s.handleUpload(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
 
 		// Campaign writes also check the kind: a marquee needs auth.PermMarquee.
-		s.handle(r, "POST", "/games/{game}/campaigns", auth.PermCampaignsWrite, s.createCampaign)
+		s.handleCreate(r, "/games/{game}/campaigns", auth.PermCampaignsWrite, replayAnswer, false, s.createCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
@@ -176,7 +183,9 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/stats", auth.PermStatsRead, s.campaignStats)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}/dispatches/{dispatch}/stats", auth.PermStatsRead, s.dispatchStats)
 
-		s.handle(r, "POST", "/api-keys", auth.PermKeys, s.createKey)
+		s.kickoutRoutes(r)
+
+		s.handleCreate(r, "/api-keys", auth.PermKeys, refuseReplay, false, s.createKey)
 		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)
 		s.handle(r, "DELETE", "/api-keys/{id}", auth.PermKeys, s.revokeKey)
 		s.handle(r, "GET", "/audit", auth.PermAudit, s.listAudit)
@@ -199,10 +208,21 @@ func (s *Server) handleUpload(r chi.Router, method, pattern string, perm auth.Pe
 	r.With(s.guards(method, pattern, perm, s.uploadSlot)...).Method(method, pattern, s.serve(h))
 }
 
+// handleLong registers a /v1 route that bounds its own database work because
+// it may wait on purpose (a kick-out's ?wait=).
+func (s *Server) handleLong(r chi.Router, method, pattern string, perm auth.Permission, h handlerFunc) {
+	s.perms[method+" /v1"+pattern] = perm
+	r.With(s.guards(method, pattern, perm, nil)...).Method(method, pattern, s.serve(h))
+}
+
 // guards are the middlewares of a /v1 route: the permission, then limit (a
-// time limit or an upload slot), then, under a game, the archive check.
+// time limit or an upload slot; nil for none), then, under a game, the archive
+// check.
 func (s *Server) guards(method, pattern string, perm auth.Permission, limit func(http.Handler) http.Handler) []func(http.Handler) http.Handler {
-	mw := []func(http.Handler) http.Handler{s.require(perm), limit}
+	mw := []func(http.Handler) http.Handler{s.require(perm)}
+	if limit != nil {
+		mw = append(mw, limit)
+	}
 	if underLiveGame(method, pattern) {
 		mw = append(mw, s.liveGame)
 	}

@@ -42,23 +42,44 @@ type Entry struct {
 	Detail     any // optional, stored as JSON; never a secret
 }
 
+const insertSQL = `
+	INSERT INTO audit_log (key_id, key_name, action, game_id, object_type, object_id, detail)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
 // Record writes e as done by the context's actor, inside tx.
 func Record(ctx context.Context, tx pgx.Tx, e Entry) error {
+	args, err := insertArgs(ctx, e)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
+		return fmt.Errorf("audit %s %s: %w", e.Action, e.ObjectID, err)
+	}
+	return nil
+}
+
+// Queue adds the writing of e, as done by the context's actor, to b: for a
+// change sent in one round trip, since the statements of a batch commit or
+// fail together.
+func Queue(ctx context.Context, b *pgx.Batch, e Entry) error {
+	args, err := insertArgs(ctx, e)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertSQL, args...)
+	return nil
+}
+
+func insertArgs(ctx context.Context, e Entry) ([]any, error) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	if !ok {
-		return ErrNoActor
+		return nil, ErrNoActor
 	}
 	var game *string
 	if e.Game != "" {
 		game = &e.Game
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO audit_log (key_id, key_name, action, game_id, object_type, object_id, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.KeyID, a.Name, e.Action, game, e.ObjectType, e.ObjectID, e.Detail); err != nil {
-		return fmt.Errorf("audit %s %s: %w", e.Action, e.ObjectID, err)
-	}
-	return nil
+	return []any{a.KeyID, a.Name, e.Action, game, e.ObjectType, e.ObjectID, e.Detail}, nil
 }
 
 // Row is a stored audit entry.

@@ -23,7 +23,7 @@ CREATE TABLE receipts (
 ) PARTITION BY RANGE (send_id);
 
 -- Every send clients acknowledge, with its game and the time its fan-out
--- started: campaign dispatches here; kick-outs join it (000007). Ingestion
+-- started: campaign dispatches here; kick-outs join it (000014). Ingestion
 -- keeps only receipts whose id is a send of the topic's game.
 CREATE VIEW sends (id, game_id, kind, sent_at) AS
     SELECT id, game_id, 'dispatch'::text, sent_at FROM dispatches;

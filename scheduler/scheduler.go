@@ -76,6 +76,15 @@ type Config struct {
 	// leadership check, marking expiries, each purge round. Each campaign's
 	// fire has its own bound (campaigns.Store.FireDue).
 	StepTimeout time.Duration
+	// Janitors are further bulk deletions the janitor runs every Poll.
+	Janitors []Janitor
+}
+
+// Janitor is a bulk deletion: each call of Purge deletes a bounded batch of
+// what is no longer needed and says how much went.
+type Janitor struct {
+	What  string // what it deletes, for the log: "expired idempotency keys"
+	Purge func(ctx context.Context) (int64, error)
 }
 
 // leaderLock is the advisory lock key whose holder leads the scheduler.
@@ -278,18 +287,25 @@ func (s *Scheduler) tick(ctx context.Context, now time.Time) {
 	}
 }
 
-// janitor purges retired member lists every Poll until ctx ends. Each round
-// has StepTimeout; a long list is deleted over as many rounds as it takes.
+// janitor purges retired member lists, and what the Janitors delete, every
+// Poll until ctx ends. Each round has StepTimeout; a long list is deleted over
+// as many rounds as it takes.
 func (s *Scheduler) janitor(ctx context.Context) {
+	lists := Janitor{What: "retired member lists", Purge: func(ctx context.Context) (int64, error) {
+		return s.cfg.Lists.PurgeRetiredLists(ctx, s.cfg.Dispatches.ListsInUse)
+	}}
+	jobs := append([]Janitor{lists}, s.cfg.Janitors...)
 	for sleep(ctx, s.cfg.Poll) {
-		round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
-		n, err := s.cfg.Lists.PurgeRetiredLists(round, s.cfg.Dispatches.ListsInUse)
-		cancel()
-		switch {
-		case err != nil && !errors.Is(err, context.DeadlineExceeded):
-			s.logErr(ctx, "purge retired member lists", err)
-		case n > 0:
-			s.cfg.Log.InfoContext(ctx, "retired member lists purged", "count", n)
+		for _, j := range jobs {
+			round, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+			n, err := j.Purge(round)
+			cancel()
+			switch {
+			case err != nil && !errors.Is(err, context.DeadlineExceeded):
+				s.logErr(ctx, "purge "+j.What, err)
+			case n > 0:
+				s.cfg.Log.InfoContext(ctx, j.What+" purged", "count", n)
+			}
 		}
 	}
 }
