@@ -65,6 +65,7 @@ func startHeraldWith(t testing.TB, vars map[string]string) *herald {
 	if vars["HERALD_DISPATCH_LEASE"] == "" {
 		vars["HERALD_DISPATCH_LEASE"] = "2s"
 	}
+	withTestDefaults(vars)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs, logw := io.Pipe()
 	done := make(chan error, 1)
@@ -242,6 +243,16 @@ func buildHerald(tb testing.TB) string {
 	return bin
 }
 
+// withTestDefaults sets what the tests' Heralds run with unless a test says
+// otherwise: a database time limit three times the default, because the suite
+// runs many Heralds at once on a loaded 2-core machine, where a busy Postgres
+// is not the unavailable one a 503 is for (the outage tests set their own).
+func withTestDefaults(vars map[string]string) {
+	if vars["HERALD_DB_TIMEOUT"] == "" {
+		vars["HERALD_DB_TIMEOUT"] = "15s"
+	}
+}
+
 // startHeraldProcess runs `bin serve` on a free port as a separate process with
 // vars added to the environment, and returns its base URL once it listens. The
 // process is interrupted (or killed, if the test did) when the test ends.
@@ -250,6 +261,8 @@ func startHeraldProcess(tb testing.TB, bin string, vars map[string]string) (stri
 	requirePrivateBroker(tb, vars)
 	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
 	cmd.Env = os.Environ()
+	vars = maps.Clone(vars)
+	withTestDefaults(vars)
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
