@@ -8,12 +8,17 @@ import (
 	"github.com/heraldpush/herald/postgres"
 )
 
+// claimers is how many claims one replica has under way at once, at most:
+// when Postgres answers slowly (a busy machine), one claim at a time leaves
+// workers idle while thousands of sends wait.
+const claimers = 2
+
 // work claims dispatches and runs each in a goroutine of its own, at most
 // Workers at once, until ctx ends; then it waits for them. Whenever workers
-// are free it claims as many dispatches as there are free workers in one
-// statement (Store.claim), so that a minute when thousands of small sends are
-// due costs a round trip per claim, not per send; a claim that finds nothing
-// waits Poll.
+// are free, a claimer claims as many dispatches as there are free workers in
+// one statement (Store.claim), so that a minute when thousands of small sends
+// are due costs a round trip per claim, not per send; a claim that finds
+// nothing waits Poll.
 func (w *Worker) work(ctx context.Context) {
 	var finisher sync.WaitGroup
 	finisher.Go(func() { w.finisher.run(ctx) })
@@ -21,12 +26,36 @@ func (w *Worker) work(ctx context.Context) {
 	var running sync.WaitGroup
 	defer running.Wait()
 	free := make(chan struct{}, w.cfg.Workers) // holds a token per busy worker
+	var claiming sync.WaitGroup
+	for range min(claimers, w.cfg.Workers) {
+		claiming.Go(func() { w.claimLoop(ctx, free, &running) })
+	}
+	claiming.Wait()
+}
+
+// busyPoll is how soon a claimer that found work within busySpell looks
+// again once it finds none: the fires of a busy minute are recorded a few
+// hundred at a time, and each batch should not wait a whole Poll.
+const (
+	busyPoll  = 20 * time.Millisecond
+	busySpell = time.Second
+)
+
+// claimLoop claims for the free workers and starts each dispatch it claimed
+// in running, until ctx ends.
+func (w *Worker) claimLoop(ctx context.Context, free chan struct{}, running *sync.WaitGroup) {
+	var found time.Time // when a claim last found work
 	for {
 		n := take(ctx, free)
 		if n == 0 {
 			return
 		}
 		jobs, wait := w.claim(ctx, n)
+		if len(jobs) > 0 {
+			found = time.Now()
+		} else if time.Since(found) < busySpell {
+			wait = min(wait, busyPoll)
+		}
 		for range n - len(jobs) {
 			<-free
 		}

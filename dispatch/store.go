@@ -100,14 +100,16 @@ type job struct {
 // replica with n workers free takes as many at once rather than paying a round
 // trip each, which is what lets thousands of small sends due the same minute
 // start within a second. Pending ones become publishing and get their sent_at.
-// It returns none when there is no such dispatch.
+// It returns none when there is no such dispatch. (= ANY(ARRAY(...)) rather
+// than IN: with IN, Postgres may join the claimed ids to a scan of the whole
+// table.)
 func (s *Store) claim(ctx context.Context, l lease, n int) ([]*job, error) {
 	rows, _ := s.db.Query(ctx, `
 		UPDATE dispatches SET leased_by = $1, lease_until = now() + $2::interval,
 			state = CASE WHEN state = 'pending' AND clear_reason IS NULL THEN 'publishing' ELSE state END,
 			sent_at = CASE WHEN sent_at IS NULL AND clear_reason IS NULL THEN now() ELSE sent_at END,
 			updated_at = now()
-		WHERE id IN (
+		WHERE id = ANY(ARRAY(
 			SELECT id FROM dispatches d
 			WHERE (state IN ('pending', 'publishing') OR (clear_reason IS NOT NULL AND cleared_at IS NULL)
 					OR (restore_requested_at IS NOT NULL AND cleared_at IS NULL))
@@ -117,7 +119,7 @@ func (s *Store) claim(ctx context.Context, l lease, n int) ([]*job, error) {
 				AND NOT (state = 'pending' AND clear_reason IS NULL AND EXISTS (
 					SELECT 1 FROM dispatches p
 					WHERE p.campaign_id = d.campaign_id AND p.zone = d.zone AND p.fire_at < d.fire_at AND p.cleared_at IS NULL))
-			ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+			ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED))
 		RETURNING id, campaign_id, state, coalesce(sent_at, now()), targets, member_list_id,
 			next_target, after_player, clear_target, clear_after, clear_reason,
 			kind, game_id, msg, content, priority, starts_at, expires_at, retain, `+restoreColumns,
