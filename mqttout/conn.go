@@ -118,6 +118,7 @@ func Dial(cfg Config) (*Conn, error) {
 	}
 	opts := clientOptions(cfg.URL, cfg.Username, cfg.Password, cfg.ClientID, tlsCfg, cfg.Log, &c.lastErr).
 		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish blocked on a dead connection
+		SetCustomOpenConnectionFn(openBuffered(cfg.PublishTimeout)).
 		SetOrderMatters(false).
 		SetStore(&epochStore{Store: mqtt.NewMemoryStore(), epoch: &c.epoch}).
 		SetOnConnectHandler(func(mqtt.Client) {
