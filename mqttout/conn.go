@@ -28,7 +28,8 @@ const (
 	// maxInFlightLimit stays well under paho's 65,535 message ids, which it shares
 	// with re-sends of its own after a reconnect (docs/brokers.md).
 	maxInFlightLimit = 16384
-	maxConnections   = 16
+	// MaxConnections bounds Config.Connections.
+	MaxConnections = 16
 )
 
 // ErrClosed is returned by PublishAll once Close has been called.
@@ -125,8 +126,8 @@ func Dial(cfg Config) (*Conn, error) {
 	switch {
 	case cfg.Connections == 0:
 		cfg.Connections = DefaultConnections
-	case cfg.Connections < 0 || cfg.Connections > maxConnections:
-		return nil, fmt.Errorf("mqttout: Connections %d is outside 1..%d", cfg.Connections, maxConnections)
+	case cfg.Connections < 0 || cfg.Connections > MaxConnections:
+		return nil, fmt.Errorf("mqttout: Connections %d is outside 1..%d", cfg.Connections, MaxConnections)
 	}
 	switch {
 	case cfg.PublishTimeout == 0:
