@@ -202,6 +202,11 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record dispatches: %w", err)
 	}
+	for _, d := range all {
+		if d.State == StatePending && len(recorded) > 0 {
+			return recorded, notifyWorkers(ctx, tx)
+		}
+	}
 	return recorded, nil
 }
 
@@ -310,5 +315,5 @@ func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 		WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, campaign, ReasonRecall); err != nil {
 		return fmt.Errorf("recall dispatches of %s: %w", campaign, err)
 	}
-	return nil
+	return notifyWorkers(ctx, tx)
 }

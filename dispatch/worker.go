@@ -42,6 +42,9 @@ type Worker struct {
 	life  startstop.Service
 
 	restored atomic.Int64 // topics re-published by restores, for metrics
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced on each notification (see listen)
 }
 
 // NewWorker returns workers over the store's dispatches; Start runs them.
@@ -61,7 +64,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Replica == "" {
 		cfg.Replica = uuid.NewString()
 	}
-	return &Worker{cfg: cfg, store: s}
+	return &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
 }
 
 // Start starts the workers and returns at once. Only the first call starts
@@ -69,6 +72,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 func (w *Worker) Start(ctx context.Context) {
 	w.life.Start(ctx, func(ctx context.Context) {
 		var wg sync.WaitGroup
+		wg.Go(func() { w.listen(ctx) })
 		for range w.cfg.Workers {
 			wg.Go(func() { w.loop(ctx) })
 		}
@@ -90,6 +94,8 @@ func (w *Worker) lease() lease {
 func (w *Worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := w.cfg.Poll
+		// Taken before the claim: work recorded during the claim wakes this worker.
+		woken := w.woken()
 		claimCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease) // a claim slower than a lease is stale anyway
 		j, err := w.store.claim(claimCtx, w.lease())
 		cancel()
@@ -110,6 +116,7 @@ func (w *Worker) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-woken:
 		}
 	}
 }
