@@ -307,7 +307,7 @@ func OfEach(ctx context.Context, db postgres.DBTX, campaigns []uuid.UUID) (map[u
 
 // Recall asks, in tx, for every dispatch of campaign that is not cleared to be
 // cleared at once. The worker holding one sees the request at its next
-// checkpoint and clears every topic it published to, the batch in flight
+// checkpoint and clears every topic it published to, the batches in flight
 // included; it ends as StateRecalled.
 func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 	if _, err := tx.Exec(ctx, `
