@@ -16,8 +16,10 @@ import (
 )
 
 // defaultRunBytes is how many bytes of ids an upload that is not in order
-// sorts in memory at a time: about a million ids, some 24 MiB with their index.
-const defaultRunBytes = 16 << 20
+// sorts in memory at a time: half a million ids of 16 bytes, some 16 MiB with
+// their index. Larger runs save little (ten million ids make 20 runs, merged
+// in one pass) and cost memory that every concurrent upload holds.
+const defaultRunBytes = 8 << 20
 
 // An id's length fits the 8 bits runs gives it (a compile error otherwise).
 const _ = uint8(protocol.MaxIDLen)
@@ -47,7 +49,9 @@ type runID struct {
 }
 
 func newRuns(dir string, limit int) *runs {
-	return &runs{dir: dir, limit: limit, arena: make([]byte, 0, limit)}
+	// The index is made for ids of 16 bytes and more: growing it while the
+	// arena fills would leave copies behind for the collector.
+	return &runs{dir: dir, limit: limit, arena: make([]byte, 0, limit), ids: make([]runID, 0, limit/16)}
 }
 
 // add copies id into the arena, first writing out a full arena as a run.
