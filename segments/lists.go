@@ -15,7 +15,7 @@ import (
 // (byte) order, after the id after ("" for the first). Fan-outs stream a list
 // with it and resume after the last player they reached.
 func Members(ctx context.Context, db postgres.DBTX, list int64, after string, n int) ([]string, error) {
-	players := make([]string, 0, n)
+	players := make([]string, 0, max(n, 0))
 	for len(players) < n {
 		// A chunk holds a hundred ids or so (at least 13), so this many chunks
 		// usually cover what is left to read, and rarely much more.

@@ -57,10 +57,14 @@ func newMemberFixture(t *testing.T, spillDir string, runBytes int) *memberFixtur
 			require.NoError(t, err)
 			all = append(all, page...)
 			if len(page) < 7 {
-				return all
+				break
 			}
 			after = page[len(page)-1]
 		}
+		whole, err := segments.Members(ctx, pool, f.list(), "", 100_000)
+		require.NoError(t, err)
+		require.Equal(t, all, whole, "read in pages of 7 or all at once, the list is the same")
+		return all
 	}
 	return f
 }
