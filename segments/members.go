@@ -63,12 +63,12 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 		}()
 		spill := func(first []byte) error {
 			unsorted = newRuns(s.spillDir, s.runBytes)
-			for id, ok := first, true; ok; {
-				if err := unsorted.add(id); err != nil {
+			for player, ok := first, true; ok; {
+				if err := unsorted.add(player); err != nil {
 					return err
 				}
 				var err error
-				if id, ok, err = lines.next(); err != nil {
+				if player, ok, err = lines.next(); err != nil {
 					return err
 				}
 			}
