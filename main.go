@@ -168,7 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer descriptors.Stop()
 	kicks.Start(context.WithoutCancel(ctx))
 	defer kicks.Stop()
-	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
+	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, kicks.Delivered, log)
 	if err != nil {
 		return err
 	}

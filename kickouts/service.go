@@ -57,6 +57,12 @@ type Service struct {
 
 	life startstop.Service
 
+	// Marks of published kick-outs still being written (marking holds their
+	// times, by id, for this replica's status reads meanwhile); Stop waits
+	// for them.
+	marks   sync.WaitGroup
+	marking sync.Map
+
 	draining  chan struct{} // closed by Drain
 	drainOnce sync.Once
 }
@@ -94,9 +100,18 @@ func (s *Service) Start(ctx context.Context) {
 	})
 }
 
-// Stop stops the background work and waits for it.
+// Stop stops the background work and waits for it, and for the marks of
+// published kick-outs still being written.
 func (s *Service) Stop() {
 	s.life.Stop()
+	s.marks.Wait()
+}
+
+// Delivered tells the requests waiting on kick-out send of game that this
+// replica read player's delivered receipt at at, before it is stored
+// (receipts.Config.OnDelivered): they answer without waiting for the write.
+func (s *Service) Delivered(game, player string, send uuid.UUID, at time.Time) {
+	s.hub.deliver(game, player, send, at)
 }
 
 // Drain ends every wait at once, and every later one as soon as it starts:
@@ -114,11 +129,21 @@ func (s *Service) Drain() {
 func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	locale, err := s.cfg.Games.DefaultLocale(step, game)
+	g, err := s.cfg.Games.Get(step, game)
 	if err != nil {
 		return Status{}, err
 	}
-	k, ttl, err := in.build(game, locale)
+	return s.CreateAndWait(ctx, g, in, 0)
+}
+
+// CreateAndWait is Create for a game the caller has read already, followed,
+// if wait is positive, by Wait: it answers once every targeted player
+// confirmed, the ttl passed or wait (at most MaxWait, counted from now)
+// ended. It watches for receipts before it publishes, so that a client that
+// confirms at once is not missed. It returns a fielderr.List, or ctx's error
+// when the caller went away while waiting.
+func (s *Service) CreateAndWait(ctx context.Context, g games.Game, in Input, wait time.Duration) (Status, error) {
+	k, ttl, err := in.build(g.ID, g.DefaultLocale)
 	if err != nil {
 		return Status{}, err
 	}
@@ -129,11 +154,21 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 	// send the same bytes.
 	k.CreatedAt = s.cfg.Now().UTC().Truncate(time.Millisecond)
 	k.ExpiresAt = k.CreatedAt.Add(ttl)
+	deadline := s.cfg.Now().Add(min(wait, MaxWait))
 	payload, err := s.envelope(k)
 	if err != nil {
 		return Status{}, err
 	}
-	if err := s.store.insert(step, k, k.CreatedAt.Add(s.lease(k))); err != nil {
+	var w *watcher
+	if wait > 0 {
+		var stop func()
+		w, stop = s.hub.watch(k.ID, k.Game)
+		defer stop()
+	}
+	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	err = s.store.insert(step, k, k.CreatedAt.Add(s.lease(k)))
+	cancel()
+	if err != nil {
 		return Status{}, err
 	}
 	// The kick-out is stored: from here on it is published even if the caller
@@ -141,7 +176,11 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 	if at, ok := s.publish(context.WithoutCancel(ctx), k, payload); ok {
 		k.PublishedAt = &at
 	}
-	return status(k, nil, 0, s.cfg.Now())
+	if w == nil {
+		return status(k, nil, 0, s.cfg.Now())
+	}
+	// Nothing can be stored for it yet that a notification would not announce.
+	return s.waitFor(ctx, k, w, deadline, false)
 }
 
 // envelope encodes k's envelope, refusing (as a field error) content too
@@ -200,32 +239,64 @@ func (s *Service) publish(ctx context.Context, k Kickout, payload []byte) (time.
 		return time.Time{}, false
 	}
 	at := s.cfg.Now().UTC()
-	mctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
-	defer cancel()
-	if err := s.store.markPublished(mctx, k.ID, at); err != nil {
-		// Published all the same; recovery will send it once more.
-		s.cfg.Log.WarnContext(ctx, "mark kick-out published", "kickout", k.ID, "err", err)
-	}
+	s.markPublished(ctx, k.ID, at)
 	return at, true
+}
+
+// markPublished records in the background that kick-out id was published at
+// at: the answer does not wait for the write. Until it is stored, this
+// replica's status reads take the time from marking; another replica's may
+// read pending for that long. Were the write lost, recovery would publish the
+// kick-out once more, and clients drop the duplicate.
+func (s *Service) markPublished(ctx context.Context, id uuid.UUID, at time.Time) {
+	s.marking.Store(id, at)
+	s.marks.Go(func() {
+		defer s.marking.Delete(id)
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DBTimeout)
+		defer cancel()
+		if err := s.store.markPublished(mctx, id, at); err != nil {
+			s.cfg.Log.WarnContext(ctx, "mark kick-out published", "kickout", id, "err", err)
+		}
+	})
 }
 
 // Status returns the status of kick-out id of game now, or ErrNotFound.
 func (s *Service) Status(ctx context.Context, game string, id uuid.UUID) (Status, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	k, err := s.store.get(step, game, id)
+	k, err := s.get(step, game, id)
 	if err != nil {
 		return Status{}, err
 	}
-	return s.status(step, k)
+	return s.status(step, k, nil)
 }
 
-func (s *Service) status(ctx context.Context, k Kickout) (Status, error) {
+// get reads kick-out id of game with its publish time if this replica is
+// still writing it: looked up before the read, since the mark leaves marking
+// once it is stored.
+func (s *Service) get(ctx context.Context, game string, id uuid.UUID) (Kickout, error) {
+	at, marked := s.marking.Load(id)
+	k, err := s.store.get(ctx, game, id)
+	if err != nil {
+		return Kickout{}, err
+	}
+	if k.PublishedAt == nil && marked {
+		t := at.(time.Time)
+		k.PublishedAt = &t
+	}
+	return k, nil
+}
+
+// status reads k's stored receipts and computes its status now, adding the
+// delivered receipts local holds (read by this replica, perhaps not stored
+// yet; nil for none).
+func (s *Service) status(ctx context.Context, k Kickout, local map[string]time.Time) (Status, error) {
 	now := s.cfg.Now()
 	got, total, err := s.cfg.Receipts.Delivered(ctx, k.ID, k.Players, MaxPlayers)
 	if err != nil {
 		return Status{}, err
 	}
+	got, total = merge(k, got, total, local)
 	return status(k, got, total, now)
 }
 

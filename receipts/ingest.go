@@ -69,6 +69,13 @@ type Config struct {
 	// OnFlush, if set, is told how long each successful write took and how
 	// many receipts it took.
 	OnFlush func(took time.Duration, receipts int)
+	// OnDelivered, if set, is told of each delivered receipt as soon as it is
+	// read, before it is written: a kick-out waiting on this replica answers
+	// without waiting for the write (other replicas learn of it through
+	// NotifyChannel once it is stored). The game and player come from the
+	// topic; send is the receipt's id, not yet checked against the sends. It
+	// must not block: it runs on the broker connection's goroutine.
+	OnDelivered func(game, player string, send uuid.UUID, at time.Time)
 }
 
 // Counters are cumulative over the life of an Ingester. Every receipt
@@ -203,6 +210,9 @@ func (in *Ingester) Handle(topic string, payload []byte) {
 		in.failed.Add(1)
 		return
 	default:
+	}
+	if in.cfg.OnDelivered != nil && r.event == protocol.EventDelivered {
+		in.cfg.OnDelivered(r.game, r.player, r.send, r.receivedAt)
 	}
 	select {
 	case in.buf <- r:
