@@ -57,11 +57,7 @@ type Service struct {
 
 	life startstop.Service
 
-	// Marks of published kick-outs still being written (marking holds their
-	// times, by id, for this replica's status reads meanwhile); Stop waits
-	// for them.
-	marks   sync.WaitGroup
-	marking sync.Map
+	marks marks // published marks being written
 
 	draining  chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -87,7 +83,9 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log), draining: make(chan struct{})}
+	s := &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log), draining: make(chan struct{})}
+	s.marks = marks{store: s.store, log: cfg.Log, timeout: cfg.DBTimeout, at: map[uuid.UUID]time.Time{}}
+	return s
 }
 
 // Start starts the receipt listener and recovery, and returns at once.
@@ -104,7 +102,7 @@ func (s *Service) Start(ctx context.Context) {
 // published kick-outs still being written.
 func (s *Service) Stop() {
 	s.life.Stop()
-	s.marks.Wait()
+	s.marks.wait()
 }
 
 // Delivered tells the requests waiting on kick-out send of game that this
@@ -239,25 +237,8 @@ func (s *Service) publish(ctx context.Context, k Kickout, payload []byte) (time.
 		return time.Time{}, false
 	}
 	at := s.cfg.Now().UTC()
-	s.markPublished(ctx, k.ID, at)
+	s.marks.add(ctx, k.ID, at)
 	return at, true
-}
-
-// markPublished records in the background that kick-out id was published at
-// at: the answer does not wait for the write. Until it is stored, this
-// replica's status reads take the time from marking; another replica's may
-// read pending for that long. Were the write lost, recovery would publish the
-// kick-out once more, and clients drop the duplicate.
-func (s *Service) markPublished(ctx context.Context, id uuid.UUID, at time.Time) {
-	s.marking.Store(id, at)
-	s.marks.Go(func() {
-		defer s.marking.Delete(id)
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DBTimeout)
-		defer cancel()
-		if err := s.store.markPublished(mctx, id, at); err != nil {
-			s.cfg.Log.WarnContext(ctx, "mark kick-out published", "kickout", id, "err", err)
-		}
-	})
 }
 
 // Status returns the status of kick-out id of game now, or ErrNotFound.
@@ -272,17 +253,16 @@ func (s *Service) Status(ctx context.Context, game string, id uuid.UUID) (Status
 }
 
 // get reads kick-out id of game with its publish time if this replica is
-// still writing it: looked up before the read, since the mark leaves marking
-// once it is stored.
+// still writing it: looked up before the read, since a mark is forgotten once
+// it is stored.
 func (s *Service) get(ctx context.Context, game string, id uuid.UUID) (Kickout, error) {
-	at, marked := s.marking.Load(id)
+	at, marked := s.marks.pending(id)
 	k, err := s.store.get(ctx, game, id)
 	if err != nil {
 		return Kickout{}, err
 	}
 	if k.PublishedAt == nil && marked {
-		t := at.(time.Time)
-		k.PublishedAt = &t
+		k.PublishedAt = &at
 	}
 	return k, nil
 }
