@@ -17,7 +17,7 @@ func TestWaitAnswersOnAReceiptReadByThisReplica(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Recheck = time.Hour })
 	f.start(t)
 	reason := "login_elsewhere"
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1", "p2"}, Reason: &reason})
+	st, err := f.create(Input{Players: []string{"p1", "p2"}, Reason: &reason})
 	require.NoError(t, err)
 
 	type result struct {

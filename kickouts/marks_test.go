@@ -21,7 +21,7 @@ func TestPublishedMarksAreStoredByStop(t *testing.T) {
 	ids := make(chan Status, n)
 	for range n {
 		wg.Go(func() {
-			st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1"}, Reason: &reason})
+			st, err := f.create(Input{Players: []string{"p1"}, Reason: &reason})
 			require.NoError(t, err)
 			require.Equal(t, StatePublished, st.State)
 			again, err := f.svc.Status(f.ctx, "g1", st.ID)

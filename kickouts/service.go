@@ -26,7 +26,6 @@ type Publisher interface {
 // Config configures the kick-outs of one replica.
 type Config struct {
 	DB        *pgxpool.Pool
-	Games     *games.Store
 	Receipts  *receipts.Store // the clients' delivered receipts
 	Publisher Publisher
 	Prefix    string // the topic prefix
@@ -120,26 +119,15 @@ func (s *Service) Drain() {
 	s.drainOnce.Do(func() { close(s.draining) })
 }
 
-// Create validates in, stores the kick-out with its audit entry, publishes it
-// and returns its status: published once the broker acknowledged every
+// CreateAndWait validates in for game g (read by the caller, who checked it
+// is live), stores the kick-out with its audit entry and publishes it. Without
+// a wait it returns its status: published once the broker acknowledged every
 // message, pending if it did not within PublishTimeout (plus 1 ms a player;
-// recovery publishes it then). It returns games.ErrNotFound or a fielderr.List.
-func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
-	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
-	defer cancel()
-	g, err := s.cfg.Games.Get(step, game)
-	if err != nil {
-		return Status{}, err
-	}
-	return s.CreateAndWait(ctx, g, in, 0)
-}
-
-// CreateAndWait is Create for a game the caller has read already, followed,
-// if wait is positive, by Wait: it answers once every targeted player
-// confirmed, the ttl passed or wait (at most MaxWait, counted from now)
-// ended. It watches for receipts before it publishes, so that a client that
-// confirms at once is not missed. It returns a fielderr.List, or ctx's error
-// when the caller went away while waiting.
+// recovery publishes it then). With a positive wait it answers as Wait does,
+// once every targeted player confirmed, the ttl passed or wait (at most
+// MaxWait, counted from now) ended; it watches for receipts before it
+// publishes, so that a client that confirms at once is not missed. It returns
+// a fielderr.List, or ctx's error when the caller went away while waiting.
 func (s *Service) CreateAndWait(ctx context.Context, g games.Game, in Input, wait time.Duration) (Status, error) {
 	k, ttl, err := in.build(g.ID, g.DefaultLocale)
 	if err != nil {
