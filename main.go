@@ -128,6 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer pool.Close()
 	broker, err := mqttout.Dial(mqttout.Config{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, TLS: cfg.MQTTTLS, Log: log,
+		Connections: cfg.MQTTConnections,
 	})
 	if err != nil {
 		return fmt.Errorf("set up broker connection: %w", err)

@@ -202,6 +202,11 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record dispatches: %w", err)
 	}
+	for _, d := range all {
+		if d.State == StatePending && len(recorded) > 0 {
+			return recorded, notifyWorkers(ctx, tx)
+		}
+	}
 	return recorded, nil
 }
 
@@ -302,7 +307,7 @@ func OfEach(ctx context.Context, db postgres.DBTX, campaigns []uuid.UUID) (map[u
 
 // Recall asks, in tx, for every dispatch of campaign that is not cleared to be
 // cleared at once. The worker holding one sees the request at its next
-// checkpoint and clears every topic it published to, the batch in flight
+// checkpoint and clears every topic it published to, the batches in flight
 // included; it ends as StateRecalled.
 func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 	if _, err := tx.Exec(ctx, `
@@ -310,5 +315,5 @@ func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 		WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, campaign, ReasonRecall); err != nil {
 		return fmt.Errorf("recall dispatches of %s: %w", campaign, err)
 	}
-	return nil
+	return notifyWorkers(ctx, tx)
 }

@@ -42,6 +42,9 @@ type Worker struct {
 	life  startstop.Service
 
 	restored atomic.Int64 // topics re-published by restores, for metrics
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced on each notification (see listen)
 }
 
 // NewWorker returns workers over the store's dispatches; Start runs them.
@@ -61,7 +64,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Replica == "" {
 		cfg.Replica = uuid.NewString()
 	}
-	return &Worker{cfg: cfg, store: s}
+	return &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
 }
 
 // Start starts the workers and returns at once. Only the first call starts
@@ -69,6 +72,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 func (w *Worker) Start(ctx context.Context) {
 	w.life.Start(ctx, func(ctx context.Context) {
 		var wg sync.WaitGroup
+		wg.Go(func() { w.listen(ctx) })
 		for range w.cfg.Workers {
 			wg.Go(func() { w.loop(ctx) })
 		}
@@ -90,6 +94,8 @@ func (w *Worker) lease() lease {
 func (w *Worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		wait := w.cfg.Poll
+		// Taken before the claim: work recorded during the claim wakes this worker.
+		woken := w.woken()
 		claimCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease) // a claim slower than a lease is stale anyway
 		j, err := w.store.claim(claimCtx, w.lease())
 		cancel()
@@ -110,6 +116,7 @@ func (w *Worker) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-woken:
 		}
 	}
 }
@@ -151,39 +158,43 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 	return nil
 }
 
-// publish walks the targets from the checkpoint, a batch at a time.
+// publish walks the targets from the checkpoint, a batch at a time (several in
+// flight, see pipeline), checkpointing each acknowledged batch.
 func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
-	for {
-		steps, next, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
-		if err != nil {
-			return err
-		}
-		if len(steps) == 0 {
-			if err := w.store.markPublished(ctx, j.id, w.cfg.Replica); err != nil {
-				return err
-			}
-			j.state = StatePublished
-			log.InfoContext(ctx, "dispatch published")
-			return nil
+	from := j.publish
+	err := w.pipeline(ctx, "publish batch", func(ctx context.Context) (walkBatch, error) {
+		steps, next, err := wk.next(ctx, from, w.cfg.Batch, nil)
+		if err != nil || len(steps) == 0 {
+			return walkBatch{}, err
 		}
 		msgs, err := w.messages(j, steps, payloads)
+		from = next
+		return walkBatch{msgs: msgs, next: next}, err
+	}, func(ctx context.Context, b walkBatch, res Result) (bool, error) {
+		reason, err := w.store.checkpoint(ctx, j.id, w.lease(), b.next, res)
 		if err != nil {
-			return err
+			return false, err
 		}
-		res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
-		if err != nil {
-			return fmt.Errorf("publish batch: %w", err)
+		j.publish = b.next
+		if reason != nil {
+			j.reason = reason
 		}
-		if j.reason, err = w.store.checkpoint(ctx, j.id, w.lease(), next, res); err != nil {
-			return err
-		}
-		j.publish = next
-		if j.reason != nil {
-			log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
-			return nil
-		}
+		return j.reason != nil, nil
+	})
+	if err != nil {
+		return err
 	}
+	if j.reason != nil {
+		log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
+		return nil
+	}
+	if err := w.store.markPublished(ctx, j.id, w.cfg.Replica); err != nil {
+		return err
+	}
+	j.state = StatePublished
+	log.InfoContext(ctx, "dispatch published")
+	return nil
 }
 
 // messages returns the envelope of each step. payloads keeps one encoded
@@ -212,34 +223,38 @@ func (w *Worker) messages(j *job, steps []step, payloads map[int][]byte) ([]Mess
 func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	until := j.publish
 	if j.state != StatePublished {
-		// A replica that died mid-batch may have published a batch past the last
-		// checkpoint: clear one batch further too (clearing a topic that holds
-		// nothing is harmless).
-		_, past, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
+		// A replica that died mid-publish may have published past the last
+		// checkpoint: clear as far as it may have reached too (clearing a topic
+		// that holds nothing is harmless).
+		past, err := w.beyondCheckpoint(ctx, wk, j.publish)
 		if err != nil {
 			return err
 		}
 		until = past
 	}
-	for j.template.Retain {
-		steps, next, err := wk.next(ctx, j.clear, w.cfg.Batch, &until)
+	if j.template.Retain {
+		from := j.clear
+		err := w.pipeline(ctx, "clear batch", func(ctx context.Context) (walkBatch, error) {
+			steps, next, err := wk.next(ctx, from, w.cfg.Batch, &until)
+			if err != nil || len(steps) == 0 {
+				return walkBatch{}, err
+			}
+			msgs := make([]Message, len(steps))
+			for i, st := range steps {
+				msgs[i] = Message{Topic: st.topic, Retain: true}
+			}
+			from = next
+			return walkBatch{msgs: msgs, next: next}, nil
+		}, func(ctx context.Context, b walkBatch, _ Result) (bool, error) {
+			if err := w.store.checkpointClear(ctx, j.id, w.lease(), b.next, len(b.msgs)); err != nil {
+				return false, err
+			}
+			j.clear = b.next
+			return false, nil
+		})
 		if err != nil {
 			return err
 		}
-		if len(steps) == 0 {
-			break
-		}
-		msgs := make([]Message, len(steps))
-		for i, st := range steps {
-			msgs[i] = Message{Topic: st.topic, Retain: true}
-		}
-		if _, err := w.cfg.Publisher.PublishAll(ctx, msgs); err != nil {
-			return fmt.Errorf("clear batch: %w", err)
-		}
-		if err := w.store.checkpointClear(ctx, j.id, w.lease(), next, len(steps)); err != nil {
-			return err
-		}
-		j.clear = next
 	}
 	state := StateExpired
 	switch *j.reason {
