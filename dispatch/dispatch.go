@@ -175,7 +175,9 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 		}
 		kinds[i], games[i], msgs[i], contents[i] = string(tpl.Kind), tpl.Game, tpl.Msg, string(tpl.Content)
 		priorities[i], starts[i], retains[i] = int32(tpl.Priority), tpl.StartsAt, tpl.Retain
-		byKey[Key{d.Campaign, d.Zone, d.FireAt.UnixNano()}] = d
+		// Postgres keeps microseconds (pgx truncates when it encodes): the key
+		// must match the fire time the row hands back.
+		byKey[Key{d.Campaign, d.Zone, d.FireAt.Truncate(time.Microsecond).UnixNano()}] = d
 	}
 	rows, _ := tx.Query(ctx, `
 		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id,
