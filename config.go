@@ -28,9 +28,11 @@ type config struct {
 	MQTTUsername   string
 	MQTTPassword   string
 	MQTTTLS        mqttout.TLSConfig
-	TopicPrefix    string
-	Migrate        bool
-	LogLevel       slog.Level
+	// MQTTConnections is how many broker connections a replica publishes over.
+	MQTTConnections int
+	TopicPrefix     string
+	Migrate         bool
+	LogLevel        slog.Level
 	// DispatchLease is how long a replica that died keeps the dispatches it was
 	// sending before another replica resumes them.
 	DispatchLease time.Duration
@@ -159,6 +161,8 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"PEM client certificate, for a broker that requires one; with --mqtt-key-file (HERALD_MQTT_CERT_FILE)")
 	fs.StringVar(&c.MQTTTLS.KeyFile, "mqtt-key-file", getenv("HERALD_MQTT_KEY_FILE"),
 		"PEM unencrypted key of the client certificate (HERALD_MQTT_KEY_FILE)")
+	fs.IntVar(&c.MQTTConnections, "mqtt-connections", env.int("HERALD_MQTT_CONNECTIONS", mqttout.DefaultConnections),
+		"broker connections a replica publishes over, together (HERALD_MQTT_CONNECTIONS)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", envOr(getenv, "HERALD_TOPIC_PREFIX", "herald"),
 		"first topic level(s) of every topic Herald publishes (HERALD_TOPIC_PREFIX)")
 	fs.BoolVar(&c.Migrate, "migrate", env.bool("HERALD_MIGRATE", true),
@@ -282,6 +286,9 @@ func (c *config) validate() error {
 	if c.DispatchWorkers < 1 {
 		errs.Add("dispatch-workers (HERALD_DISPATCH_WORKERS)", "must be at least 1")
 	}
+	if c.MQTTConnections < 1 || c.MQTTConnections > mqttout.MaxConnections {
+		errs.Add("mqtt-connections (HERALD_MQTT_CONNECTIONS)", "must be 1 to %d", mqttout.MaxConnections)
+	}
 	if c.DispatchLease < time.Second {
 		errs.Add("dispatch-lease (HERALD_DISPATCH_LEASE)", "must be at least 1s")
 	}
@@ -318,6 +325,7 @@ func (c *config) logValue() slog.Value {
 		slog.Bool("mqtt_password_set", c.MQTTPassword != ""),
 		slog.String("mqtt_ca_file", c.MQTTTLS.CAFile),
 		slog.Bool("mqtt_client_cert_set", c.MQTTTLS.CertFile != ""),
+		slog.Int("mqtt_connections", c.MQTTConnections),
 		slog.String("topic_prefix", c.TopicPrefix),
 		slog.Bool("migrate", c.Migrate),
 		slog.String("dispatch_lease", c.DispatchLease.String()),

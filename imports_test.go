@@ -21,6 +21,7 @@ var libraries = map[string]string{
 	"chi":        "github.com/go-chi/chi",
 	"prometheus": "github.com/prometheus/client_golang",
 	"x/time":     "golang.org/x/time",
+	"x/net":      "golang.org/x/net",
 	"migrate":    "github.com/golang-migrate/migrate",
 	"cron":       "github.com/robfig/cron",
 }

@@ -112,7 +112,7 @@ func uploadsStreaming(t *testing.T, url string) int {
 	var n int
 	require.NoError(t, conn.QueryRow(ctx, `
 		SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%member_upload%'`).Scan(&n))
+		WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%member_chunks%'`).Scan(&n))
 	return n
 }
 

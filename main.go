@@ -128,6 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer pool.Close()
 	broker, err := mqttout.Dial(mqttout.Config{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, TLS: cfg.MQTTTLS, Log: log,
+		Connections: cfg.MQTTConnections,
 	})
 	if err != nil {
 		return fmt.Errorf("set up broker connection: %w", err)
@@ -139,7 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, Workers: cfg.DispatchWorkers, OnCleared: campaignStore.DispatchCleared})
 	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
-	kicks := kickouts.New(kickouts.Config{DB: pool, Games: gameStore, Receipts: receiptStore, Publisher: broker,
+	kicks := kickouts.New(kickouts.Config{DB: pool, Receipts: receiptStore, Publisher: broker,
 		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})
 	idempotent := idempotency.NewStore(pool, nil)
 	sched := scheduler.New(scheduler.Config{DB: pool, Campaigns: campaignStore, Dispatches: dispatchStore, Lists: segmentStore,
@@ -168,7 +169,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer descriptors.Stop()
 	kicks.Start(context.WithoutCancel(ctx))
 	defer kicks.Stop()
-	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, log)
+	ingester, receiptsSub, flushSeconds, err := startReceipts(ctx, cfg, receiptStore, kicks.Delivered, log)
 	if err != nil {
 		return err
 	}

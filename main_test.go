@@ -180,7 +180,7 @@ func TestUnparsableSettingsStopHerald(t *testing.T) {
 		"HERALD_MIGRATE": "yes", "HERALD_DISPATCH_LEASE": "abc", "HERALD_RATE_LIMIT": "x", "HERALD_LOG_LEVEL": "loud",
 		"HERALD_FIRE_GRACE": "5", "HERALD_RATE_BURST": "1.5", "HERALD_METRICS": "on", "HERALD_AUTH_FAIL_RATE": "NaN",
 		"HERALD_AUTH_FAIL_BURST": "many", "HERALD_CONNECT_TIMEOUT": "10",
-		"HERALD_RECEIPT_RETENTION": "30d", "HERALD_RECEIPT_BUFFER": "big",
+		"HERALD_RECEIPT_RETENTION": "30d", "HERALD_RECEIPT_BUFFER": "big", "HERALD_MQTT_CONNECTIONS": "0",
 	} {
 		err := run(context.Background(), []string{"serve"}, env(map[string]string{key: value}), io.Discard, io.Discard)
 		require.ErrorContains(t, err, key, "%s=%s", key, value)

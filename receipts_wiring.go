@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/mqttout"
@@ -14,8 +15,10 @@ import (
 
 // startReceipts starts taking client receipts: a connection of its own to the
 // broker with the shared receipts subscription, feeding an Ingester that
-// writes to store. Stopping the Ingester stops the subscription first.
-func startReceipts(ctx context.Context, cfg config, store *receipts.Store, log *slog.Logger) (*receipts.Ingester, *mqttout.Subscriber, prometheus.Histogram, error) {
+// writes to store and tells onDelivered of each delivered receipt as soon as
+// it is read (kickouts.Service.Delivered). Stopping the Ingester stops the
+// subscription first.
+func startReceipts(ctx context.Context, cfg config, store *receipts.Store, onDelivered func(game, player string, send uuid.UUID, at time.Time), log *slog.Logger) (*receipts.Ingester, *mqttout.Subscriber, prometheus.Histogram, error) {
 	sub, err := mqttout.NewSubscriber(mqttout.SubscriberConfig{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, TLS: cfg.MQTTTLS, Log: log,
 		Filter: receipts.Subscription(cfg.TopicPrefix), Fence: receipts.Fence(cfg.TopicPrefix),
@@ -30,7 +33,8 @@ func startReceipts(ctx context.Context, cfg config, store *receipts.Store, log *
 	})
 	ingester := store.NewIngester(receipts.Config{
 		Prefix: cfg.TopicPrefix, Source: sub, Buffer: cfg.ReceiptBuffer, Log: log,
-		OnFlush: func(took time.Duration, _ int) { flushSeconds.Observe(took.Seconds()) },
+		OnFlush:     func(took time.Duration, _ int) { flushSeconds.Observe(took.Seconds()) },
+		OnDelivered: onDelivered,
 	})
 	// Like the other background work, ingestion outlives requests; Stop ends it.
 	ingester.Start(context.WithoutCancel(ctx))

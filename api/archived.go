@@ -41,7 +41,17 @@ func (s *Server) liveGame(next http.Handler) http.Handler {
 		if g.ArchivedAt != nil {
 			return games.ErrArchived
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), liveGameKey{}, g)))
 		return nil
 	})
+}
+
+// liveGameKey keys the game liveGame read in the request's context.
+type liveGameKey struct{}
+
+// checkedGame returns the game liveGame read for the request, saving a
+// handler that needs it (a kick-out needs its default locale) a round trip.
+func checkedGame(ctx context.Context) (games.Game, bool) {
+	g, ok := ctx.Value(liveGameKey{}).(games.Game)
+	return g, ok
 }

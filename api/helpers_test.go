@@ -74,7 +74,7 @@ func newTestServerWith(t testing.TB, broker string, rateLimit float64, rateBurst
 	spec, err := os.ReadFile("../openapi.yaml")
 	require.NoError(t, err)
 	keys := auth.NewStore(pool)
-	kicks := kickouts.New(kickouts.Config{DB: pool, Games: games.NewStore(pool), Receipts: receipts.NewStore(pool, 0),
+	kicks := kickouts.New(kickouts.Config{DB: pool, Receipts: receipts.NewStore(pool, 0),
 		Publisher: conn, Prefix: "herald", Log: log})
 	kicks.Start(context.Background())
 	t.Cleanup(kicks.Stop)

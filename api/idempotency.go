@@ -154,6 +154,11 @@ func (s *Server) doOnce(w http.ResponseWriter, r *http.Request, next http.Handle
 	if mode == refuseReplay && rec.status < 300 {
 		resp.Body = withoutSecret(resp.Body)
 	}
+	// The caller has its answer now rather than after the write below: a
+	// retry meanwhile finds the key in progress and waits for it.
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		s.log.DebugContext(r.Context(), "flush idempotent answer", "err", err) // the client left; keep the answer all the same
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.DBTimeout)
 	defer cancel()
 	if err := s.Idempotency.Finish(ctx, req, owner, resp); err != nil {

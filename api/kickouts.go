@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -36,17 +37,15 @@ func (s *Server) createKickout(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeUpTo(w, r, &in, maxKickoutBody); err != nil {
 		return err
 	}
-	game := chi.URLParam(r, "game")
-	st, err := s.Kickouts.Create(r.Context(), game, in)
+	g, ok := checkedGame(r.Context())
+	if !ok { // the route is under /games/{game}: liveGame guards it
+		return errors.New("create kick-out: the game was not read by the live-game check")
+	}
+	st, err := s.Kickouts.CreateAndWait(r.Context(), g, in, wait)
 	if err != nil {
 		return err
 	}
-	if wait > 0 {
-		if st, err = s.Kickouts.Wait(r.Context(), game, st.ID, wait); err != nil {
-			return err
-		}
-	}
-	w.Header().Set("Location", "/v1/games/"+game+"/kickouts/"+st.ID.String())
+	w.Header().Set("Location", "/v1/games/"+g.ID+"/kickouts/"+st.ID.String())
 	return writeJSON(w, http.StatusCreated, st)
 }
 

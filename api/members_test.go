@@ -224,6 +224,6 @@ func (s *testServer) copying() bool {
 	var n int
 	require.NoError(s.t, s.db.QueryRow(context.Background(), `
 		SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%member_upload%'`).Scan(&n))
+		WHERE datname = current_database() AND state = 'active' AND query ILIKE 'copy%member_chunks%'`).Scan(&n))
 	return n > 0
 }

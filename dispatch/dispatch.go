@@ -175,7 +175,9 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 		}
 		kinds[i], games[i], msgs[i], contents[i] = string(tpl.Kind), tpl.Game, tpl.Msg, string(tpl.Content)
 		priorities[i], starts[i], retains[i] = int32(tpl.Priority), tpl.StartsAt, tpl.Retain
-		byKey[Key{d.Campaign, d.Zone, d.FireAt.UnixNano()}] = d
+		// Postgres keeps microseconds (pgx truncates when it encodes): the key
+		// must match the fire time the row hands back.
+		byKey[Key{d.Campaign, d.Zone, d.FireAt.Truncate(time.Microsecond).UnixNano()}] = d
 	}
 	rows, _ := tx.Query(ctx, `
 		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id,
@@ -201,6 +203,11 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record dispatches: %w", err)
+	}
+	for _, d := range all {
+		if d.State == StatePending && len(recorded) > 0 {
+			return recorded, notifyWorkers(ctx, tx)
+		}
 	}
 	return recorded, nil
 }
@@ -302,7 +309,7 @@ func OfEach(ctx context.Context, db postgres.DBTX, campaigns []uuid.UUID) (map[u
 
 // Recall asks, in tx, for every dispatch of campaign that is not cleared to be
 // cleared at once. The worker holding one sees the request at its next
-// checkpoint and clears every topic it published to, the batch in flight
+// checkpoint and clears every topic it published to, the batches in flight
 // included; it ends as StateRecalled.
 func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 	if _, err := tx.Exec(ctx, `
@@ -310,5 +317,5 @@ func Recall(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error {
 		WHERE campaign_id = $1 AND cleared_at IS NULL AND clear_reason IS NULL`, campaign, ReasonRecall); err != nil {
 		return fmt.Errorf("recall dispatches of %s: %w", campaign, err)
 	}
-	return nil
+	return notifyWorkers(ctx, tx)
 }

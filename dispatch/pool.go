@@ -20,9 +20,10 @@ const claimers = 2
 // are due costs a round trip per claim, not per send; a claim that finds
 // nothing waits Poll.
 func (w *Worker) work(ctx context.Context) {
-	var finisher sync.WaitGroup
-	finisher.Go(func() { w.finisher.run(ctx) })
-	defer finisher.Wait()
+	var background sync.WaitGroup
+	background.Go(func() { w.finisher.run(ctx) })
+	background.Go(func() { w.listen(ctx) })
+	defer background.Wait()
 	var running sync.WaitGroup
 	defer running.Wait()
 	free := make(chan struct{}, w.cfg.Workers) // holds a token per busy worker
@@ -50,6 +51,7 @@ func (w *Worker) claimLoop(ctx context.Context, free chan struct{}, running *syn
 		if n == 0 {
 			return
 		}
+		woken := w.woken() // taken before the claim: work recorded during it wakes this claimer
 		jobs, wait := w.claim(ctx, n)
 		if len(jobs) > 0 {
 			found = time.Now()
@@ -67,7 +69,7 @@ func (w *Worker) claimLoop(ctx context.Context, free chan struct{}, running *syn
 				}
 			})
 		}
-		if len(jobs) == 0 && !sleep(ctx, wait) {
+		if len(jobs) == 0 && !sleep(ctx, wait, woken) {
 			return
 		}
 	}
@@ -111,14 +113,16 @@ func (w *Worker) claim(ctx context.Context, n int) ([]*job, time.Duration) {
 	return jobs, w.cfg.Poll
 }
 
-// sleep sleeps for d and reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep sleeps for d or until woken is closed, and reports whether ctx is
+// still alive.
+func sleep(ctx context.Context, d time.Duration, woken <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-woken:
 	}
+	return true
 }

@@ -124,9 +124,9 @@ func (w *Worker) restore(ctx context.Context, j *job, wk *walker, log *slog.Logg
 			seq, until = r.seq, nil
 			if r.until != nil {
 				// The request holds the publish checkpoint at the time the loss was
-				// noticed; the batch then in flight may have been acknowledged by
-				// the broker before it went away: restore one batch further.
-				_, past, err := wk.next(ctx, *r.until, w.cfg.Batch, nil)
+				// noticed; the batches then in flight may have been acknowledged by
+				// the broker before it went away: restore as far as they reached.
+				past, err := w.beyondCheckpoint(ctx, wk, *r.until)
 				if err != nil {
 					return err
 				}

@@ -36,6 +36,11 @@ func (s *Store) ExpireDue(ctx context.Context, now time.Time) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("expire dispatches: %w", err)
 	}
+	if tag.RowsAffected() > 0 {
+		if err := notifyWorkers(ctx, s.db); err != nil {
+			return 0, err
+		}
+	}
 	return tag.RowsAffected(), nil
 }
 

@@ -28,7 +28,8 @@ type step struct {
 	target int
 }
 
-// walker reads the topics of a dispatch in walk order, a batch at a time.
+// walker reads the topics of a dispatch in walk order, a batch at a time. One
+// goroutine at a time uses it.
 type walker struct {
 	db      postgres.DBTX
 	prefix  string
@@ -37,6 +38,20 @@ type walker struct {
 	msg     string // the last topic level
 	targets []segments.Target
 	list    *int64 // the member list a members target streams
+
+	// playerHead and playerTail surround a player id in its topic, built once:
+	// a fan-out builds one topic per member.
+	playerHead, playerTail string
+}
+
+// playerTopic is the topic of player's message:
+// protocol.Message(protocol.Base(prefix, game, ScopePlayer, player), kind, msg).
+func (w *walker) playerTopic(player string) string {
+	if w.playerHead == "" {
+		w.playerHead = protocol.Base(w.prefix, w.game, protocol.ScopePlayer) + "/"
+		w.playerTail = protocol.Message("", w.kind, w.msg)
+	}
+	return w.playerHead + player + w.playerTail
 }
 
 // next returns up to n topics from p onward, stopping before until (nil: the
@@ -62,7 +77,7 @@ func (w *walker) next(ctx context.Context, p position, n int, until *position) (
 			if until != nil && until.Target == p.Target && until.After != "" && player > until.After {
 				return out, position{Target: p.Target + 1}, nil
 			}
-			out = append(out, step{protocol.Message(protocol.Base(w.prefix, w.game, protocol.ScopePlayer, player), w.kind, w.msg), p.Target})
+			out = append(out, step{w.playerTopic(player), p.Target})
 			p.After = player
 		}
 		if len(players) < want { // the list ran out

@@ -42,6 +42,9 @@ type Worker struct {
 	life     startstop.Service
 
 	restored atomic.Int64 // topics re-published by restores, for metrics
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced on each notification (see listen)
 }
 
 // DefaultWorkers is how many dispatches one replica works on at once unless
@@ -70,7 +73,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Replica == "" {
 		cfg.Replica = uuid.NewString()
 	}
-	w := &Worker{cfg: cfg, store: s}
+	w := &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
 	w.finisher = newFinisher(s, w.lease())
 	return w
 }
@@ -126,39 +129,39 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 	return nil
 }
 
-// publish walks the targets from the checkpoint, a batch at a time; the last
-// batch's checkpoint marks the dispatch published and learns what was asked
-// of it meanwhile (finish).
+// publish walks the targets from the checkpoint, a batch at a time (several in
+// flight, see pipeline), checkpointing each acknowledged batch; finish then
+// marks the dispatch published, with other workers' dispatches.
 func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
-	for {
-		steps, next, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
-		if err != nil {
-			return err
-		}
-		if len(steps) == 0 {
-			return w.finish(ctx, j, next, Result{}, log)
+	from := j.publish
+	err := w.pipeline(ctx, "publish batch", func(ctx context.Context) (walkBatch, error) {
+		steps, next, err := wk.next(ctx, from, w.cfg.Batch, nil)
+		if err != nil || len(steps) == 0 {
+			return walkBatch{}, err
 		}
 		msgs, err := w.messages(j, steps, payloads)
+		from = next
+		return walkBatch{msgs: msgs, next: next}, err
+	}, func(ctx context.Context, b walkBatch, res Result) (bool, error) {
+		reason, err := w.store.checkpoint(ctx, j.id, w.lease(), b.next, res)
 		if err != nil {
-			return err
+			return false, err
 		}
-		res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
-		if err != nil {
-			return fmt.Errorf("publish batch: %w", err)
+		j.publish = b.next
+		if reason != nil {
+			j.reason = reason
 		}
-		if next.Target >= len(j.targets) { // that was the last batch
-			return w.finish(ctx, j, next, res, log)
-		}
-		if j.reason, err = w.store.checkpoint(ctx, j.id, w.lease(), next, res); err != nil {
-			return err
-		}
-		j.publish = next
-		if j.reason != nil {
-			log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
-			return nil
-		}
+		return j.reason != nil, nil
+	})
+	if err != nil {
+		return err
 	}
+	if j.reason != nil {
+		log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
+		return nil
+	}
+	return w.finish(ctx, j, j.publish, Result{}, log)
 }
 
 // messages returns the envelope of each step. payloads keeps one encoded
@@ -187,34 +190,38 @@ func (w *Worker) messages(j *job, steps []step, payloads map[int][]byte) ([]Mess
 func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	until := j.publish
 	if j.state != StatePublished {
-		// A replica that died mid-batch may have published a batch past the last
-		// checkpoint: clear one batch further too (clearing a topic that holds
-		// nothing is harmless).
-		_, past, err := wk.next(ctx, j.publish, w.cfg.Batch, nil)
+		// A replica that died mid-publish may have published past the last
+		// checkpoint: clear as far as it may have reached too (clearing a topic
+		// that holds nothing is harmless).
+		past, err := w.beyondCheckpoint(ctx, wk, j.publish)
 		if err != nil {
 			return err
 		}
 		until = past
 	}
-	for j.template.Retain {
-		steps, next, err := wk.next(ctx, j.clear, w.cfg.Batch, &until)
+	if j.template.Retain {
+		from := j.clear
+		err := w.pipeline(ctx, "clear batch", func(ctx context.Context) (walkBatch, error) {
+			steps, next, err := wk.next(ctx, from, w.cfg.Batch, &until)
+			if err != nil || len(steps) == 0 {
+				return walkBatch{}, err
+			}
+			msgs := make([]Message, len(steps))
+			for i, st := range steps {
+				msgs[i] = Message{Topic: st.topic, Retain: true}
+			}
+			from = next
+			return walkBatch{msgs: msgs, next: next}, nil
+		}, func(ctx context.Context, b walkBatch, _ Result) (bool, error) {
+			if err := w.store.checkpointClear(ctx, j.id, w.lease(), b.next, len(b.msgs)); err != nil {
+				return false, err
+			}
+			j.clear = b.next
+			return false, nil
+		})
 		if err != nil {
 			return err
 		}
-		if len(steps) == 0 {
-			break
-		}
-		msgs := make([]Message, len(steps))
-		for i, st := range steps {
-			msgs[i] = Message{Topic: st.topic, Retain: true}
-		}
-		if _, err := w.cfg.Publisher.PublishAll(ctx, msgs); err != nil {
-			return fmt.Errorf("clear batch: %w", err)
-		}
-		if err := w.store.checkpointClear(ctx, j.id, w.lease(), next, len(steps)); err != nil {
-			return err
-		}
-		j.clear = next
 	}
 	state := StateExpired
 	switch *j.reason {

@@ -99,22 +99,12 @@ func (s *Store) Begin(ctx context.Context, req Request) (Claim, error) {
 		if err != nil {
 			return Claim{}, fmt.Errorf("new idempotency owner: %w", err)
 		}
-		var owned bool
-		err = s.db.QueryRow(ctx, `
-			INSERT INTO idempotency_keys AS k (key_id, key, request_hash, owner, locked_until, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (key_id, key) DO UPDATE SET request_hash = excluded.request_hash, owner = excluded.owner,
-				locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
-				created_at = excluded.created_at, expires_at = excluded.expires_at
-			WHERE k.expires_at <= $6
-				OR (k.status IS NULL AND k.locked_until <= $6 AND k.request_hash = excluded.request_hash)
-			RETURNING true`,
-			req.KeyID, req.Key, req.Hash[:], owner, now.Add(Lease), now, now.Add(TTL)).Scan(&owned)
-		if err == nil {
-			return Claim{Outcome: Owned, Owner: owner}, nil
+		owned, err := s.claim(ctx, req, owner, now)
+		if err != nil {
+			return Claim{}, err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return Claim{}, fmt.Errorf("claim idempotency key: %w", err)
+		if owned {
+			return Claim{Outcome: Owned, Owner: owner}, nil
 		}
 		var hash []byte
 		var status *int
@@ -135,6 +125,39 @@ func (s *Store) Begin(ctx context.Context, req Request) (Claim, error) {
 		resp.Status = *status
 		return Claim{Outcome: Replay, Response: resp}, nil
 	}
+}
+
+// claim inserts req's key owned by owner, or takes over an expired one or
+// one whose owner's lease passed, and reports whether it did. The claim is
+// committed without waiting for the disk: it is visible to concurrent retries
+// at once all the same, and the work it guards commits durably after it, which
+// flushes it too; lost in a crash, it guarded nothing that survived.
+func (s *Store) claim(ctx context.Context, req Request, owner uuid.UUID, now time.Time) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	var owned bool
+	b.Queue(`
+		INSERT INTO idempotency_keys AS k (key_id, key, request_hash, owner, locked_until, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (key_id, key) DO UPDATE SET request_hash = excluded.request_hash, owner = excluded.owner,
+			locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE k.expires_at <= $6
+			OR (k.status IS NULL AND k.locked_until <= $6 AND k.request_hash = excluded.request_hash)
+		RETURNING true`,
+		req.KeyID, req.Key, req.Hash[:], owner, now.Add(Lease), now, now.Add(TTL)).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&owned)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // the key is someone else's
+		}
+		return err
+	})
+	b.Queue(`COMMIT`)
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+		return false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	return owned, nil
 }
 
 // Finish stores the answer of the request that owns the key.

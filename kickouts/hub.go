@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -19,37 +20,86 @@ import (
 // replica listens on receipts.NotifyChannel, where ingestion announces after
 // each committed batch the send ids of its new delivered receipts, so a
 // receipt read by any replica wakes the request waiting on this one; it never
-// takes a connection per request.
+// takes a connection per request. A receipt read by this replica's own
+// ingestion (Delivered) wakes its waiters at once, before it is written, and
+// tells them who confirmed: on one replica a waited kick-out costs no
+// database round trip after the publish.
 type hub struct {
 	db  *pgxpool.Pool
 	log *slog.Logger
 
 	mu      sync.Mutex
-	waiters map[uuid.UUID]map[chan struct{}]struct{}
+	waiters map[uuid.UUID]map[*watcher]struct{}
+}
+
+// watcher is one waiting request's view of a kick-out's receipts.
+type watcher struct {
+	game  string
+	woken chan struct{} // receives when a notification or a receipt names the kick-out
+
+	mu    sync.Mutex
+	local map[string]time.Time // player -> when this replica read their delivered receipt
+}
+
+// delivered returns the players whose delivered receipt this replica read,
+// with when it read each.
+func (w *watcher) delivered() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.local)
+}
+
+func (w *watcher) wake() {
+	select {
+	case w.woken <- struct{}{}:
+	default: // merged with the wake-up waiting in the channel
+	}
 }
 
 func newHub(db *pgxpool.Pool, log *slog.Logger) *hub {
-	return &hub{db: db, log: log, waiters: map[uuid.UUID]map[chan struct{}]struct{}{}}
+	return &hub{db: db, log: log, waiters: map[uuid.UUID]map[*watcher]struct{}{}}
 }
 
-// watch returns a channel that receives when a notification names id, and the
-// function that stops watching. A wake-up that finds the channel full is
-// merged with the one waiting in it.
-func (h *hub) watch(id uuid.UUID) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+// watch returns a watcher of kick-out id of game and the function that stops
+// watching.
+func (h *hub) watch(id uuid.UUID, game string) (*watcher, func()) {
+	w := &watcher{game: game, woken: make(chan struct{}, 1)}
 	h.mu.Lock()
 	if h.waiters[id] == nil {
-		h.waiters[id] = map[chan struct{}]struct{}{}
+		h.waiters[id] = map[*watcher]struct{}{}
 	}
-	h.waiters[id][ch] = struct{}{}
+	h.waiters[id][w] = struct{}{}
 	h.mu.Unlock()
-	return ch, func() {
+	return w, func() {
 		h.mu.Lock()
-		delete(h.waiters[id], ch)
+		delete(h.waiters[id], w)
 		if len(h.waiters[id]) == 0 {
 			delete(h.waiters, id)
 		}
 		h.mu.Unlock()
+	}
+}
+
+// deliver records a delivered receipt of send by player of game, read by
+// this replica at at, for the requests waiting on send, and wakes them. A
+// receipt on another game's topic is not theirs: it is ignored, as ingestion
+// drops it.
+func (h *hub) deliver(game, player string, send uuid.UUID, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.waiters[send] {
+		if w.game != game {
+			continue
+		}
+		w.mu.Lock()
+		if w.local == nil {
+			w.local = map[string]time.Time{}
+		}
+		if _, seen := w.local[player]; !seen {
+			w.local[player] = at
+		}
+		w.mu.Unlock()
+		w.wake()
 	}
 }
 
@@ -69,11 +119,8 @@ func (h *hub) wake(payload string) {
 		if err != nil {
 			continue
 		}
-		for ch := range h.waiters[id] {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+		for w := range h.waiters[id] {
+			w.wake()
 		}
 	}
 }

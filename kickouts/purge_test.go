@@ -16,7 +16,7 @@ func TestPurgeDeletesKickoutsPastTheRetention(t *testing.T) {
 	clock := clocktest.New(time.Now())
 	f := newFixture(t, func(c *Config) { c.Now = clock.Now })
 	reason := "ban"
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1"}, Reason: &reason})
+	st, err := f.create(Input{Players: []string{"p1"}, Reason: &reason})
 	require.NoError(t, err)
 
 	clock.Add(time.Hour - time.Second)

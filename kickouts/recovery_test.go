@@ -29,6 +29,7 @@ type fixture struct {
 	svc    *Service
 	broker *brokertest.Broker
 	ctx    context.Context
+	game   games.Game
 }
 
 func newFixture(t *testing.T, edit func(*Config)) *fixture {
@@ -41,14 +42,19 @@ func newFixture(t *testing.T, edit func(*Config)) *fixture {
 	t.Cleanup(conn.Close)
 	ctx := audit.WithActor(context.Background(), audit.Actor{Name: "test"})
 	gs := games.NewStore(pool)
-	_, err = gs.Create(ctx, games.Game{ID: "g1", Name: "G1", DefaultLocale: "en"})
+	g, err := gs.Create(ctx, games.Game{ID: "g1", Name: "G1", DefaultLocale: "en"})
 	require.NoError(t, err)
-	cfg := Config{DB: pool, Games: gs, Receipts: receipts.NewStore(pool, 0), Publisher: conn, Prefix: "herald", Log: log,
+	cfg := Config{DB: pool, Receipts: receipts.NewStore(pool, 0), Publisher: conn, Prefix: "herald", Log: log,
 		Poll: 50 * time.Millisecond}
 	if edit != nil {
 		edit(&cfg)
 	}
-	return &fixture{svc: New(cfg), broker: broker, ctx: ctx}
+	return &fixture{svc: New(cfg), broker: broker, ctx: ctx, game: g}
+}
+
+// create creates a kick-out in g1 and answers without waiting.
+func (f *fixture) create(in Input) (Status, error) {
+	return f.svc.CreateAndWait(f.ctx, f.game, in, 0)
 }
 
 func (f *fixture) start(t *testing.T) {
@@ -127,7 +133,7 @@ func TestKickoutWhileTheBrokerIsDownIsPendingThenPublished(t *testing.T) {
 	f.start(t)
 	f.broker.Stop()
 	reason := "maintenance"
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1", "p2"}, Reason: &reason})
+	st, err := f.create(Input{Players: []string{"p1", "p2"}, Reason: &reason})
 	require.NoError(t, err)
 	require.Equal(t, StatePending, st.State)
 	require.Equal(t, 2, st.Counts.Pending)

@@ -26,7 +26,6 @@ type Publisher interface {
 // Config configures the kick-outs of one replica.
 type Config struct {
 	DB        *pgxpool.Pool
-	Games     *games.Store
 	Receipts  *receipts.Store // the clients' delivered receipts
 	Publisher Publisher
 	Prefix    string // the topic prefix
@@ -57,6 +56,8 @@ type Service struct {
 
 	life startstop.Service
 
+	marks marks // published marks being written
+
 	draining  chan struct{} // closed by Drain
 	drainOnce sync.Once
 }
@@ -81,7 +82,9 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log), draining: make(chan struct{})}
+	s := &Service{cfg: cfg, store: store{db: cfg.DB}, hub: newHub(cfg.DB, cfg.Log), draining: make(chan struct{})}
+	s.marks = marks{store: s.store, log: cfg.Log, timeout: cfg.DBTimeout, at: map[uuid.UUID]time.Time{}}
+	return s
 }
 
 // Start starts the receipt listener and recovery, and returns at once.
@@ -94,9 +97,18 @@ func (s *Service) Start(ctx context.Context) {
 	})
 }
 
-// Stop stops the background work and waits for it.
+// Stop stops the background work and waits for it, and for the marks of
+// published kick-outs still being written.
 func (s *Service) Stop() {
 	s.life.Stop()
+	s.marks.wait()
+}
+
+// Delivered tells the requests waiting on kick-out send of game that this
+// replica read player's delivered receipt at at, before it is stored
+// (receipts.Config.OnDelivered): they answer without waiting for the write.
+func (s *Service) Delivered(game, player string, send uuid.UUID, at time.Time) {
+	s.hub.deliver(game, player, send, at)
 }
 
 // Drain ends every wait at once, and every later one as soon as it starts:
@@ -107,18 +119,17 @@ func (s *Service) Drain() {
 	s.drainOnce.Do(func() { close(s.draining) })
 }
 
-// Create validates in, stores the kick-out with its audit entry, publishes it
-// and returns its status: published once the broker acknowledged every
+// CreateAndWait validates in for game g (read by the caller, who checked it
+// is live), stores the kick-out with its audit entry and publishes it. Without
+// a wait it returns its status: published once the broker acknowledged every
 // message, pending if it did not within PublishTimeout (plus 1 ms a player;
-// recovery publishes it then). It returns games.ErrNotFound or a fielderr.List.
-func (s *Service) Create(ctx context.Context, game string, in Input) (Status, error) {
-	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
-	defer cancel()
-	locale, err := s.cfg.Games.DefaultLocale(step, game)
-	if err != nil {
-		return Status{}, err
-	}
-	k, ttl, err := in.build(game, locale)
+// recovery publishes it then). With a positive wait it answers as Wait does,
+// once every targeted player confirmed, the ttl passed or wait (at most
+// MaxWait, counted from now) ended; it watches for receipts before it
+// publishes, so that a client that confirms at once is not missed. It returns
+// a fielderr.List, or ctx's error when the caller went away while waiting.
+func (s *Service) CreateAndWait(ctx context.Context, g games.Game, in Input, wait time.Duration) (Status, error) {
+	k, ttl, err := in.build(g.ID, g.DefaultLocale)
 	if err != nil {
 		return Status{}, err
 	}
@@ -129,11 +140,21 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 	// send the same bytes.
 	k.CreatedAt = s.cfg.Now().UTC().Truncate(time.Millisecond)
 	k.ExpiresAt = k.CreatedAt.Add(ttl)
+	deadline := s.cfg.Now().Add(min(wait, MaxWait))
 	payload, err := s.envelope(k)
 	if err != nil {
 		return Status{}, err
 	}
-	if err := s.store.insert(step, k, k.CreatedAt.Add(s.lease(k))); err != nil {
+	var w *watcher
+	if wait > 0 {
+		var stop func()
+		w, stop = s.hub.watch(k.ID, k.Game)
+		defer stop()
+	}
+	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
+	err = s.store.insert(step, k, k.CreatedAt.Add(s.lease(k)))
+	cancel()
+	if err != nil {
 		return Status{}, err
 	}
 	// The kick-out is stored: from here on it is published even if the caller
@@ -141,7 +162,11 @@ func (s *Service) Create(ctx context.Context, game string, in Input) (Status, er
 	if at, ok := s.publish(context.WithoutCancel(ctx), k, payload); ok {
 		k.PublishedAt = &at
 	}
-	return status(k, nil, 0, s.cfg.Now())
+	if w == nil {
+		return status(k, nil, 0, s.cfg.Now())
+	}
+	// Nothing can be stored for it yet that a notification would not announce.
+	return s.waitFor(ctx, k, w, deadline, false)
 }
 
 // envelope encodes k's envelope, refusing (as a field error) content too
@@ -200,12 +225,7 @@ func (s *Service) publish(ctx context.Context, k Kickout, payload []byte) (time.
 		return time.Time{}, false
 	}
 	at := s.cfg.Now().UTC()
-	mctx, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
-	defer cancel()
-	if err := s.store.markPublished(mctx, k.ID, at); err != nil {
-		// Published all the same; recovery will send it once more.
-		s.cfg.Log.WarnContext(ctx, "mark kick-out published", "kickout", k.ID, "err", err)
-	}
+	s.marks.add(ctx, k.ID, at)
 	return at, true
 }
 
@@ -213,19 +233,38 @@ func (s *Service) publish(ctx context.Context, k Kickout, payload []byte) (time.
 func (s *Service) Status(ctx context.Context, game string, id uuid.UUID) (Status, error) {
 	step, cancel := context.WithTimeout(ctx, s.cfg.DBTimeout)
 	defer cancel()
-	k, err := s.store.get(step, game, id)
+	k, err := s.get(step, game, id)
 	if err != nil {
 		return Status{}, err
 	}
-	return s.status(step, k)
+	return s.status(step, k, nil)
 }
 
-func (s *Service) status(ctx context.Context, k Kickout) (Status, error) {
+// get reads kick-out id of game with its publish time if this replica is
+// still writing it: looked up before the read, since a mark is forgotten once
+// it is stored.
+func (s *Service) get(ctx context.Context, game string, id uuid.UUID) (Kickout, error) {
+	at, marked := s.marks.pending(id)
+	k, err := s.store.get(ctx, game, id)
+	if err != nil {
+		return Kickout{}, err
+	}
+	if k.PublishedAt == nil && marked {
+		k.PublishedAt = &at
+	}
+	return k, nil
+}
+
+// status reads k's stored receipts and computes its status now, adding the
+// delivered receipts local holds (read by this replica, perhaps not stored
+// yet; nil for none).
+func (s *Service) status(ctx context.Context, k Kickout, local map[string]time.Time) (Status, error) {
 	now := s.cfg.Now()
 	got, total, err := s.cfg.Receipts.Delivered(ctx, k.ID, k.Players, MaxPlayers)
 	if err != nil {
 		return Status{}, err
 	}
+	got, total = merge(k, got, total, local)
 	return status(k, got, total, now)
 }
 

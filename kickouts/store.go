@@ -96,17 +96,20 @@ func (s store) claimUnpublished(ctx context.Context, now time.Time, base, perMes
 	return k, true, nil
 }
 
-// markPublished records that the broker acknowledged every message of
-// kick-out id at at. It is not worth a disk flush: were the mark lost in a
-// crash, recovery would publish again, and clients drop the duplicate.
-func (s store) markPublished(ctx context.Context, id uuid.UUID, at time.Time) error {
+// markPublished records that the broker acknowledged every message of the
+// kick-outs ids at the times at (in the same order), in one statement. It is
+// not worth a disk flush: were the marks lost in a crash, recovery would
+// publish again, and clients drop the duplicate.
+func (s store) markPublished(ctx context.Context, ids []uuid.UUID, at []time.Time) error {
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE kickouts SET published_at = $2 WHERE id = $1 AND published_at IS NULL`, id, at)
+	b.Queue(`UPDATE kickouts k SET published_at = m.at
+		FROM unnest($1::uuid[], $2::timestamptz[]) AS m(id, at)
+		WHERE k.id = m.id AND k.published_at IS NULL`, ids, at)
 	b.Queue(`COMMIT`)
 	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("mark kick-out published: %w", err)
+		return fmt.Errorf("mark %d kick-outs published: %w", len(ids), err)
 	}
 	return nil
 }

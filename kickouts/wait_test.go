@@ -19,7 +19,7 @@ func TestWaitIsWokenByAReceiptNotification(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Recheck = time.Hour })
 	f.start(t)
 	reason := "login_elsewhere"
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1", "p2"}, Reason: &reason})
+	st, err := f.create(Input{Players: []string{"p1", "p2"}, Reason: &reason})
 	require.NoError(t, err)
 
 	type result struct {
@@ -80,7 +80,7 @@ func TestWaitEndsWithTheWaitOrTheTTL(t *testing.T) {
 	f := newFixture(t, nil)
 	f.start(t)
 	reason, ttl := "ban", 2
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1"}, Reason: &reason, TTLS: &ttl})
+	st, err := f.create(Input{Players: []string{"p1"}, Reason: &reason, TTLS: &ttl})
 	require.NoError(t, err)
 	short, err := f.svc.Wait(f.ctx, "g1", st.ID, 100*time.Millisecond)
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func TestWaitEndsWithTheWaitOrTheTTL(t *testing.T) {
 	require.Equal(t, PlayerNotDelivered, long.Players[0].Status)
 	require.False(t, time.Now().Before(long.ExpiresAt))
 
-	srv, err := f.svc.Create(f.ctx, "g1", Input{Server: ptr("s1"), Reason: &reason, TTLS: &ttl})
+	srv, err := f.create(Input{Server: ptr("s1"), Reason: &reason, TTLS: &ttl})
 	require.NoError(t, err)
 	done, err := f.svc.Wait(f.ctx, "g1", srv.ID, MaxWait)
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestDrainEndsWaits(t *testing.T) {
 	f := newFixture(t, nil)
 	f.start(t)
 	reason := "ban"
-	st, err := f.svc.Create(f.ctx, "g1", Input{Players: []string{"p1"}, Reason: &reason})
+	st, err := f.create(Input{Players: []string{"p1"}, Reason: &reason})
 	require.NoError(t, err)
 	done := make(chan Status, 1)
 	go func() {

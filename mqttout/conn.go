@@ -1,6 +1,7 @@
-// Package mqttout owns how a message reaches the MQTT broker: Herald's one
-// long-lived connection, its reconnects, and reliable QoS 1 publishing
-// (PublishAll). It knows topics and payloads, never campaigns or segments.
+// Package mqttout owns how a message reaches the MQTT broker: Herald's
+// long-lived publishing connections, their reconnects, and reliable QoS 1
+// publishing over all of them (PublishAll). It knows topics and payloads, never
+// campaigns or segments.
 package mqttout
 
 import (
@@ -23,9 +24,12 @@ import (
 const (
 	DefaultMaxInFlight    = 1024
 	DefaultPublishTimeout = 10 * time.Second
+	DefaultConnections    = 2
 	// maxInFlightLimit stays well under paho's 65,535 message ids, which it shares
 	// with re-sends of its own after a reconnect (docs/brokers.md).
 	maxInFlightLimit = 16384
+	// MaxConnections bounds Config.Connections.
+	MaxConnections = 16
 )
 
 // ErrClosed is returned by PublishAll once Close has been called.
@@ -40,21 +44,30 @@ type Config struct {
 	// with a plain URL is an error.
 	TLS TLSConfig
 	// ClientID defaults to herald-{hostname}-{random}: unique per replica, since a
-	// broker disconnects the older of two clients with the same id.
+	// broker disconnects the older of two clients with the same id. The second
+	// and further connections add -1, -2, ... to it.
 	ClientID string
 	Log      *slog.Logger // defaults to slog.Default()
+	// Connections is how many broker connections PublishAll spreads its
+	// publishes over (default 2, at most 16): one paho connection writes and
+	// reads on one goroutine each, short of what a broker takes.
+	Connections int
 	// MaxInFlight bounds the QoS 1 publishes awaiting their PUBACK, over all
-	// callers of PublishAll together (default 1024, at most 16384).
+	// callers of PublishAll and all connections together (default 1024, at most
+	// 16384).
 	MaxInFlight int
 	// PublishTimeout is how long a publish may wait for its PUBACK before it is
 	// sent again (default 10 s). It is also paho's write timeout.
 	PublishTimeout time.Duration
 }
 
-// Conn is Herald's connection to the broker. It connects in the background and
-// reconnects on its own, so Herald starts and serves while the broker is down.
+// Conn is Herald's publishing connection to the broker: Config.Connections
+// paho connections that PublishAll uses together. The first, the primary, is
+// also the one the retained check (CheckRetained) uses and Connected, LastError
+// and NextConnect report on. Conn connects in the background and reconnects on
+// its own, so Herald starts and serves while the broker is down.
 type Conn struct {
-	client         mqtt.Client
+	links          []*link // links[0] is the primary
 	log            *slog.Logger
 	publishTimeout time.Duration
 
@@ -62,21 +75,28 @@ type Conn struct {
 	// holds one slot from just before it is sent until its outcome is known.
 	slots chan struct{}
 
+	closeOnce sync.Once
+	closed    chan struct{}
+
+	acked, retried, failed atomic.Int64
+	inFlight               atomic.Int64
+}
+
+// link is one paho connection of a Conn.
+type link struct {
+	client mqtt.Client
+	name   string // its client id, for the logs
+
 	// epoch changes whenever the connection may have been broken or replaced
-	// (see epochStore and the handlers in Dial). A publish whose token completes
-	// in another epoch than the one it was sent in is unconfirmed (docs/brokers.md).
+	// (see epochStore and the handlers in dialLink). A publish whose token
+	// completes in another epoch than the one it was sent in is unconfirmed
+	// (docs/brokers.md).
 	epoch atomic.Uint64
 
 	lastErr atomic.Pointer[error] // why the latest connection attempt failed
 
 	mu sync.Mutex
 	up chan struct{} // closed and replaced each time the connection comes up
-
-	closeOnce sync.Once
-	closed    chan struct{}
-
-	acked, retried, failed atomic.Int64
-	inFlight               atomic.Int64
 }
 
 // Dial starts connecting to the broker and returns at once; Connected tells when
@@ -104,6 +124,12 @@ func Dial(cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("mqttout: MaxInFlight %d is outside 1..%d", cfg.MaxInFlight, maxInFlightLimit)
 	}
 	switch {
+	case cfg.Connections == 0:
+		cfg.Connections = DefaultConnections
+	case cfg.Connections < 0 || cfg.Connections > MaxConnections:
+		return nil, fmt.Errorf("mqttout: Connections %d is outside 1..%d", cfg.Connections, MaxConnections)
+	}
+	switch {
 	case cfg.PublishTimeout == 0:
 		cfg.PublishTimeout = DefaultPublishTimeout
 	case cfg.PublishTimeout < 0:
@@ -113,41 +139,64 @@ func Dial(cfg Config) (*Conn, error) {
 		log:            cfg.Log,
 		publishTimeout: cfg.PublishTimeout,
 		slots:          make(chan struct{}, cfg.MaxInFlight),
-		up:             make(chan struct{}),
 		closed:         make(chan struct{}),
 	}
-	opts := clientOptions(cfg.URL, cfg.Username, cfg.Password, cfg.ClientID, tlsCfg, cfg.Log, &c.lastErr).
-		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish blocked on a dead connection
-		SetOrderMatters(false).
-		SetStore(&epochStore{Store: mqtt.NewMemoryStore(), epoch: &c.epoch}).
-		SetOnConnectHandler(func(mqtt.Client) {
-			c.epoch.Add(1)
-			c.log.Info("broker connected", "url", cfg.URL, "client_id", cfg.ClientID)
-			c.mu.Lock()
-			close(c.up)
-			c.up = make(chan struct{})
-			c.mu.Unlock()
-		}).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			c.epoch.Add(1)
-			c.log.Warn("broker connection lost", "url", cfg.URL, "err", err)
-		})
-	c.client = mqtt.NewClient(opts)
-	// With ConnectRetry the token completes only once connected (or on Disconnect),
-	// so it is not waited for here.
-	c.client.Connect()
+	for i := range cfg.Connections {
+		id := cfg.ClientID
+		if i > 0 {
+			id = fmt.Sprintf("%s-%d", cfg.ClientID, i)
+		}
+		c.links = append(c.links, dialLink(cfg, id, tlsCfg))
+	}
 	return c, nil
 }
 
-// Connected reports whether the connection to the broker is up.
-func (c *Conn) Connected() bool {
-	return c.client.IsConnectionOpen()
+// dialLink starts connecting one paho connection of a Conn as clientID.
+func dialLink(cfg Config, clientID string, tlsCfg *tls.Config) *link {
+	l := &link{name: clientID, up: make(chan struct{})}
+	opts := clientOptions(cfg.URL, cfg.Username, cfg.Password, clientID, tlsCfg, cfg.Log, &l.lastErr).
+		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish blocked on a dead connection
+		SetCustomOpenConnectionFn(openBuffered(cfg.PublishTimeout)).
+		SetOrderMatters(false).
+		SetStore(&epochStore{Store: mqtt.NewMemoryStore(), epoch: &l.epoch}).
+		SetOnConnectHandler(func(mqtt.Client) {
+			l.epoch.Add(1)
+			cfg.Log.Info("broker connected", "url", cfg.URL, "client_id", clientID)
+			l.mu.Lock()
+			close(l.up)
+			l.up = make(chan struct{})
+			l.mu.Unlock()
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			l.epoch.Add(1)
+			cfg.Log.Warn("broker connection lost", "url", cfg.URL, "client_id", clientID, "err", err)
+		})
+	l.client = mqtt.NewClient(opts)
+	// With ConnectRetry the token completes only once connected (or on Disconnect),
+	// so it is not waited for here.
+	l.client.Connect()
+	return l
 }
 
-// LastError returns why the latest connection attempt failed, or nil once one
-// succeeded.
+// nextConnect returns a channel that is closed the next time l comes up.
+func (l *link) nextConnect() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up
+}
+
+// primary is the connection the retained check uses and the status reports on.
+func (c *Conn) primary() *link { return c.links[0] }
+
+// Connected reports whether the primary connection to the broker is up.
+func (c *Conn) Connected() bool {
+	return c.primary().client.IsConnectionOpen()
+}
+
+// LastError returns why the latest attempt of the primary connection failed,
+// or nil once one succeeded.
 func (c *Conn) LastError() error {
-	if err := c.lastErr.Load(); err != nil {
+	if err := c.primary().lastErr.Load(); err != nil {
 		return *err
 	}
 	return nil
@@ -157,7 +206,11 @@ func (c *Conn) LastError() error {
 // calls still running then return ErrClosed. Close may be called more than once.
 func (c *Conn) Close() {
 	c.closeOnce.Do(func() {
-		c.client.Disconnect(1000)
+		var wg sync.WaitGroup
+		for _, l := range c.links {
+			wg.Go(func() { l.client.Disconnect(1000) })
+		}
+		wg.Wait()
 		close(c.closed)
 	})
 }

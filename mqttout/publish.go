@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -57,15 +58,17 @@ const (
 )
 
 // PublishAll publishes every message with QoS 1, many in flight at once (never
-// publish-wait-publish), and returns when the broker has acknowledged each one,
-// or when ctx ends (then it returns ctx's error and counts the unacknowledged
-// ones as Failed). It never gives up while ctx lives: while the broker is down it
-// waits for the connection and re-sends with backoff.
+// publish-wait-publish) and spread over every connection of c that is up, and
+// returns when the broker has acknowledged each one, or when ctx ends (then it
+// returns ctx's error and counts the unacknowledged ones as Failed). It never
+// gives up while ctx lives: while the broker is down it waits for a connection
+// and re-sends with backoff. Messages are not ordered: each connection sends
+// the next one due as soon as the window lets it.
 //
 // A publish counts as acknowledged only if its PUBACK arrived on the connection
-// it was sent on: paho completes the tokens of publishes it re-sends after a
-// reconnect without waiting for their PUBACK (docs/brokers.md), so those are sent
-// again, and a message may reach subscribers more than once.
+// it was sent on, unbroken: paho completes the tokens of publishes it re-sends
+// after a reconnect without waiting for their PUBACK (docs/brokers.md), so those
+// are sent again, and a message may reach subscribers more than once.
 //
 // The in-flight window (Config.MaxInFlight) is shared by all concurrent callers.
 // Errors: ErrInvalidMessage (nothing sent), ctx.Err() or ErrClosed, wrapped.
@@ -84,16 +87,20 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 		attempts: make([]uint8, len(msgs)),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
-		inflight: make(chan flight, cap(c.slots)),
 	}
-	collected := make(chan struct{})
-	go func() {
-		defer close(collected)
-		b.collect(ctx)
-	}()
-	stopErr := b.send(ctx)
-	close(b.inflight)
-	<-collected
+	// Per connection, a sender and a collector of what it sent, in send order.
+	var senders, collectors sync.WaitGroup
+	stopErrs := make([]error, len(c.links))
+	for k, l := range c.links {
+		inflight := make(chan flight, cap(c.slots))
+		collectors.Go(func() { b.collect(ctx, l, inflight) })
+		senders.Go(func() {
+			defer close(inflight)
+			stopErrs[k] = b.send(ctx, l, inflight)
+		})
+	}
+	senders.Wait()
+	collectors.Wait()
 
 	res := b.res
 	res.Acked = b.acked
@@ -102,31 +109,33 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 	}
 	res.Failed = len(msgs) - res.Acked
 	c.failed.Add(int64(res.Failed))
-	if stopErr == nil { // cannot happen: send returns nil only once all are acked
-		stopErr = errors.New("publishing stopped early")
+	stopErr := errors.New("publishing stopped early") // cannot stay: senders return nil only once all are acked
+	for _, err := range stopErrs {
+		if err != nil {
+			stopErr = err
+			break
+		}
 	}
 	return res, fmt.Errorf("publish %d messages: %d unacknowledged: %w", len(msgs), res.Failed, stopErr)
 }
 
-// batch is the state of one PublishAll call. The calling goroutine sends
-// (send); one collector goroutine (collect) waits for the outcomes in send
-// order and queues what must be re-sent.
+// batch is the state of one PublishAll call. One sender goroutine per
+// connection (send) takes the next message due and publishes it; one collector
+// per connection (collect) waits for the outcomes of what that connection sent,
+// in send order, and queues what must be re-sent.
 type batch struct {
 	c        *Conn
 	msgs     []Message
 	attempts []uint8 // re-sends per message, for the error backoff
 
 	mu    sync.Mutex
+	next  int         // next message never sent yet
 	retry []retryItem // FIFO of messages to send again
-	wake  chan struct{}
-
-	next     int           // next message never sent yet (sender only)
-	done     chan struct{} // closed by the collector once every message is acked
-	inflight chan flight   // sender -> collector, each holding a window slot
-
-	// Written by the collector only, read after it has finished.
 	acked int
 	res   Result
+	wake  chan struct{} // a re-send was queued
+
+	done chan struct{} // closed once every message is acked
 }
 
 type retryItem struct {
@@ -141,10 +150,11 @@ type flight struct {
 	deadline time.Time
 }
 
-// send publishes messages until all are acked (nil) or ctx ends or c is closed
-// (that error). Each publish takes a slot of the shared window; the collector
-// frees it.
-func (b *batch) send(ctx context.Context) error {
+// send publishes messages on l until all are acked (nil) or ctx ends or c is
+// closed (that error). It takes a message only while l is up, so that the
+// other connections carry the batch while l is down. Each publish takes a
+// slot of the shared window; l's collector frees it.
+func (b *batch) send(ctx context.Context, l *link, inflight chan<- flight) error {
 	c := b.c
 	var timer *time.Timer
 	defer func() {
@@ -153,6 +163,14 @@ func (b *batch) send(ctx context.Context) error {
 		}
 	}()
 	for {
+		if err := c.waitConnected(ctx, l, b.done); err != nil {
+			return err
+		}
+		select {
+		case <-b.done:
+			return nil
+		default:
+		}
 		i, wait, ok := b.take(time.Now())
 		if !ok {
 			var after <-chan time.Time
@@ -183,17 +201,13 @@ func (b *batch) send(ctx context.Context) error {
 		case <-c.closed:
 			return ErrClosed
 		}
-		if err := c.waitConnected(ctx); err != nil {
-			<-c.slots
-			return err
-		}
 		m := &b.msgs[i]
 		// The epoch is read before the publish reaches paho's store, so any
 		// reconnect that could complete its token falsely advances it after.
-		epoch := c.epoch.Load()
-		tok := c.client.Publish(m.Topic, 1, m.Retain, m.Payload)
+		epoch := l.epoch.Load()
+		tok := l.client.Publish(m.Topic, 1, m.Retain, m.Payload)
 		c.inFlight.Add(1)
-		b.inflight <- flight{i: i, tok: tok, epoch: epoch, deadline: time.Now().Add(c.publishTimeout)}
+		inflight <- flight{i: i, tok: tok, epoch: epoch, deadline: time.Now().Add(c.publishTimeout)}
 	}
 }
 
@@ -202,16 +216,15 @@ func (b *batch) send(ctx context.Context) error {
 // backoff, how long until it is due.
 func (b *batch) take(now time.Time) (i int, wait time.Duration, ok bool) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if len(b.retry) > 0 {
 		r := b.retry[0]
 		if !r.notBefore.After(now) {
 			b.retry = b.retry[1:]
-			b.mu.Unlock()
 			return r.i, 0, true
 		}
 		wait = r.notBefore.Sub(now)
 	}
-	b.mu.Unlock()
 	if b.next < len(b.msgs) {
 		b.next++
 		return b.next - 1, 0, true
@@ -219,16 +232,16 @@ func (b *batch) take(now time.Time) (i int, wait time.Duration, ok bool) {
 	return -1, wait, false
 }
 
-// collect waits for each flight's outcome in send order, frees its window slot,
-// and counts it as acked or queues it to be sent again. After ctx ends or c is
-// closed it only frees the slots of what is left.
-func (b *batch) collect(ctx context.Context) {
+// collect waits for the outcome of each flight l sent, in send order, frees its
+// window slot, and counts it as acked or queues it to be sent again. After ctx
+// ends or c is closed it only frees the slots of what is left.
+func (b *batch) collect(ctx context.Context, l *link, inflight <-chan flight) {
 	c := b.c
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	stopped := false
-	for f := range b.inflight {
+	for f := range inflight {
 		completed := false
 		if !stopped {
 			select {
@@ -250,7 +263,7 @@ func (b *batch) collect(ctx context.Context) {
 		}
 		// The epoch is read after the token completed: if paho completed it while
 		// re-sending after a reconnect, the epoch moved on before (epochStore).
-		sameConn := c.epoch.Load() == f.epoch
+		sameConn := l.epoch.Load() == f.epoch
 		c.inFlight.Add(-1) // before the slot is free, so the gauge never exceeds the window
 		<-c.slots
 		if stopped {
@@ -261,21 +274,25 @@ func (b *batch) collect(ctx context.Context) {
 			err = f.tok.Error()
 		}
 		if completed && err == nil && sameConn {
-			b.ack(f.i)
+			b.ack()
 			continue
 		}
 		b.requeue(f.i, completed, err)
 	}
 }
 
-func (b *batch) ack(i int) {
+func (b *batch) ack() {
 	now := time.Now()
-	if b.acked == 0 {
+	b.c.acked.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.acked == 0 || now.Before(b.res.FirstAck) {
 		b.res.FirstAck = now
 	}
-	b.res.LastAck = now
+	if now.After(b.res.LastAck) {
+		b.res.LastAck = now
+	}
 	b.acked++
-	b.c.acked.Add(1)
 	if b.acked == len(b.msgs) {
 		close(b.done)
 	}
@@ -284,25 +301,26 @@ func (b *batch) ack(i int) {
 // requeue queues message i to be sent again: at once after a timeout or a
 // reconnect, after a growing backoff after a publish error.
 func (b *batch) requeue(i int, completed bool, err error) {
-	b.res.Retried++
 	b.c.retried.Add(1)
+	b.mu.Lock()
+	b.res.Retried++
 	if b.attempts[i] < 255 {
 		b.attempts[i]++
 	}
+	attempt := b.attempts[i]
 	notBefore := time.Now()
 	reason := "no PUBACK within the publish timeout"
 	switch {
 	case err != nil:
 		reason = "publish error"
-		notBefore = notBefore.Add(backoff(b.attempts[i]))
+		notBefore = notBefore.Add(backoff(attempt))
 	case completed:
 		reason = "completed across a reconnect, unconfirmed"
 	}
-	b.c.log.Debug("re-sending publish", "topic", b.msgs[i].Topic, "reason", reason,
-		"attempt", int(b.attempts[i])+1, "err", err)
-	b.mu.Lock()
 	b.retry = append(b.retry, retryItem{i: i, notBefore: notBefore})
 	b.mu.Unlock()
+	b.c.log.Debug("re-sending publish", "topic", b.msgs[i].Topic, "reason", reason,
+		"attempt", int(attempt)+1, "err", err)
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -318,30 +336,37 @@ func backoff(n uint8) time.Duration {
 	return min(d, retryBackoffMax)
 }
 
-// waitConnected returns once the connection is open, checking again on each
-// connect and with a backoff capped at a couple of seconds. It returns ctx's
-// error or ErrClosed if those come first.
-func (c *Conn) waitConnected(ctx context.Context) error {
-	if c.client.IsConnectionOpen() {
+// waitConnected returns once l is open, checking again on each connect and with
+// a backoff capped at a couple of seconds. It returns nil at once when done is
+// closed (the batch needs l no more), and ctx's error or ErrClosed if those
+// come first.
+func (c *Conn) waitConnected(ctx context.Context, l *link, done <-chan struct{}) error {
+	if l.client.IsConnectionOpen() {
 		return nil
 	}
-	c.log.WarnContext(ctx, "broker not connected; publishing waits for it")
+	// While another connection is up it carries the publishing: that is no news.
+	level, resumed := slog.LevelWarn, slog.LevelInfo
+	if c.anyUp() {
+		level, resumed = slog.LevelDebug, slog.LevelDebug
+	}
+	c.log.Log(ctx, level, "broker not connected; publishing waits for it", "client_id", l.name)
 	start := time.Now()
 	delay := retryBackoffMin
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
-		c.mu.Lock()
-		up := c.up
-		c.mu.Unlock()
-		if c.client.IsConnectionOpen() {
-			c.log.InfoContext(ctx, "broker connected; publishing resumes", "waited", time.Since(start).Round(time.Millisecond).String())
+		up := l.nextConnect()
+		if l.client.IsConnectionOpen() {
+			c.log.Log(ctx, resumed, "broker connected; publishing resumes", "client_id", l.name,
+				"waited", time.Since(start).Round(time.Millisecond).String())
 			return nil
 		}
 		select {
 		case <-up:
 		case <-timer.C:
 			delay = min(2*delay, retryBackoffMax)
+		case <-done:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.closed:
@@ -349,6 +374,16 @@ func (c *Conn) waitConnected(ctx context.Context) error {
 		}
 		timer.Reset(delay)
 	}
+}
+
+// anyUp reports whether any connection of c is up.
+func (c *Conn) anyUp() bool {
+	for _, l := range c.links {
+		if l.client.IsConnectionOpen() {
+			return true
+		}
+	}
+	return false
 }
 
 // validTopic refuses what a broker answers by closing the connection, which

@@ -2,6 +2,7 @@ package mqttout
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,15 +159,20 @@ func TestPublishAllContextEnds(t *testing.T) {
 // Close ends PublishAll calls that are waiting for the broker; later calls fail at once.
 func TestPublishAllClosed(t *testing.T) {
 	t.Parallel()
-	c, err := Dial(Config{URL: "tcp://127.0.0.1:" + itoa(brokertest.FreePort(t)), Log: testLog()})
+	waiting := make(chan struct{}, 1)
+	log := slog.New(onMessage{msg: "broker not connected; publishing waits for it", seen: waiting})
+	c, err := Dial(Config{URL: "tcp://127.0.0.1:" + itoa(brokertest.FreePort(t)), Log: log})
 	require.NoError(t, err)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.PublishAll(context.Background(), retainedBatch("test/"+randomHex(t), 10))
 		errc <- err
 	}()
-	// The sender holds a window slot while it waits for the connection.
-	require.Eventually(t, func() bool { return len(c.slots) == 1 }, patience, time.Millisecond)
+	select {
+	case <-waiting:
+	case <-time.After(patience):
+		t.Fatal("PublishAll never waited for the broker")
+	}
 	c.Close()
 	select {
 	case err := <-errc:
@@ -349,3 +355,25 @@ func TestBackoff(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// onMessage is a log handler that signals seen (without blocking) each time msg
+// is logged.
+type onMessage struct {
+	msg  string
+	seen chan struct{}
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.seen <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onMessage) WithGroup(string) slog.Handler      { return h }

@@ -21,12 +21,10 @@ var ErrNotConnected = errors.New("mqttout: not connected")
 // retainer sends retained messages asynchronously.
 const retainedSettle = time.Second
 
-// NextConnect returns a channel that is closed the next time the connection
-// comes up (a first connect or a reconnect).
+// NextConnect returns a channel that is closed the next time the primary
+// connection comes up (a first connect or a reconnect).
 func (c *Conn) NextConnect() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.up
+	return c.primary().nextConnect()
 }
 
 // CheckRetained reports whether the broker holds a retained message on topic,
@@ -49,7 +47,7 @@ func (c *Conn) CheckRetained(ctx context.Context, topic, probe string) (payload 
 			return nil, false, fmt.Errorf("check retained %q: %w", t, err)
 		}
 	}
-	if !c.client.IsConnectionOpen() {
+	if !c.primary().client.IsConnectionOpen() {
 		return nil, false, ErrNotConnected
 	}
 	var b [16]byte
@@ -73,7 +71,7 @@ func (c *Conn) CheckRetained(ctx context.Context, topic, probe string) (payload 
 			}
 		}
 	}
-	tok := c.client.SubscribeMultiple(map[string]byte{topic: 0, probe: 0}, handle)
+	tok := c.primary().client.SubscribeMultiple(map[string]byte{topic: 0, probe: 0}, handle)
 	defer c.unsubscribe(topic, probe)
 	if err := c.waitToken(ctx, tok); err != nil {
 		return nil, false, fmt.Errorf("subscribe to %s: %w", topic, err)
@@ -83,7 +81,7 @@ func (c *Conn) CheckRetained(ctx context.Context, topic, probe string) (payload 
 			return nil, false, fmt.Errorf("subscribe to %s: refused by the broker (%#x)", filter, code)
 		}
 	}
-	if err := c.waitToken(ctx, c.client.Publish(probe, 1, false, nonce)); err != nil {
+	if err := c.waitToken(ctx, c.primary().client.Publish(probe, 1, false, nonce)); err != nil {
 		return nil, false, fmt.Errorf("publish probe to %s: %w", probe, err)
 	}
 	select {
@@ -112,7 +110,7 @@ func (c *Conn) CheckRetained(ctx context.Context, topic, probe string) (payload 
 // unsubscribe removes subscriptions of a check, waiting at most the publish
 // timeout: a subscription left behind on a broken connection is gone anyway.
 func (c *Conn) unsubscribe(filters ...string) {
-	tok := c.client.Unsubscribe(filters...)
+	tok := c.primary().client.Unsubscribe(filters...)
 	if !tok.WaitTimeout(c.publishTimeout) || tok.Error() != nil {
 		c.log.Debug("unsubscribe after a retained check", "filters", filters, "err", tok.Error())
 	}

@@ -58,8 +58,9 @@ type Config struct {
 	Buffer int
 	// Batch is the most receipts one write takes (DefaultBatch, at most Buffer).
 	Batch int
-	// FlushEvery is how long a receipt waits for others before it is written
-	// (DefaultFlushEvery).
+	// FlushEvery is the longest a writer waits for more receipts while the
+	// other writer is busy writing (DefaultFlushEvery); a writer whose fellow
+	// is idle, or has just finished, writes what is waiting at once.
 	FlushEvery time.Duration
 	// StopTimeout bounds Stop: draining the broker and writing what is left
 	// (DefaultStopTimeout).
@@ -69,6 +70,13 @@ type Config struct {
 	// OnFlush, if set, is told how long each successful write took and how
 	// many receipts it took.
 	OnFlush func(took time.Duration, receipts int)
+	// OnDelivered, if set, is told of each delivered receipt as soon as it is
+	// read, before it is written: a kick-out waiting on this replica answers
+	// without waiting for the write (other replicas learn of it through
+	// NotifyChannel once it is stored). The game and player come from the
+	// topic; send is the receipt's id, not yet checked against the sends. It
+	// must not block: it runs on the broker connection's goroutine.
+	OnDelivered func(game, player string, send uuid.UUID, at time.Time)
 }
 
 // Counters are cumulative over the life of an Ingester. Every receipt
@@ -101,6 +109,8 @@ type Ingester struct {
 	received, stored, duplicates, malformed atomic.Int64
 	unknownSend, otherGame, expired, failed atomic.Int64
 	inBatch                                 atomic.Int64
+	writing                                 atomic.Int32  // writers writing now
+	wrote                                   chan struct{} // a writer finished a write
 }
 
 // NewIngester returns an Ingester writing to s; Start starts it.
@@ -127,6 +137,7 @@ func (s *Store) NewIngester(cfg Config) *Ingester {
 	return &Ingester{
 		store: s, cfg: cfg, buf: make(chan row, cfg.Buffer),
 		stopping: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}),
+		wrote: make(chan struct{}, 1),
 	}
 }
 
@@ -204,6 +215,9 @@ func (in *Ingester) Handle(topic string, payload []byte) {
 		return
 	default:
 	}
+	if in.cfg.OnDelivered != nil && r.event == protocol.EventDelivered {
+		in.cfg.OnDelivered(r.game, r.player, r.send, r.receivedAt)
+	}
 	select {
 	case in.buf <- r:
 	case <-in.abandon:
@@ -235,12 +249,15 @@ func (in *Ingester) parse(topic string, payload []byte) (row, bool) {
 	return row{send: id, game: game, player: player, event: rc.Event, clientAt: rc.At, receivedAt: in.cfg.Now()}, true
 }
 
-// run is a writer: it takes up to Batch receipts, waiting at most
-// FlushEvery after the first, and writes them; on Stop it writes what is left.
+// run is a writer. It takes a receipt and what else is waiting, up to Batch,
+// and writes them at once if the other writer is idle: a lone receipt (a
+// kick-out's confirmation) is stored within one write, not after FlushEvery.
+// While the other writer is writing, it fills its batch until that write ends
+// (FlushEvery at most), so the writers take turns and each write takes what
+// came during the last: the busier the database, the bigger the batches. On
+// Stop it writes what is left.
 func (in *Ingester) run(ctx context.Context) {
 	batch := make([]row, 0, in.cfg.Batch)
-	timer := time.NewTimer(0)
-	<-timer.C
 	for {
 		select {
 		case r := <-in.buf:
@@ -249,27 +266,39 @@ func (in *Ingester) run(ctx context.Context) {
 			in.drain(ctx, batch)
 			return
 		}
-		timer.Reset(in.cfg.FlushEvery)
-	fill:
-		for len(batch) < in.cfg.Batch {
-			select {
-			case r := <-in.buf:
-				batch = append(batch, r)
-			case <-timer.C:
-				break fill
-			case <-in.stopping:
-				break fill
-			}
+		batch = in.take(batch)
+		if len(batch) < in.cfg.Batch && in.writing.Load() > 0 {
+			batch = in.fill(batch)
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		in.writing.Add(1)
 		in.flush(ctx, batch)
+		in.writing.Add(-1)
+		select {
+		case in.wrote <- struct{}{}: // a fellow filling its batch writes it now
+		default:
+		}
 		batch = batch[:0]
 	}
+}
+
+// fill adds receipts to batch as they come, up to Batch, until the other
+// writer's write ends, FlushEvery passes or Stop.
+func (in *Ingester) fill(batch []row) []row {
+	timer := time.NewTimer(in.cfg.FlushEvery)
+	defer timer.Stop()
+	for len(batch) < in.cfg.Batch {
+		select {
+		case r := <-in.buf:
+			batch = append(batch, r)
+		case <-in.wrote:
+			return batch
+		case <-timer.C:
+			return batch
+		case <-in.stopping:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain writes batch and everything still buffered, once Stop was called.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -11,23 +12,44 @@ import (
 )
 
 // Members returns up to n player ids of the member list list, in player-id
-// order, after the id after ("" for the first). Fan-outs stream a list with it
-// and resume after the last player they reached.
+// (byte) order, after the id after ("" for the first). Fan-outs stream a list
+// with it and resume after the last player they reached.
 func Members(ctx context.Context, db postgres.DBTX, list int64, after string, n int) ([]string, error) {
-	rows, _ := db.Query(ctx, `
-		SELECT player_id FROM segment_members WHERE list_id = $1 AND player_id > $2
-		ORDER BY player_id LIMIT $3`, list, after, n)
-	players, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("read member list %d: %w", list, err)
+	players := make([]string, 0, max(n, 0))
+	for len(players) < n {
+		// A chunk holds a hundred ids or so (at least 13), so this many chunks
+		// usually cover what is left to read, and rarely much more.
+		chunks := (n-len(players))/64 + 1
+		rows, _ := db.Query(ctx, `
+			SELECT last_player, players FROM member_chunks WHERE list_id = $1 AND last_player > $2
+			ORDER BY last_player LIMIT $3`, list, after, chunks)
+		read := 0
+		var last, ids string
+		_, err := pgx.ForEachRow(rows, []any{&last, &ids}, func() error {
+			read++
+			for id := range strings.SplitSeq(ids, "\n") {
+				if id > after && len(players) < n {
+					players = append(players, id)
+				}
+			}
+			after = last
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read member list %d: %w", list, err)
+		}
+		if read < chunks {
+			break // the end of the list
+		}
 	}
 	return players, nil
 }
 
-// purgeBatch is how many members of a retired list one statement deletes: a
-// list of millions goes in many short statements rather than one long
-// transaction, so every call makes progress within its caller's time limit.
-const purgeBatch = 10_000
+// purgeBatch is how many chunks (of about a hundred members) of a retired list
+// one statement deletes: a list of millions goes in many short statements
+// rather than one long transaction, so every call makes progress within its
+// caller's time limit.
+const purgeBatch = 100
 
 // PurgeRetiredLists deletes the member lists that a segment replaced and that
 // nothing needs any more, and returns how many it finished. inUse reports
@@ -70,8 +92,8 @@ func (s *Store) PurgeRetiredLists(ctx context.Context, inUse func(context.Contex
 func (s *Store) purgeList(ctx context.Context, id int64) error {
 	for {
 		tag, err := s.db.Exec(ctx, `
-			DELETE FROM segment_members WHERE list_id = $1 AND player_id IN (
-				SELECT player_id FROM segment_members WHERE list_id = $1 ORDER BY player_id LIMIT $2)`, id, purgeBatch)
+			DELETE FROM member_chunks WHERE list_id = $1 AND last_player IN (
+				SELECT last_player FROM member_chunks WHERE list_id = $1 ORDER BY last_player LIMIT $2)`, id, purgeBatch)
 		if err != nil {
 			return fmt.Errorf("delete members of retired list %d: %w", id, err)
 		}

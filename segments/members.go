@@ -2,11 +2,11 @@ package segments
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heraldpush/herald/audit"
-	"github.com/heraldpush/herald/fielderr"
-	"github.com/heraldpush/herald/protocol"
 )
 
 // swapLockWait bounds how long an upload's final swap waits for the segment's
@@ -26,37 +24,66 @@ const swapLockWait = 5 * time.Second
 // player ids read from body, one per line ("\n" or "\r\n" endings; empty lines
 // are skipped; duplicates count once). The body is streamed into Postgres with
 // COPY and never held in memory, so lists of tens of millions go through in
-// constant memory. The new list replaces the old one in a single transaction
+// bounded memory. The new list replaces the old one in a single transaction
 // (the old one is retired, see below): an invalid line, a read error or a
 // cancelled request leaves the previous list untouched. It returns the new
 // member count, ErrNotFound, or a fielderr.List on field "body" naming the first
 // invalid line.
 //
+// Lists are stored as chunks of ids in byte order (member_chunks). Ids that
+// arrive in that order, the usual case for an exported list, go straight into
+// chunks as they are read. From the first id out of order on, the rest of the
+// body is sorted in runs spilled to temporary files (runs), and once the body
+// has ended the chunks already stored are read back and merged with them.
+//
 // A slow client holds nothing that sends need: while the body streams the
-// transaction holds no lock on the segment, and storing the list takes only
-// the key-share lock of the new list's foreign key, which sends' share locks
-// do not conflict with. The segment is locked for the swap alone, at the end,
-// for a moment. The caller bounds the whole upload through ctx.
+// transaction holds no lock on the segment (the new list's id is drawn from
+// its sequence, its row inserted at the end), and the chunks have no foreign
+// key. The segment is locked for the swap alone, at the end, for a moment. The
+// caller bounds the whole upload through ctx.
 func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, body io.Reader) (int64, error) {
 	var count int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := get(ctx, tx, game, id, ""); err != nil {
 			return err // a missing segment is refused before the body is read
 		}
-		// COPY into an unindexed temporary table first: it is not WAL-logged and
-		// takes duplicates, which the insert into the keyed table then drops.
-		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE member_upload (player_id text NOT NULL) ON COMMIT DROP`); err != nil {
-			return fmt.Errorf("create upload table: %w", err)
+		var list int64
+		if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('member_lists', 'id'))`).Scan(&list); err != nil {
+			return fmt.Errorf("new member list for %s: %w", id, err)
 		}
-		src := &memberLines{r: bufio.NewReaderSize(body, 64<<10)}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"member_upload"}, []string{"player_id"}, src); err != nil {
-			if src.err != nil {
-				return src.err // the reader's own error, unwrapped, with its line number
+		lines := newMemberLines(body)
+		var unsorted *runs
+		defer func() {
+			if unsorted == nil {
+				return
 			}
-			return fmt.Errorf("copy members of %s: %w", id, err)
+			if err := unsorted.close(); err != nil {
+				slog.WarnContext(ctx, "remove the sort files of a member upload", "segment", id, "error", err)
+			}
+		}()
+		spill := func(first []byte) error {
+			unsorted = newRuns(s.spillDir, s.runBytes)
+			for player, ok := first, true; ok; {
+				if err := unsorted.add(player); err != nil {
+					return err
+				}
+				var err error
+				if player, ok, err = lines.next(); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
-		var newList int64
-		err := tx.QueryRow(ctx, `INSERT INTO member_lists (segment_id) VALUES ($1) RETURNING id`, id).Scan(&newList)
+		n, err := copyChunks(ctx, tx, list, ascending(lines, spill))
+		if err != nil {
+			return err
+		}
+		if unsorted != nil {
+			if n, err = mergeChunks(ctx, tx, list, n, unsorted); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO member_lists (id, segment_id) VALUES ($1, $2)`, list, id)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // deleted while the body streamed
 			return ErrNotFound
@@ -64,21 +91,53 @@ func (s *Store) ReplaceMembers(ctx context.Context, game string, id uuid.UUID, b
 		if err != nil {
 			return fmt.Errorf("new member list for %s: %w", id, err)
 		}
-		// Sorted, the rows reach the key's btree in order, which for a list in random
-		// order is about twice as fast; the sort gets the memory to do it mostly in RAM.
-		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-			return fmt.Errorf("size sort memory: %w", err)
-		}
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO segment_members (list_id, player_id)
-			SELECT DISTINCT $1::bigint, player_id FROM member_upload ORDER BY 2`, newList)
-		if err != nil {
-			return fmt.Errorf("store members of %s: %w", id, err)
-		}
-		count = tag.RowsAffected()
-		return swapList(ctx, tx, game, id, newList, count)
+		count = n
+		return swapList(ctx, tx, game, id, list, count)
 	})
 	return count, err
+}
+
+// copyChunks stores the ids of from as chunks of list and returns how many
+// there were. An error of from is returned as it is.
+func copyChunks(ctx context.Context, tx pgx.Tx, list int64, from idSource) (int64, error) {
+	src := &chunkRows{list: list, from: from}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"member_chunks"}, []string{"list_id", "last_player", "players"}, src); err != nil {
+		if src.err != nil {
+			return 0, src.err // the reader's own error, unwrapped, with its line number
+		}
+		return 0, fmt.Errorf("copy members of list %d: %w", list, err)
+	}
+	return src.count, nil
+}
+
+// mergeChunks replaces the stored chunks of list, the stored ids that came
+// in order, with the merge of them and the runs, and returns the member count.
+func mergeChunks(ctx context.Context, tx pgx.Tx, list, stored int64, unsorted *runs) (int64, error) {
+	if stored > 0 {
+		err := unsorted.addRun(func(w *bufio.Writer) error {
+			rows, _ := tx.Query(ctx, `SELECT players FROM member_chunks WHERE list_id = $1 ORDER BY last_player`, list)
+			var players []byte
+			_, err := pgx.ForEachRow(rows, []any{&players}, func() error {
+				w.Write(players) // a bufio.Writer keeps its first error for Flush
+				return w.WriteByte('\n')
+			})
+			if err != nil {
+				return fmt.Errorf("read back members of list %d: %w", list, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM member_chunks WHERE list_id = $1`, list); err != nil {
+			return 0, fmt.Errorf("replace members of list %d: %w", list, err)
+		}
+	}
+	merged, err := unsorted.merge()
+	if err != nil {
+		return 0, err
+	}
+	return copyChunks(ctx, tx, list, merged)
 }
 
 // swapList makes newList the segment's list and retires the one it replaces,
@@ -112,54 +171,4 @@ func swapList(ctx context.Context, tx pgx.Tx, game string, id uuid.UUID, newList
 	}
 	return audit.Record(ctx, tx, audit.Entry{Action: "segment.members.replace", Game: game, ObjectType: "segment",
 		ObjectID: id.String(), Detail: map[string]int64{"member_count": count}})
-}
-
-// memberLines is a pgx.CopyFromSource reading one player id per line. It keeps
-// one line in memory at a time and stops at the first invalid one.
-type memberLines struct {
-	r    *bufio.Reader
-	line int
-	id   string
-	err  error
-}
-
-func (m *memberLines) Next() bool {
-	for m.err == nil {
-		raw, err := m.r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			m.line++
-			m.err = lineError(m.line, "longer than %d bytes", protocol.MaxIDLen)
-			return false
-		}
-		if len(raw) == 0 && err != nil {
-			if !errors.Is(err, io.EOF) {
-				m.err = fmt.Errorf("read member list: %w", err)
-			}
-			return false
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			m.err = fmt.Errorf("read member list: %w", err)
-			return false
-		}
-		m.line++
-		raw = bytes.TrimSuffix(bytes.TrimSuffix(raw, []byte("\n")), []byte("\r"))
-		if len(raw) == 0 {
-			continue
-		}
-		if idErr := protocol.CheckID(string(raw)); idErr != nil {
-			m.err = lineError(m.line, "player id %v", idErr)
-			return false
-		}
-		m.id = string(raw)
-		return true
-	}
-	return false
-}
-
-func (m *memberLines) Values() ([]any, error) { return []any{m.id}, nil }
-
-func (m *memberLines) Err() error { return m.err }
-
-func lineError(line int, format string, args ...any) error {
-	return fielderr.New("body", "line %d: "+format, append([]any{line}, args...)...)
 }

@@ -25,12 +25,14 @@ var (
 
 // Store keeps segments and their member lists in Postgres.
 type Store struct {
-	db *pgxpool.Pool
+	db       *pgxpool.Pool
+	runBytes int    // see defaultRunBytes
+	spillDir string // where uploads not in order are sorted; "" for os.TempDir
 }
 
 // NewStore returns a Store over db.
 func NewStore(db *pgxpool.Pool) *Store {
-	return &Store{db: db}
+	return &Store{db: db, runBytes: defaultRunBytes}
 }
 
 const segmentColumns = `id, game_id, name, rule, member_count, created_at, updated_at`
@@ -156,13 +158,13 @@ func (s *Store) Delete(ctx context.Context, game string, id uuid.UUID, users Use
 // deleteRow deletes a segment no campaign names, with its member lists.
 func deleteRow(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 	// The segment points at its current list and every list points at its
-	// segment: clear the pointer, delete the members (they have no foreign key,
-	// see the migration), then the lists cascade with the segment.
+	// segment: clear the pointer, delete the members (their chunks have no
+	// foreign key, see the migration), then the lists cascade with the segment.
 	if _, err := tx.Exec(ctx, `UPDATE segments SET member_list_id = NULL WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("delete segment %s: %w", id, err)
 	}
 	if _, err := tx.Exec(ctx, `
-		DELETE FROM segment_members WHERE list_id IN (SELECT id FROM member_lists WHERE segment_id = $1)`, id); err != nil {
+		DELETE FROM member_chunks WHERE list_id IN (SELECT id FROM member_lists WHERE segment_id = $1)`, id); err != nil {
 		return fmt.Errorf("delete members of segment %s: %w", id, err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM segments WHERE id = $1`, id); err != nil {
