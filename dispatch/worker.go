@@ -130,8 +130,9 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 }
 
 // publish walks the targets from the checkpoint, a batch at a time (several in
-// flight, see pipeline), checkpointing each acknowledged batch; finish then
-// marks the dispatch published, with other workers' dispatches.
+// flight, see pipeline), checkpointing each acknowledged batch; the last
+// batch's checkpoint is finish, which marks the dispatch published in one
+// statement with other workers' dispatches.
 func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
 	from := j.publish
@@ -144,6 +145,9 @@ func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logg
 		from = next
 		return walkBatch{msgs: msgs, next: next}, err
 	}, func(ctx context.Context, b walkBatch, res Result) (bool, error) {
+		if b.next.Target >= len(j.targets) { // the walk's last batch: its checkpoint is the finish
+			return true, w.finish(ctx, j, b.next, res, log)
+		}
 		reason, err := w.store.checkpoint(ctx, j.id, w.lease(), b.next, res)
 		if err != nil {
 			return false, err
@@ -154,7 +158,7 @@ func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logg
 		}
 		return j.reason != nil, nil
 	})
-	if err != nil {
+	if err != nil || j.finishing.Load() {
 		return err
 	}
 	if j.reason != nil {
