@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/brokertest"
+	"github.com/heraldpush/herald/internal/dbtest"
+)
+
+// heraldBin is the herald binary, built once per test binary from the module
+// root into binDir (which TestMain removes).
+var heraldBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var binDir string
+
+func buildHerald(tb testing.TB) string {
+	tb.Helper()
+	heraldBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "herald-bench-")
+		if err != nil {
+			heraldBin.err = err
+			return
+		}
+		binDir = dir
+		heraldBin.path = filepath.Join(dir, "herald")
+		out, err := exec.Command("go", "build", "-o", heraldBin.path, "..").CombinedOutput()
+		if err != nil {
+			heraldBin.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if heraldBin.err != nil {
+		tb.Fatalf("build herald: %v", heraldBin.err)
+	}
+	return heraldBin.path
+}
+
+// herald is a `herald serve` process on a private broker (brokertest: the
+// README's production settings for throughput, set_tcp_nodelay and a deep
+// max_queued_messages) and a fresh database, with game g1 created and rate
+// limits out of the way. It is interrupted when the test ends.
+type herald struct {
+	tb     testing.TB
+	base   string // http://127.0.0.1:port
+	pprof  string // host:port of its debug listener
+	key    string // an admin API key
+	prefix string
+	dbURL  string
+	broker *brokertest.Broker
+	pid    int
+	http   *http.Client
+}
+
+func startHerald(tb testing.TB, vars map[string]string) *herald {
+	tb.Helper()
+	bin := buildHerald(tb)
+	h := &herald{tb: tb, prefix: "bench", dbURL: dbtest.New(tb), broker: brokertest.Start(tb),
+		http: &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	out, err := exec.Command(bin, "apikey", "create", "--name", "bench", "--role", "admin", "--database-url", h.dbURL).Output()
+	if err != nil {
+		tb.Fatalf("herald apikey create: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	h.key = lines[len(lines)-1]
+
+	env := map[string]string{
+		"HERALD_DATABASE_URL": h.dbURL, "HERALD_MQTT_URL": h.broker.URL, "HERALD_TOPIC_PREFIX": h.prefix,
+		"HERALD_PPROF_ADDR": "127.0.0.1:0", "HERALD_RATE_LIMIT": "1000000", "HERALD_RATE_BURST": "1000000",
+		"HERALD_DB_TIMEOUT": "15s", // a loaded 2-core machine's busy Postgres is not an outage
+	}
+	maps.Copy(env, vars)
+	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start herald: %v", err)
+	}
+	h.pid = cmd.Process.Pid
+	logPath := filepath.Join(tb.TempDir(), "herald.log")
+	tb.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if tb.Failed() {
+			raw, _ := os.ReadFile(logPath)
+			tb.Logf("herald's log ends:\n%s", tail(string(raw), 30))
+		}
+	})
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for h.base == "" && sc.Scan() {
+		fmt.Fprintln(logFile, sc.Text())
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		switch line.Msg {
+		case "pprof listening":
+			h.pprof = line.Addr
+		case "listening":
+			h.base = "http://" + line.Addr
+		}
+	}
+	if h.base == "" {
+		tb.Fatalf("herald exited before listening: %v", sc.Err())
+	}
+	go func() {
+		defer logFile.Close()
+		_, _ = io.Copy(logFile, stderr)
+	}()
+	h.call(http.StatusCreated, "POST", "/v1/games", map[string]any{"id": "g1", "name": "Bench", "default_locale": "en"})
+	return h
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// do sends a request (body: nil, a string sent as text/plain, an io.Reader,
+// or a value sent as JSON) and returns the answer's body, or an error when the
+// request failed or its status is not want.
+func (h *herald) do(want int, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ctype = strings.NewReader(b), "text/plain"
+	case io.Reader:
+		rd, ctype = b, "text/plain"
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, h.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	req.Header.Set("Content-Type", ctype)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return raw, fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	return raw, nil
+}
+
+// call is do for the scenario's own goroutine: it fails the test on an error
+// and decodes the answer.
+func (h *herald) call(want int, method, path string, body any) map[string]any {
+	h.tb.Helper()
+	raw, err := h.do(want, method, path, body)
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			h.tb.Fatalf("%s %s: %v: %s", method, path, err, raw)
+		}
+	}
+	return out
+}
+
+// resetPeakRSS starts the process's peak resident set (VmHWM) afresh, so that
+// what peakRSSMiB reads next belongs to the work in between.
+func (h *herald) resetPeakRSS() {
+	h.tb.Helper()
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", h.pid), []byte("5"), 0); err != nil {
+		h.tb.Fatalf("reset peak RSS: %v", err)
+	}
+}
+
+// peakRSSMiB reads the process's peak resident set since resetPeakRSS.
+func (h *herald) peakRSSMiB() float64 {
+	h.tb.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.pid))
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				h.tb.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	h.tb.Fatalf("no VmHWM in /proc/%d/status", h.pid)
+	return 0
+}
+
+// profile takes a CPU profile of the process for its first BENCH_PROFILE_SECONDS
+// (default 10) from now into BENCH_PROFILE/name.pprof, when BENCH_PROFILE
+// names a directory; it returns a function that waits for the profile to be
+// written. Read one with `go tool pprof -top FILE`.
+func (h *herald) profile(name string) (wait func()) {
+	h.tb.Helper()
+	dir := os.Getenv("BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	secs := envInt(h.tb, "BENCH_PROFILE_SECONDS", 10)
+	path := filepath.Join(dir, name+".pprof")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", h.pprof, secs), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, raw)
+		}
+		if err == nil {
+			err = os.WriteFile(path, raw, 0o644)
+		}
+		done <- err
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			h.tb.Errorf("CPU profile %s: %v", name, err)
+			return
+		}
+		h.tb.Logf("CPU profile of herald written to %s", path)
+	}
+}

@@ -1,0 +1,9 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/heraldpush/herald/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
