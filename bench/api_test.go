@@ -14,7 +14,7 @@ import (
 // other), and reports latency p50 and p99 and errors. The target is absolute
 // (p99 <= 25 ms).
 func apiLoad(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	campaign := map[string]any{
 		"kind": "notice", "name": "api bench", "audience": map[string]any{"rule": map[string]any{"everyone": true}},
 		"content":    map[string]any{"title": map[string]any{"en": "Season 4 starts"}, "body": map[string]any{"en": "Log in for your gift"}},

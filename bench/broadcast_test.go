@@ -20,7 +20,7 @@ import (
 // next to one bare paho QoS 1 publish of a valid envelope to the same
 // players (the same "all" topic level), timed the same way.
 func broadcast(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, sz.players)
 	s := startSim(t, h, sz.players, 1, 0, 0)
 	bare := pahoClient(t, h.broker.URL, "bare-publisher")
 	name := fmt.Sprintf("broadcast to %s players online", number(float64(sz.players)))

@@ -16,7 +16,7 @@ import (
 // (sent_at, when a fan-out worker took it), each minus the fire time, p50 and
 // p99. There is no baseline: the target is absolute (p99 <= 1 s).
 func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	db := connect(t, h.dbURL)
 	ctx := context.Background()
 	name := fmt.Sprintf("scheduler: %s cron campaigns due in one minute", number(float64(sz.cron)))

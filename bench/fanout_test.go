@@ -25,7 +25,7 @@ import (
 // (its expires_at moved to now) and Herald's clears/s are set beside the bare
 // publisher clearing its own topics.
 func fanoutAndExpiry(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	seg := h.call(http.StatusCreated, "POST", "/v1/games/g1/segments", map[string]any{"name": "listed", "rule": map[string]any{"members": true}})
 	segID := seg["id"].(string)
 	h.call(http.StatusOK, "PUT", "/v1/games/g1/segments/"+segID+"/members", ids("p", sz.fanout, false))
@@ -167,6 +167,7 @@ func connect(t *testing.T, dbURL string) *pgx.Conn {
 func pahoClient(t *testing.T, broker, id string) mqtt.Client {
 	t.Helper()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(true).
+		SetUsername("bench").SetPassword(password).
 		SetOrderMatters(false).SetKeepAlive(2 * time.Minute).SetPingTimeout(time.Minute))
 	if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect %s: %v", id, tok.Error())

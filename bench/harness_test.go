@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,10 +52,10 @@ func buildHerald(tb testing.TB) string {
 	return heraldBin.path
 }
 
-// herald is a `herald serve` process on a private broker (brokertest: the
-// README's production settings for throughput, set_tcp_nodelay and a deep
-// max_queued_messages) and a fresh database, with game g1 created and rate
-// limits out of the way. It is interrupted when the test ends.
+// herald is a `herald serve` process on a private broker configured as the
+// README's "Broker security" section recommends for production (see
+// startBroker) and a fresh database, with game g1 created and rate limits out
+// of the way. It is interrupted when the test ends.
 type herald struct {
 	tb     testing.TB
 	base   string // http://127.0.0.1:port
@@ -69,10 +68,10 @@ type herald struct {
 	http   *http.Client
 }
 
-func startHerald(tb testing.TB, vars map[string]string) *herald {
+func startHerald(tb testing.TB, players int) *herald {
 	tb.Helper()
 	bin := buildHerald(tb)
-	h := &herald{tb: tb, prefix: "bench", dbURL: dbtest.New(tb), broker: brokertest.Start(tb),
+	h := &herald{tb: tb, prefix: "herald", dbURL: dbtest.New(tb), broker: startBroker(tb, players),
 		http: &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
 	out, err := exec.Command(bin, "apikey", "create", "--name", "bench", "--role", "admin", "--database-url", h.dbURL).Output()
 	if err != nil {
@@ -83,10 +82,10 @@ func startHerald(tb testing.TB, vars map[string]string) *herald {
 
 	env := map[string]string{
 		"HERALD_DATABASE_URL": h.dbURL, "HERALD_MQTT_URL": h.broker.URL, "HERALD_TOPIC_PREFIX": h.prefix,
+		"HERALD_MQTT_USERNAME": "herald", "HERALD_MQTT_PASSWORD": password,
 		"HERALD_PPROF_ADDR": "127.0.0.1:0", "HERALD_RATE_LIMIT": "1000000", "HERALD_RATE_BURST": "1000000",
 		"HERALD_DB_TIMEOUT": "15s", // a loaded 2-core machine's busy Postgres is not an outage
 	}
-	maps.Copy(env, vars)
 	cmd := exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0")
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -143,6 +142,43 @@ func startHerald(tb testing.TB, vars map[string]string) *herald {
 	}()
 	h.call(http.StatusCreated, "POST", "/v1/games", map[string]any{"id": "g1", "name": "Bench", "default_locale": "en"})
 	return h
+}
+
+// password is every account's on the bench's brokers.
+const password = "bench-secret"
+
+// benchACL is the README's ACL (brokertest.HeraldACL, for the prefix
+// "herald") plus two accounts of the bench's own: bench, the baselines' bare
+// paho clients, which publish under bare/ and, for the broadcast's baseline,
+// where Herald does; and simgw, the simulator's connections that carry many
+// players each (the README's rules give a connection only its own player's
+// topics), which reads and writes what its players would.
+const benchACL = `
+# make bench's accounts
+user bench
+topic readwrite bare/#
+topic write herald/#
+user simgw
+topic read herald/#
+topic write herald/+/receipts/+
+`
+
+// startBroker starts a private Mosquitto as the README recommends for
+// production: set_tcp_nodelay, a deep max_queued_messages (brokertest's
+// defaults), no anonymous clients, a password file and the README's ACL.
+// Accounts: herald, bench, simgw, and players sim-1 to sim-{players} and p1,
+// each with the password above. TLS is left out: it would cost Herald and the
+// baselines alike, and on loopback measure mostly the cipher.
+func startBroker(tb testing.TB, players int) *brokertest.Broker {
+	tb.Helper()
+	users := map[string]string{"herald": password, "bench": password, "simgw": password, "p1": password}
+	for i := 1; i <= players; i++ {
+		users["sim-"+strconv.Itoa(i)] = password
+	}
+	return brokertest.StartWith(tb, brokertest.Options{Listener: brokertest.Security{
+		PasswordFile: brokertest.WritePasswordFile(tb, users),
+		ACLFile:      brokertest.WriteFile(tb, "herald.acl", brokertest.HeraldACL+benchACL),
+	}})
 }
 
 func tail(s string, lines int) string {

@@ -21,7 +21,7 @@ import (
 // (a failed request, an answer other than 201 published, or none within
 // 10 s). There is no baseline: the target is absolute (p99 <= 20 ms).
 func kickoutLoad(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	kick := func(i int) error {
 		raw, err := h.do(http.StatusCreated, "POST", "/v1/games/g1/kickouts", map[string]any{
 			"players": []string{fmt.Sprintf("p%d", i%5000)}, "reason": "login_elsewhere", "message": map[string]any{"en": "Logged in elsewhere"},
@@ -60,10 +60,10 @@ func kickoutLoad(t *testing.T, sz sizes, runs int, rec *recorder) {
 // "player" that answers with a QoS 1 receipt the publisher receives. The two
 // take turns, sz.waited times each.
 func waitedKickout(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	player, err := sdk.Connect(ctx, sdk.Options{Broker: h.broker.URL, Game: "g1", Player: "p1", Prefix: h.prefix, Log: slog.New(slog.DiscardHandler)})
+	player, err := sdk.Connect(ctx, sdk.Options{Broker: h.broker.URL, Game: "g1", Player: "p1", Password: password, Prefix: h.prefix, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

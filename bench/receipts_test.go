@@ -23,7 +23,7 @@ import (
 // of receipts.DefaultBatch, CopyFrom into a staging table and INSERT ... ON
 // CONFLICT DO NOTHING, in one transaction.
 func receiptsFromSim(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	players := min(sz.players, max(1, sz.receipts/3))
 	sends := (sz.receipts + 3*players - 1) / (3 * players)
 	s := startSim(t, h, players, 50, 1, 1)

@@ -11,12 +11,14 @@ import (
 
 // startSim connects players simulated players of game g1 (the project's own
 // simulator, `herald sim`, over the Go SDK) to h's broker, perConn to an MQTT
-// connection, and returns once every one is online. They report displayed
+// connection (the broker's account simgw; with one each, its own player's
+// account), and returns once every one is online. They report displayed
 // and clicked at the given rates; they leave when the test ends.
 func startSim(t *testing.T, h *herald, players, perConn int, display, click float64) *sim.Sim {
 	t.Helper()
 	s, err := sim.New(sim.Config{
-		Broker: h.broker.URL, Game: "g1", Prefix: h.prefix, Players: players, PlayersPerConn: perConn,
+		Broker: h.broker.URL, Username: "simgw", Password: password, Game: "g1", Prefix: h.prefix,
+		Players: players, PlayersPerConn: perConn,
 		DisplayRate: display, ClickRate: click, Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

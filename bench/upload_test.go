@@ -18,7 +18,7 @@ import (
 // the same order, into a logged table with the same primary key as
 // segment_members (list_id, player_id).
 func memberUpload(t *testing.T, sz sizes, runs int, rec *recorder) {
-	h := startHerald(t, nil)
+	h := startHerald(t, 0)
 	seg := h.call(http.StatusCreated, "POST", "/v1/games/g1/segments", map[string]any{"name": "listed", "rule": map[string]any{"members": true}})
 	path := "/v1/games/g1/segments/" + seg["id"].(string) + "/members"
 	db := connect(t, h.dbURL)
