@@ -37,6 +37,7 @@ func fanoutAndExpiry(t *testing.T, sz sizes, runs int, rec *recorder) {
 	for run := range runs {
 		h.resetPeakRSS()
 		profiled := h.profile(fmt.Sprintf("fanout-run%d", run+1))
+		cpu := meterCPU(t, h.pid, h.broker.PID())
 		start := time.Now()
 		c := h.call(http.StatusCreated, "POST", "/v1/games/g1/campaigns", map[string]any{
 			"kind": "notice", "name": fmt.Sprintf("bench %d", run), "audience": map[string]any{"segment_id": segID},
@@ -48,17 +49,24 @@ func fanoutAndExpiry(t *testing.T, sz sizes, runs int, rec *recorder) {
 			t.Fatalf("fan-out: %d of %d acknowledged, %d failed", d.Acked, sz.fanout, d.Failed)
 		}
 		heraldRate := float64(sz.fanout) / d.LastAckAt.Sub(start).Seconds()
+		heraldCPU := cpu.cores()
 		rss := h.peakRSSMiB()
 		profiled()
 
 		topic := func(i int) string { return fmt.Sprintf("bare/g1/player/p%07d/notice/%d", i, run) }
+		cpu = meterCPU(t, h.broker.PID())
 		t0 := time.Now()
 		if err := brokertest.BarePublish(bare, topic, payload, sz.fanout, 1000, true); err != nil {
 			t.Fatalf("bare publish: %v", err)
 		}
 		bareRate := float64(sz.fanout) / time.Since(t0).Seconds()
+		bareCPU := cpu.cores()
 		rec.add(figure{row: rowName, unit: "/s", herald: heraldRate, base: bareRate, goal: ptr(ratioAtLeast(1.0))})
 		rec.add(figure{row: "fan-out: Herald's peak RSS", unit: "MiB", herald: rss, base: math.NaN(), goal: ptr(atMost(150, "MiB"))})
+		// What limits it: the cores Herald and Mosquitto kept busy (2 on this
+		// machine's kind), the broker's beside its own under the bare publisher.
+		rec.add(figure{row: "fan-out: Herald's CPU", unit: "cores", herald: heraldCPU[0], base: math.NaN()})
+		rec.add(figure{row: "fan-out: Mosquitto's CPU", unit: "cores", herald: heraldCPU[1], base: bareCPU[0]})
 
 		// Expiry: the scheduler leader clears what expired once woken.
 		ctx := context.Background()

@@ -272,6 +272,56 @@ func (h *herald) peakRSSMiB() float64 {
 	return 0
 }
 
+// cpuSeconds is the CPU time (user and system) process pid has used so far.
+func cpuSeconds(tb testing.TB, pid int) float64 {
+	tb.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatalf("CPU time of %d: %v", pid, err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces:
+	// state is the first, utime the 12th and stime the 13th.
+	_, rest, _ := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		tb.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return (utime + stime) / clockTicks
+}
+
+// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every architecture Go supports on Linux.
+const clockTicks = 100
+
+// cpuMeter measures how many cores processes kept busy over a stretch of time.
+type cpuMeter struct {
+	tb    testing.TB
+	pids  []int
+	start time.Time
+	cpu   []float64
+}
+
+func meterCPU(tb testing.TB, pids ...int) *cpuMeter {
+	m := &cpuMeter{tb: tb, pids: pids, start: time.Now()}
+	for _, pid := range pids {
+		m.cpu = append(m.cpu, cpuSeconds(tb, pid))
+	}
+	return m
+}
+
+// cores returns, per process, the CPU seconds used since meterCPU divided by
+// the wall seconds passed: 1.0 is one core kept busy.
+func (m *cpuMeter) cores() []float64 {
+	wall := time.Since(m.start).Seconds()
+	out := make([]float64, len(m.pids))
+	for i, pid := range m.pids {
+		out[i] = (cpuSeconds(m.tb, pid) - m.cpu[i]) / wall
+	}
+	return out
+}
+
 // profile takes a CPU profile of the process for its first BENCH_PROFILE_SECONDS
 // (default 10) from now into BENCH_PROFILE/name.pprof, when BENCH_PROFILE
 // names a directory; it returns a function that waits for the profile to be

@@ -130,12 +130,16 @@ func (r *recorder) maxRuns() int {
 	return n
 }
 
-// number formats v readably: thousands separated, one decimal below 100.
+// number formats v readably: thousands separated, two decimals below 10,
+// one below 100.
 func number(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return fmt.Sprint(v)
 	}
-	if math.Abs(v) < 100 {
+	switch {
+	case math.Abs(v) < 10:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+	case math.Abs(v) < 100:
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
 	}
 	s := fmt.Sprintf("%.0f", v)

@@ -28,12 +28,14 @@ func memberUpload(t *testing.T, sz sizes, runs int, rec *recorder) {
 	for run := range runs {
 		h.resetPeakRSS()
 		profiled := h.profile(fmt.Sprintf("upload-run%d", run+1))
+		cpu := meterCPU(t, h.pid)
 		start := time.Now()
 		raw, err := h.do(http.StatusOK, "PUT", path, ids("player-", sz.upload, true))
 		if err != nil {
 			t.Fatalf("upload: %v", err)
 		}
 		took := time.Since(start)
+		heraldCPU := cpu.cores()[0]
 		rss := h.peakRSSMiB()
 		profiled()
 		var got struct {
@@ -63,5 +65,7 @@ func memberUpload(t *testing.T, sz sizes, runs int, rec *recorder) {
 		}
 		rec.add(figure{row: rowName, unit: "ids/s", herald: float64(sz.upload) / took.Seconds(), base: float64(sz.upload) / bareTook.Seconds(), goal: ptr(ratioAtLeast(0.7))})
 		rec.add(figure{row: "member upload: Herald's peak RSS", unit: "MiB", herald: rss, base: math.NaN(), goal: ptr(atMost(100, "MiB"))})
+		// Herald's share of the work: the rest of the time is Postgres's.
+		rec.add(figure{row: "member upload: Herald's CPU", unit: "cores", herald: heraldCPU, base: math.NaN()})
 	}
 }
