@@ -136,9 +136,11 @@ func startHerald(tb testing.TB, players int) *herald {
 	if h.base == "" {
 		tb.Fatalf("herald exited before listening: %v", sc.Err())
 	}
-	go func() {
+	go func() { // the scanner may hold lines read ahead: it goes on
 		defer logFile.Close()
-		_, _ = io.Copy(logFile, stderr)
+		for sc.Scan() {
+			fmt.Fprintln(logFile, sc.Text())
+		}
 	}()
 	h.call(http.StatusCreated, "POST", "/v1/games", map[string]any{"id": "g1", "name": "Bench", "default_locale": "en"})
 	return h
