@@ -15,8 +15,8 @@ import (
 // memberUpload streams sz.upload ids (in a shuffled order, as an export
 // would) to a segment's member list through the API, and reports ids/s and
 // Herald's peak RSS meanwhile, next to a bare CopyFrom of the same ids, in
-// the same order, into a logged table with the same primary key as
-// segment_members (list_id, player_id).
+// the same order, into a logged table keyed by (list_id, player_id): a
+// member list's key, stored the plainest way, a row per member.
 func memberUpload(t *testing.T, sz sizes, runs int, rec *recorder) {
 	h := startHerald(t, 0)
 	seg := h.call(http.StatusCreated, "POST", "/v1/games/g1/segments", map[string]any{"name": "listed", "rule": map[string]any{"members": true}})
