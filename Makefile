@@ -17,7 +17,7 @@ TEST_FLAGS   ?=
 # HERALD_SKIP_SERVICES=1 skips scripts/services.sh (services managed elsewhere).
 HERALD_SKIP_SERVICES ?=
 
-.PHONY: run test test-js lint build services fmt vet
+.PHONY: run test test-js bench lint build services fmt vet
 
 # What `herald version` says: set here, at link time. A plain `go build` or
 # `go install` falls back to the build information the go command records.
@@ -47,6 +47,16 @@ test: SERVICES_FLAGS = --with-cc --with-node
 test: services
 	HERALD_REQUIRE_NODE=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 	$(TEST_JS)
+
+# `make bench` runs every benchmark scenario of bench/ against a built herald
+# process, each next to its baseline in the same run, and prints one table
+# (see BENCHMARKS.md). BENCH_SCALE=0.1 is a tenth of every size, BENCH_RUNS
+# the runs per scenario (3), BENCH_ONLY a regular expression of scenario
+# names, BENCH_PROFILE=DIR CPU profiles of herald during the fan-out and the
+# upload. A full run takes half an hour to an hour on a 2-core machine.
+BENCH_TIMEOUT ?= 4h
+bench: services
+	BENCH=1 $(GO) test -count=1 -timeout $(BENCH_TIMEOUT) -run '^TestBench$$' -v ./bench
 
 # The TypeScript client (clients/js) alone: its tests start their own brokers.
 TEST_JS = cd clients/js && npm ci --no-audit --no-fund && npm test

@@ -50,6 +50,9 @@ type config struct {
 	AuthFailBurst int
 	// Metrics turns /metrics on.
 	Metrics bool
+	// PprofAddr, if set, is where a debug listener serves net/http/pprof, so
+	// that a CPU profile can be taken of a running Herald (make bench does).
+	PprofAddr string
 	// DBTimeout bounds the database work of each request (and connecting):
 	// past it the request answers 503.
 	DBTimeout time.Duration
@@ -183,6 +186,8 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"failed authentications a client address may make at once above that rate (HERALD_AUTH_FAIL_BURST)")
 	fs.BoolVar(&c.Metrics, "metrics", env.bool("HERALD_METRICS", true),
 		"serve Prometheus metrics at /metrics, without authentication (HERALD_METRICS)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", envOr(env.getenv, "HERALD_PPROF_ADDR", ""),
+		"address of a debug listener serving /debug/pprof/, without authentication; empty: none (HERALD_PPROF_ADDR)")
 	fs.DurationVar(&c.DBTimeout, "db-timeout", env.duration("HERALD_DB_TIMEOUT", 5*time.Second),
 		"how long a request may wait for Postgres before it answers 503 (HERALD_DB_TIMEOUT)")
 	fs.IntVar(&c.MaxUploads, "max-uploads", env.int("HERALD_MAX_UPLOADS", 4),
@@ -336,6 +341,7 @@ func (c *config) logValue() slog.Value {
 		slog.Float64("auth_fail_rate", c.AuthFailRate),
 		slog.Int("auth_fail_burst", c.AuthFailBurst),
 		slog.Bool("metrics", c.Metrics),
+		slog.String("pprof_addr", c.PprofAddr),
 		slog.String("db_timeout", c.DBTimeout.String()),
 		slog.Int("max_uploads", c.MaxUploads),
 		slog.String("receipt_retention", c.ReceiptRetention.String()),

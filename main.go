@@ -178,6 +178,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	janitor.Start(context.WithoutCancel(ctx))
 	defer janitor.Stop()
 
+	if cfg.PprofAddr != "" {
+		stopPprof, err := startPprof(ctx, cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
 	var registry *prometheus.Registry
 	if cfg.Metrics {
 		registry = newMetrics(broker, workers, guard)

@@ -52,7 +52,7 @@ type Worker struct {
 // of its own (claims and last checkpoints are shared statements) and mostly
 // waits for the broker's acknowledgement, so many at once is what lets
 // thousands due the same minute go out within seconds: 256 sent 4,000 in
-// 1.1-2.3 s where 64 took 3.1-7.9 s (BenchmarkCronLateness, same runs). A big
+// 1.1-2.3 s where 64 took 3.1-7.9 s (the cron benchmark, same runs). A big
 // send holds a connection only for its batch's read and checkpoint.
 const DefaultWorkers = 256
 

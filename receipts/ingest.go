@@ -27,9 +27,10 @@ const (
 	// writers write batches side by side, each on a connection of its own, so
 	// that Postgres inserts one batch while the next is being copied in: with
 	// one, ingestion lagged a bare COPY + INSERT of the same rows by about a
-	// quarter on two busy cores (BenchmarkReceipts). They share the buffer;
-	// a client's receipts reach them in order, so two writers never wait on
-	// each other's rows in opposite orders (a deadlock would only be retried).
+	// quarter on two busy cores (the receipts benchmark, before bench/). They
+	// share the buffer; a client's receipts reach them in order, so two
+	// writers never wait on each other's rows in opposite orders (a deadlock
+	// would only be retried).
 	writers    = 2
 	maxBackoff = 5 * time.Second
 )

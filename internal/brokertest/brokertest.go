@@ -94,6 +94,17 @@ func (b *Broker) Start() {
 	}
 }
 
+// PID is the running Mosquitto's process id, 0 when it is stopped: for
+// benchmarks that read its CPU time from /proc.
+func (b *Broker) PID() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
 // Output is what Mosquitto has logged (errors and warnings) so far.
 func (b *Broker) Output() string {
 	return b.out.String()
