@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/fielderr"
 	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/protocol"
@@ -35,6 +36,8 @@ type config struct {
 	// DispatchLease is how long a replica that died keeps the dispatches it was
 	// sending before another replica resumes them.
 	DispatchLease time.Duration
+	// DispatchWorkers is how many sends one replica works on at once.
+	DispatchWorkers int
 	// FireGrace is how late a scheduled send may still go out after Herald was
 	// down; a later one is recorded as missed.
 	FireGrace time.Duration
@@ -169,6 +172,8 @@ func bindServe(fs *flag.FlagSet, getenv func(string) string, c *config) error {
 		"apply pending database migrations at start (HERALD_MIGRATE)")
 	fs.DurationVar(&c.DispatchLease, "dispatch-lease", env.duration("HERALD_DISPATCH_LEASE", 15*time.Second),
 		"how long a dead replica's dispatches wait before another resumes them (HERALD_DISPATCH_LEASE)")
+	fs.IntVar(&c.DispatchWorkers, "dispatch-workers", env.int("HERALD_DISPATCH_WORKERS", dispatch.DefaultWorkers),
+		"sends one replica works on at once (HERALD_DISPATCH_WORKERS)")
 	fs.DurationVar(&c.FireGrace, "fire-grace", env.duration("HERALD_FIRE_GRACE", 5*time.Minute),
 		"how late a missed scheduled send is still sent after a restart (HERALD_FIRE_GRACE)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", env.float("HERALD_RATE_LIMIT", 100),
@@ -283,6 +288,9 @@ func (c *config) validate() error {
 	if c.ReceiptBuffer < 1 {
 		errs.Add("receipt-buffer (HERALD_RECEIPT_BUFFER)", "must be at least 1")
 	}
+	if c.DispatchWorkers < 1 {
+		errs.Add("dispatch-workers (HERALD_DISPATCH_WORKERS)", "must be at least 1")
+	}
 	if c.MQTTConnections < 1 || c.MQTTConnections > mqttout.MaxConnections {
 		errs.Add("mqtt-connections (HERALD_MQTT_CONNECTIONS)", "must be 1 to %d", mqttout.MaxConnections)
 	}
@@ -326,6 +334,7 @@ func (c *config) logValue() slog.Value {
 		slog.String("topic_prefix", c.TopicPrefix),
 		slog.Bool("migrate", c.Migrate),
 		slog.String("dispatch_lease", c.DispatchLease.String()),
+		slog.Int("dispatch_workers", c.DispatchWorkers),
 		slog.String("fire_grace", c.FireGrace.String()),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int("rate_burst", c.RateBurst),

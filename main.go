@@ -138,7 +138,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
 	gameStore := games.NewStore(pool)
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
-		Log: log, Lease: cfg.DispatchLease, OnCleared: campaignStore.DispatchCleared})
+		Log: log, Lease: cfg.DispatchLease, Workers: cfg.DispatchWorkers, OnCleared: campaignStore.DispatchCleared})
 	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
 	kicks := kickouts.New(kickouts.Config{DB: pool, Receipts: receiptStore, Publisher: broker,
 		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})

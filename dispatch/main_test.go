@@ -18,7 +18,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(dbtest.WithTemplate(m), goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
+	goleak.VerifyTestMain(dbtest.WithTemplate(m), goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
+		// Closing a connection to a broker that is down (the tests of sends
+		// waiting for it) leaves paho's Disconnect waiting out its quiesce, up
+		// to a second, after the test.
+		goleak.IgnoreTopFunction("github.com/eclipse/paho%2emqtt%2egolang.(*client).Disconnect.func1"))
 }
 
 // newOwner inserts a game g1 (if missing) and a campaign to own dispatches,

@@ -26,14 +26,14 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 	record(t, pool, owner, time.Now(), everyone, nil)
 	a, b := lease{replica: "a", length: time.Minute}, lease{replica: "b", length: time.Minute}
 
-	j, err := store.claim(ctx, a)
+	j, err := claimOne(ctx, store, a)
 	require.NoError(t, err)
 	require.NotNil(t, j)
 	require.Equal(t, StatePublishing, j.state, "a claimed send is publishing")
 	require.Equal(t, owner, j.campaign)
 	require.Equal(t, owner.String(), j.template.Msg, "the template comes from the dispatch row")
 	require.True(t, j.template.Retain)
-	other, err := store.claim(ctx, b)
+	other, err := claimOne(ctx, store, b)
 	require.NoError(t, err)
 	require.Nil(t, other, "held by a")
 	ok, err := store.renew(ctx, j.id, a)
@@ -42,7 +42,7 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 
 	_, err = pool.Exec(ctx, `UPDATE dispatches SET lease_until = now() - interval '1 second' WHERE id = $1`, j.id)
 	require.NoError(t, err)
-	taken, err := store.claim(ctx, b)
+	taken, err := claimOne(ctx, store, b)
 	require.NoError(t, err)
 	require.NotNil(t, taken, "a's lease ran out")
 	require.Equal(t, j.id, taken.id)
@@ -54,10 +54,81 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 	require.Error(t, err, "a may not checkpoint b's dispatch")
 
 	require.NoError(t, store.release(ctx, j.id, b.replica))
-	again, err := store.claim(ctx, a)
+	again, err := claimOne(ctx, store, a)
 	require.NoError(t, err)
 	require.NotNil(t, again, "released: claimed again at once")
 	require.Equal(t, j.id, again.id)
+}
+
+// claimOne claims at most one dispatch under l: nil if there is none.
+func claimOne(ctx context.Context, store *Store, l lease) (*job, error) {
+	jobs, err := store.claim(ctx, l, 1)
+	if len(jobs) == 0 {
+		return nil, err
+	}
+	return jobs[0], err
+}
+
+// TestClaimAndFinishMany: a replica claims as many dispatches as it asks for
+// in one go, none another replica holds; finishing them in one statement
+// marks published and gives back the lease of those nothing else was asked
+// of, keeps it for one recalled meanwhile (and names the reason), and leaves
+// out one whose lease went to another replica.
+func TestClaimAndFinishMany(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owners := make([]uuid.UUID, 5)
+	for i := range owners {
+		owners[i] = newOwner(t, pool)
+		record(t, pool, owners[i], time.Now(), everyone, nil)
+	}
+	a, b := lease{replica: "a", length: time.Minute}, lease{replica: "b", length: time.Minute}
+	held, err := store.claim(ctx, b, 1)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	jobs, err := store.claim(ctx, a, 3)
+	require.NoError(t, err)
+	require.Len(t, jobs, 3, "as many as asked for")
+	rest, err := store.claim(ctx, a, 10)
+	require.NoError(t, err)
+	require.Len(t, rest, 1, "only what nobody holds")
+	for _, j := range append(jobs, rest...) {
+		require.NotEqual(t, held[0].id, j.id)
+		require.Equal(t, StatePublishing, j.state)
+	}
+
+	recalled, stolen := jobs[1], jobs[2]
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Recall(ctx, tx, recalled.campaign) }))
+	_, err = pool.Exec(ctx, `UPDATE dispatches SET leased_by = 'b' WHERE id = $1`, stolen.id)
+	require.NoError(t, err)
+	now := time.Now()
+	var fs []finishing
+	for _, j := range jobs {
+		fs = append(fs, finishing{id: j.id, next: position{Target: 1}, res: Result{Acked: 1, FirstAck: now, LastAck: now}})
+	}
+	done, err := store.finish(ctx, a, fs)
+	require.NoError(t, err)
+	require.Len(t, done, 2, "the stolen one is not a's to finish")
+	require.Equal(t, finished{released: true}, done[jobs[0].id])
+	require.False(t, done[recalled.id].released, "kept to clear it")
+	require.Equal(t, ReasonRecall, *done[recalled.id].reason)
+
+	state := func(id uuid.UUID) (st State, by *string, acked int64) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT state, leased_by, acked FROM dispatches WHERE id = $1`, id).Scan(&st, &by, &acked))
+		return st, by, acked
+	}
+	st, by, acked := state(jobs[0].id)
+	require.Equal(t, StatePublished, st)
+	require.Nil(t, by)
+	require.EqualValues(t, 1, acked)
+	st, by, _ = state(recalled.id)
+	require.Equal(t, StatePublishing, st, "its clear reaches one batch further")
+	require.Equal(t, "a", *by)
+	st, _, acked = state(stolen.id)
+	require.Equal(t, StatePublishing, st)
+	require.Zero(t, acked)
 }
 
 // TestCheckpointsCountAndSeeAClear: checkpoints move the walk and add to the
@@ -76,13 +147,15 @@ func TestCheckpointsCountAndSeeAClear(t *testing.T) {
 	recordIn(t, pool, owner, "Europe/Berlin", fire.Add(time.Hour), everyone, nil)
 	l := lease{replica: "a", length: time.Minute}
 
-	first, err := store.claim(ctx, l)
+	first, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
 	now := time.Now()
 	reason, err := store.checkpoint(ctx, first.id, l, position{Target: 1}, Result{Acked: 1, Retried: 2, FirstAck: now, LastAck: now})
 	require.NoError(t, err)
 	require.Nil(t, reason)
-	require.NoError(t, store.markPublished(ctx, first.id, "a"))
+	done, err := store.finish(ctx, l, []finishing{{id: first.id, next: position{Target: 1}}})
+	require.NoError(t, err)
+	require.Equal(t, map[uuid.UUID]finished{first.id: {released: true}}, done, "nothing asked of it: the lease is given back")
 	ds, err := Of(ctx, pool, owner)
 	require.NoError(t, err)
 	require.Len(t, ds, 2)
@@ -91,7 +164,7 @@ func TestCheckpointsCountAndSeeAClear(t *testing.T) {
 	require.EqualValues(t, 2, ds[0].Retried)
 	require.NotNil(t, ds[0].FirstAckAt)
 
-	second, err := store.claim(ctx, l)
+	second, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
 	require.NotEqual(t, first.id, second.id)
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Recall(ctx, tx, owner) })
@@ -106,7 +179,10 @@ func TestCheckpointsCountAndSeeAClear(t *testing.T) {
 		told = append(told, campaign)
 		return nil
 	}
-	require.NoError(t, store.markCleared(ctx, first, "a", StateRecalled, hook))
+	again, err := claimOne(ctx, store, l)
+	require.NoError(t, err)
+	require.Equal(t, first.id, again.id, "given back when published: claimed again to be cleared")
+	require.NoError(t, store.markCleared(ctx, again, "a", StateRecalled, hook))
 	require.Empty(t, told, "the other dispatch is not cleared yet")
 
 	failing := func(ctx context.Context, tx pgx.Tx, campaign uuid.UUID) error { return errors.New("owner refused") }
@@ -172,14 +248,14 @@ func TestASendWaitsForTheEarlierSendsOfItsCampaign(t *testing.T) {
 	fire := time.Now().Truncate(time.Second)
 	record(t, pool, owner, fire, everyone, nil)
 	l := lease{replica: "a", length: time.Minute}
-	first, err := store.claim(ctx, l)
+	first, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
-	require.NoError(t, store.markPublished(ctx, first.id, "a"))
-	require.NoError(t, store.release(ctx, first.id, "a"))
+	_, err = store.finish(ctx, l, []finishing{{id: first.id, next: position{Target: 1}}})
+	require.NoError(t, err)
 
 	next := New{Campaign: owner, FireAt: fire.Add(time.Hour)}
 	record(t, pool, owner, next.FireAt, everyone, nil)
-	waiting, err := store.claim(ctx, l)
+	waiting, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
 	require.Nil(t, waiting, "the first send is still out")
 
@@ -194,12 +270,12 @@ func TestASendWaitsForTheEarlierSendsOfItsCampaign(t *testing.T) {
 	require.Equal(t, next.FireAt.UTC(), busy[Key{Campaign: owner}].UTC(), "the next send is pending")
 
 	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return Replace(ctx, tx, []New{next}) }))
-	clearing, err := store.claim(ctx, l)
+	clearing, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
 	require.Equal(t, first.id, clearing.id, "the first send is cleared first")
 	require.Equal(t, ReasonReplace, *clearing.reason)
 	require.NoError(t, store.markCleared(ctx, clearing, "a", StateReplaced, nil))
-	started, err := store.claim(ctx, l)
+	started, err := claimOne(ctx, store, l)
 	require.NoError(t, err)
 	require.NotNil(t, started, "then the next one starts")
 	require.Equal(t, StatePublishing, started.state)

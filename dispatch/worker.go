@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/internal/startstop"
-	"github.com/heraldpush/herald/postgres"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -21,7 +20,7 @@ type WorkerConfig struct {
 	Prefix    string // the topic prefix
 	Log       *slog.Logger
 	Replica   string        // names this replica in leases; unique per process
-	Workers   int           // dispatches worked on at once (default 2)
+	Workers   int           // dispatches worked on at once (default DefaultWorkers)
 	Batch     int           // topics published between checkpoints (default 1000)
 	Lease     time.Duration // how long a dead replica keeps a dispatch (default 15 s)
 	Poll      time.Duration // how often idle workers look for work (default 200 ms)
@@ -37,9 +36,10 @@ type WorkerConfig struct {
 // Guard), and clears the retained topics at expiry or recall. Any replica can
 // resume any dispatch.
 type Worker struct {
-	cfg   WorkerConfig
-	store *Store
-	life  startstop.Service
+	cfg      WorkerConfig
+	store    *Store
+	finisher *finisher
+	life     startstop.Service
 
 	restored atomic.Int64 // topics re-published by restores, for metrics
 
@@ -47,10 +47,19 @@ type Worker struct {
 	wake   chan struct{} // closed and replaced on each notification (see listen)
 }
 
+// DefaultWorkers is how many dispatches one replica works on at once unless
+// configured otherwise. A small send (one batch) holds no database connection
+// of its own (claims and last checkpoints are shared statements) and mostly
+// waits for the broker's acknowledgement, so many at once is what lets
+// thousands due the same minute go out within seconds: 256 sent 4,000 in
+// 1.1-2.3 s where 64 took 3.1-7.9 s (the cron benchmark, same runs). A big
+// send holds a connection only for its batch's read and checkpoint.
+const DefaultWorkers = 256
+
 // NewWorker returns workers over the store's dispatches; Start runs them.
 func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 2
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
@@ -64,20 +73,15 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Replica == "" {
 		cfg.Replica = uuid.NewString()
 	}
-	return &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
+	w := &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
+	w.finisher = newFinisher(s, w.lease())
+	return w
 }
 
 // Start starts the workers and returns at once. Only the first call starts
 // anything.
 func (w *Worker) Start(ctx context.Context) {
-	w.life.Start(ctx, func(ctx context.Context) {
-		var wg sync.WaitGroup
-		wg.Go(func() { w.listen(ctx) })
-		for range w.cfg.Workers {
-			wg.Go(func() { w.loop(ctx) })
-		}
-		wg.Wait()
-	})
+	w.life.Start(ctx, w.work)
 }
 
 // Stop stops the workers and waits for them, their lease renewals included. A
@@ -91,47 +95,19 @@ func (w *Worker) lease() lease {
 	return lease{replica: w.cfg.Replica, length: w.cfg.Lease}
 }
 
-func (w *Worker) loop(ctx context.Context) {
-	for ctx.Err() == nil {
-		wait := w.cfg.Poll
-		// Taken before the claim: work recorded during the claim wakes this worker.
-		woken := w.woken()
-		claimCtx, cancel := context.WithTimeout(ctx, w.cfg.Lease) // a claim slower than a lease is stale anyway
-		j, err := w.store.claim(claimCtx, w.lease())
-		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil && postgres.Unavailable(err):
-			// Postgres is down or frozen: say so at a gentler pace; the work
-			// resumes from its checkpoints once it is back.
-			w.cfg.Log.WarnContext(ctx, "claim dispatch: database unavailable", "err", err)
-			wait = max(wait, time.Second)
-		case err != nil && ctx.Err() == nil:
-			w.cfg.Log.ErrorContext(ctx, "claim dispatch", "err", err)
-		case j != nil:
-			if err := w.run(ctx, j); err != nil && ctx.Err() == nil {
-				w.cfg.Log.ErrorContext(ctx, "run dispatch", "dispatch", j.id, "err", err)
-			}
-			continue // look for more work at once
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		case <-woken:
-		}
-	}
-}
-
 // run works on a claimed dispatch until it is published (or cleared), the lease
 // is lost, or ctx ends. The lease is renewed meanwhile and given back at the
 // end, once renewing has stopped.
 func (w *Worker) run(ctx context.Context, j *job) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var heartbeat sync.WaitGroup
-	heartbeat.Go(func() { w.heartbeat(ctx, j.id, cancel) })
+	heartbeat.Go(func() { w.heartbeat(ctx, j, cancel) })
 	defer func() {
 		cancel()
 		heartbeat.Wait()
-		w.release(j.id)
+		if !j.released {
+			w.release(j.id)
+		}
 	}()
 
 	wk := &walker{db: w.store.db, prefix: w.cfg.Prefix, game: j.template.Game, kind: j.template.Kind,
@@ -140,11 +116,6 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 	if j.reason == nil && j.state == StatePublishing {
 		if err := w.publish(ctx, j, wk, log); err != nil {
 			return err
-		}
-		if j.reason == nil { // a restore may have been asked for meanwhile
-			if err := w.reload(ctx, j); err != nil {
-				return err
-			}
 		}
 	}
 	if j.reason == nil && j.restore != nil {
@@ -159,7 +130,9 @@ func (w *Worker) run(ctx context.Context, j *job) error {
 }
 
 // publish walks the targets from the checkpoint, a batch at a time (several in
-// flight, see pipeline), checkpointing each acknowledged batch.
+// flight, see pipeline), checkpointing each acknowledged batch; the last
+// batch's checkpoint is finish, which marks the dispatch published in one
+// statement with other workers' dispatches.
 func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logger) error {
 	payloads := map[int][]byte{} // per target: envelopes differ only in the filter
 	from := j.publish
@@ -172,6 +145,9 @@ func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logg
 		from = next
 		return walkBatch{msgs: msgs, next: next}, err
 	}, func(ctx context.Context, b walkBatch, res Result) (bool, error) {
+		if b.next.Target >= len(j.targets) { // the walk's last batch: its checkpoint is the finish
+			return true, w.finish(ctx, j, b.next, res, log)
+		}
 		reason, err := w.store.checkpoint(ctx, j.id, w.lease(), b.next, res)
 		if err != nil {
 			return false, err
@@ -182,19 +158,14 @@ func (w *Worker) publish(ctx context.Context, j *job, wk *walker, log *slog.Logg
 		}
 		return j.reason != nil, nil
 	})
-	if err != nil {
+	if err != nil || j.finishing.Load() {
 		return err
 	}
 	if j.reason != nil {
 		log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
 		return nil
 	}
-	if err := w.store.markPublished(ctx, j.id, w.cfg.Replica); err != nil {
-		return err
-	}
-	j.state = StatePublished
-	log.InfoContext(ctx, "dispatch published")
-	return nil
+	return w.finish(ctx, j, j.publish, Result{}, log)
 }
 
 // messages returns the envelope of each step. payloads keeps one encoded
@@ -273,7 +244,7 @@ func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger
 // heartbeat renews the lease while the dispatch is worked on (a batch may wait a
 // long time for a broker that is down); if another replica took the dispatch over,
 // it stops the work.
-func (w *Worker) heartbeat(ctx context.Context, id uuid.UUID, stop context.CancelFunc) {
+func (w *Worker) heartbeat(ctx context.Context, j *job, stop context.CancelFunc) {
 	t := time.NewTicker(w.cfg.Lease / 3)
 	defer t.Stop()
 	for {
@@ -282,9 +253,12 @@ func (w *Worker) heartbeat(ctx context.Context, id uuid.UUID, stop context.Cance
 			return
 		case <-t.C:
 		}
-		ok, err := w.store.renew(ctx, id, w.lease())
+		ok, err := w.store.renew(ctx, j.id, w.lease())
+		if err == nil && !ok && j.finishing.Load() {
+			return // given back by the last checkpoint, or lost: finish tells
+		}
 		if err == nil && !ok {
-			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatch", id)
+			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatch", j.id)
 			stop()
 			return
 		}

@@ -258,3 +258,38 @@ func TestStopWaitsForTheHeartbeat(t *testing.T) {
 	require.Nil(t, until)
 	require.Equal(t, dispatch.StatePublishing, e.dispatchOf(c.ID).State, "another replica resumes it")
 }
+
+// TestWorkersBoundTheSendsUnderWay: a replica works on as many sends at once
+// as it has workers, and no more: with the broker down, 3 of 5 due sends are
+// held (leased, renewed) while 2 wait for a free worker, through the claimers'
+// further looks; at Stop every lease is given back.
+func TestWorkersBoundTheSendsUnderWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for range 5 {
+		e.notice(`{"rule":{"everyone":true}}`, "")
+	}
+	down := fmt.Sprintf("tcp://127.0.0.1:%d", brokertest.FreePort(t))
+	// A renewal every 300 ms, each after more than a Poll (200 ms).
+	w := e.startWorker(down, dispatch.WorkerConfig{Replica: "r1", Workers: 3, Lease: 900 * time.Millisecond})
+	held := func() (n int, until time.Time) {
+		require.NoError(t, e.pool.QueryRow(e.ctx, `
+			SELECT count(*), coalesce(min(lease_until), now()) FROM dispatches WHERE leased_by = 'r1'`).Scan(&n, &until))
+		return n, until
+	}
+	var first time.Time
+	require.Eventually(t, func() bool {
+		n, until := held()
+		require.LessOrEqual(t, n, 3, "no more than 3 workers")
+		if n < 3 {
+			return false
+		}
+		if first.IsZero() {
+			first = until
+		}
+		return until.After(first.Add(300 * time.Millisecond)) // every lease renewed twice since
+	}, patience, 10*time.Millisecond, "3 sends under way, renewed")
+	w.Stop()
+	n, _ := held()
+	require.Zero(t, n, "given back at Stop")
+}
