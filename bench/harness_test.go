@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -367,4 +369,55 @@ func (h *herald) profile(name string) (wait func()) {
 		}
 		h.tb.Logf("CPU profile of herald written to %s", path)
 	}
+}
+
+// machineMeter measures how many of the machine's cores were busy over a
+// stretch of time (from /proc/stat: everything but idle and iowait), whoever
+// kept them busy: Herald, Postgres, the broker and the bench itself. Next to
+// runtime.NumCPU it shows when a figure is bound by the machine's CPU.
+type machineMeter struct {
+	tb        testing.TB
+	busy, all float64
+	start     time.Time
+}
+
+func meterMachine(tb testing.TB) *machineMeter {
+	busy, all := machineTicks(tb)
+	return &machineMeter{tb: tb, busy: busy, all: all, start: time.Now()}
+}
+
+// cores returns the cores kept busy since meterMachine: the share of busy
+// ticks times the number of CPUs.
+func (m *machineMeter) cores() float64 {
+	busy, all := machineTicks(m.tb)
+	if all == m.all {
+		return math.NaN()
+	}
+	return (busy - m.busy) / (all - m.all) * float64(runtime.NumCPU())
+}
+
+// machineTicks reads the aggregate cpu line of /proc/stat: the ticks spent
+// busy and in all.
+func machineTicks(tb testing.TB) (busy, all float64) {
+	tb.Helper()
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		tb.Fatalf("machine CPU: %v", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		tb.Fatalf("/proc/stat: %q", line)
+	}
+	for i, s := range f[1:9] {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			tb.Fatalf("/proc/stat: %q", line)
+		}
+		all += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, all
 }
