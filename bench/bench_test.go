@@ -68,7 +68,7 @@ var scenarios = []scenario{
 // of their names, narrows it) at issue 13's sizes times BENCH_SCALE (default
 // 1), BENCH_RUNS times (default 3), then one table on standard output.
 // BENCH_PROFILE=DIR writes CPU profiles of the herald process during the
-// fan-out and the upload.
+// fan-out, the upload and the cron fires.
 func TestBench(t *testing.T) {
 	if os.Getenv("BENCH") != "1" {
 		t.Skip("run by make bench (BENCH=1)")

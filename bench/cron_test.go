@@ -20,7 +20,7 @@ func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
 	db := connect(t, h.dbURL)
 	ctx := context.Background()
 	name := fmt.Sprintf("scheduler: %s cron campaigns due in one minute", number(float64(sz.cron)))
-	for range runs {
+	for run := range runs {
 		// The first minute at least cronMinLead away, daily, so that each
 		// campaign fires once in the run.
 		fire := time.Now().Add(sz.cronMinLead).Truncate(time.Minute).Add(time.Minute).UTC()
@@ -44,6 +44,8 @@ func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
 			t.Fatal("set up too slowly: the fire time passed")
 		}
 		t.Logf("%d campaigns due at %s", sz.cron, fire.Format(time.TimeOnly))
+		time.Sleep(time.Until(fire))
+		profiled := h.profile(fmt.Sprintf("cron-run%d", run+1))
 		last, deadline := -1, fire.Add(time.Minute)
 		for {
 			var sent int
@@ -64,6 +66,7 @@ func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		profiled()
 		var recorded50, recorded99, sent50, sent99 float64
 		if err := db.QueryRow(ctx, `
 			SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - fire_at)),
