@@ -92,7 +92,9 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 	var senders, collectors sync.WaitGroup
 	stopErrs := make([]error, len(c.links))
 	for k, l := range c.links {
-		inflight := make(chan flight, cap(c.slots))
+		// A message has one attempt in flight at most, so a small batch (a
+		// one-topic send) needs no window-sized buffer cleared on every call.
+		inflight := make(chan flight, min(cap(c.slots), len(msgs)))
 		collectors.Go(func() { b.collect(ctx, l, inflight) })
 		senders.Go(func() {
 			defer close(inflight)
