@@ -358,6 +358,9 @@ func (h *herald) profile(name string) (wait func()) {
 			err = fmt.Errorf("status %d: %s", resp.StatusCode, raw)
 		}
 		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err == nil {
 			err = os.WriteFile(path, raw, 0o644)
 		}
 		done <- err
