@@ -48,3 +48,29 @@ func TestRecordAllHandsBackWhatItRecorded(t *testing.T) {
 	require.Equal(t, send.Template.Msg, got[0].Template.Msg)
 	require.Empty(t, recordAll(), "recorded already")
 }
+
+// TestAcksSpanEveryBatch: with two batches in flight a later batch's acks may
+// come before an earlier one's; the dispatch's first and last acks are still
+// the earliest and the latest of all (the fan-out rate is read from them).
+func TestAcksSpanEveryBatch(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	store := NewStore(pool)
+	owner := newOwner(t, pool)
+	record(t, pool, owner, time.Now(), everyone, nil)
+	l := lease{replica: "a", length: time.Minute}
+	jobs, err := store.claim(ctx, l, 1)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	j := jobs[0]
+	t0 := time.Now().Truncate(time.Millisecond)
+	_, err = store.checkpoint(ctx, j.id, l, position{Target: 0, After: "p1"}, Result{Acked: 1, FirstAck: t0.Add(time.Second), LastAck: t0.Add(3 * time.Second)})
+	require.NoError(t, err)
+	_, err = store.finish(ctx, l, []finishing{{id: j.id, next: position{Target: 1}, res: Result{Acked: 1, FirstAck: t0, LastAck: t0.Add(2 * time.Second)}}})
+	require.NoError(t, err)
+	var first, last time.Time
+	require.NoError(t, pool.QueryRow(ctx, `SELECT first_ack_at, last_ack_at FROM dispatches WHERE id = $1`, j.id).Scan(&first, &last))
+	require.True(t, first.Equal(t0), "first ack %s, want the second batch's %s", first, t0)
+	require.True(t, last.Equal(t0.Add(3*time.Second)), "last ack %s, want the first batch's %s", last, t0.Add(3*time.Second))
+}

@@ -174,7 +174,9 @@ func (s *Store) release(ctx context.Context, id uuid.UUID, replica string) error
 }
 
 // checkpoint records a published batch: the walk goes on at next, res is added
-// to the counters, and the lease is renewed. It returns the clear reason if a
+// to the counters (the first and last acks are the earliest and latest seen:
+// with two batches in flight, a later batch's acks may come before an
+// earlier one's), and the lease is renewed. It returns the clear reason if a
 // clear was asked for meanwhile.
 func (s *Store) checkpoint(ctx context.Context, id uuid.UUID, l lease, next position, res Result) (*Reason, error) {
 	var first, last *time.Time
@@ -184,7 +186,7 @@ func (s *Store) checkpoint(ctx context.Context, id uuid.UUID, l lease, next posi
 	var reason *Reason
 	err := s.db.QueryRow(ctx, `
 		UPDATE dispatches SET next_target = $3, after_player = $4, acked = acked + $5, retried = retried + $6,
-			failed = failed + $7, first_ack_at = coalesce(first_ack_at, $8), last_ack_at = coalesce($9, last_ack_at),
+			failed = failed + $7, first_ack_at = least(first_ack_at, $8), last_ack_at = greatest(last_ack_at, $9),
 			lease_until = now() + $10::interval, updated_at = now()
 		WHERE id = $1 AND leased_by = $2
 		RETURNING clear_reason`,
@@ -235,7 +237,7 @@ func (s *Store) finish(ctx context.Context, l lease, fs []finishing) (map[uuid.U
 	rows, _ := s.db.Query(ctx, `
 		UPDATE dispatches d SET next_target = v.target, after_player = v.after, acked = d.acked + v.acked,
 			retried = d.retried + v.retried, failed = d.failed + v.failed,
-			first_ack_at = coalesce(d.first_ack_at, v.first), last_ack_at = coalesce(v.last, d.last_ack_at),
+			first_ack_at = least(d.first_ack_at, v.first), last_ack_at = greatest(d.last_ack_at, v.last),
 			state = CASE WHEN d.clear_reason IS NULL AND d.state = 'publishing' THEN 'published' ELSE d.state END,
 			leased_by = CASE WHEN d.clear_reason IS NULL AND d.restore_requested_at IS NULL THEN NULL ELSE d.leased_by END,
 			lease_until = CASE WHEN d.clear_reason IS NULL AND d.restore_requested_at IS NULL THEN NULL
