@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/migrations"
 	"github.com/heraldpush/herald/segments"
 )
@@ -21,17 +19,10 @@ import (
 // migrating down gives the rows back.
 func TestMemberChunksKeepLists(t *testing.T) {
 	t.Parallel()
-	url := dbtest.New(t)
-	downBelow(t, url, 15)
-
+	url, conn := beforeMigration(t, 15)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	seg := uuid.New()
-	_, err = conn.Exec(ctx, `INSERT INTO games (id, name, default_locale) VALUES ('g1', 'g1', 'en')`)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `INSERT INTO segments (id, game_id, name, rule) VALUES ($1, 'g1', 's', '{"members":true}')`, seg)
+	_, err := conn.Exec(ctx, `INSERT INTO segments (id, game_id, name, rule) VALUES ($1, 'g1', 's', '{"members":true}')`, seg)
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, `INSERT INTO member_lists (id, segment_id) VALUES (1, $1), (2, $1)`, seg)
 	require.NoError(t, err)

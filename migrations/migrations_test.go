@@ -18,18 +18,11 @@ import (
 // the schema working.
 func TestDispatchEnvelopeBackfill(t *testing.T) {
 	t.Parallel()
-	url := dbtest.New(t)
-	downBelow(t, url, 5)
-
+	url, conn := beforeMigration(t, 5)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	campaign, dispatch := uuid.New(), uuid.New()
 	startsAt := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	_, err = conn.Exec(ctx, `INSERT INTO games (id, name, default_locale) VALUES ('g1', 'g1', 'en')`)
-	require.NoError(t, err)
-	_, err = conn.Exec(ctx, `
+	_, err := conn.Exec(ctx, `
 		INSERT INTO campaigns (id, game_id, kind, name, rule, content, priority, starts_at, expires_at, send_at,
 			status, plan_exact, plan_topics, plan_players)
 		VALUES ($1, 'g1', 'notice', 'n', '{"everyone":true}', '{"title":{"en":"t"},"body":{"en":"b"}}', 7, $2,
@@ -58,6 +51,21 @@ func TestDispatchEnvelopeBackfill(t *testing.T) {
 	require.Equal(t, 7, priority)
 	require.True(t, starts.Equal(startsAt))
 	require.True(t, retain, "every campaign's messages are retained")
+}
+
+// beforeMigration gives a new database migrated down to just before version,
+// with game g1, and a connection to it.
+func beforeMigration(t *testing.T, version uint) (string, *pgx.Conn) {
+	t.Helper()
+	url := dbtest.New(t)
+	downBelow(t, url, version)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, `INSERT INTO games (id, name, default_locale) VALUES ('g1', 'g1', 'en')`)
+	require.NoError(t, err)
+	return url, conn
 }
 
 // downBelow reverts migrations until the schema is older than version.

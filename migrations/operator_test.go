@@ -6,10 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/heraldpush/herald/internal/dbtest"
 	"github.com/heraldpush/herald/migrations"
 )
 
@@ -18,17 +16,10 @@ import (
 // players, and migrating down and up again keeps the schema working.
 func TestOperatorMigration(t *testing.T) {
 	t.Parallel()
-	url := dbtest.New(t)
-	downBelow(t, url, 13)
-
+	url, conn := beforeMigration(t, 13)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
 	missed, members := uuid.New(), uuid.New()
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	_, err = conn.Exec(ctx, `INSERT INTO games (id, name, default_locale) VALUES ('g1', 'g1', 'en')`)
-	require.NoError(t, err)
 	insert := func(id uuid.UUID, status string, players int) {
 		_, err := conn.Exec(ctx, `
 			INSERT INTO campaigns (id, game_id, kind, name, rule, content, priority, expires_at, send_at,
@@ -39,7 +30,7 @@ func TestOperatorMigration(t *testing.T) {
 	}
 	insert(missed, "completed", 0)
 	insert(members, "live", 42)
-	_, err = conn.Exec(ctx, `
+	_, err := conn.Exec(ctx, `
 		INSERT INTO dispatches (id, campaign_id, fire_at, state, expires_at, targets, kind, game_id, msg, content,
 			priority, retain)
 		VALUES ($1, $2, $3, 'missed', $3::timestamptz + interval '1 day', '[{"scope":"all"}]', 'notice', 'g1',
