@@ -16,19 +16,7 @@ func TestWaitAnswersOnAReceiptReadByThisReplica(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *Config) { c.Recheck = time.Hour })
 	f.start(t)
-	reason := "login_elsewhere"
-	st, err := f.create(Input{Players: []string{"p1", "p2"}, Reason: &reason})
-	require.NoError(t, err)
-
-	type result struct {
-		st  Status
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		st, err := f.svc.Wait(context.Background(), "g1", st.ID, MaxWait)
-		done <- result{st, err}
-	}()
+	st, done := f.kickAndWait(t, "p1", "p2")
 	read := time.Now().UTC().Truncate(time.Millisecond)
 	var w *watcher
 	waitFor(t, "the request to watch the kick-out", func() bool {
@@ -68,4 +56,25 @@ func TestWaitAnswersOnAReceiptReadByThisReplica(t *testing.T) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	require.Eventually(t, cond, patience, 5*time.Millisecond, what)
+}
+
+// waited is what a waiting request answered.
+type waited struct {
+	st  Status
+	err error
+}
+
+// kickAndWait kicks players out of g1 and waits for the kick-out in the
+// background, the longest wait, answering on done.
+func (f *fixture) kickAndWait(t *testing.T, players ...string) (Status, <-chan waited) {
+	t.Helper()
+	reason := "login_elsewhere"
+	st, err := f.create(Input{Players: players, Reason: &reason})
+	require.NoError(t, err)
+	done := make(chan waited, 1)
+	go func() {
+		st, err := f.svc.Wait(context.Background(), "g1", st.ID, MaxWait)
+		done <- waited{st, err}
+	}()
+	return st, done
 }

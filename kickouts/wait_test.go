@@ -18,22 +18,10 @@ func TestWaitIsWokenByAReceiptNotification(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *Config) { c.Recheck = time.Hour })
 	f.start(t)
-	reason := "login_elsewhere"
-	st, err := f.create(Input{Players: []string{"p1", "p2"}, Reason: &reason})
-	require.NoError(t, err)
-
-	type result struct {
-		st  Status
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		st, err := f.svc.Wait(context.Background(), "g1", st.ID, MaxWait)
-		done <- result{st, err}
-	}()
+	st, done := f.kickAndWait(t, "p1", "p2")
 	// Another replica's ingestion: today's partition (its scheduler leader
 	// keeps them), the rows, then the notification once they are committed.
-	_, _, err = f.svc.cfg.Receipts.Maintain(context.Background(), time.Now())
+	_, _, err := f.svc.cfg.Receipts.Maintain(context.Background(), time.Now())
 	require.NoError(t, err)
 	receipt := func(player string) {
 		t.Helper()
