@@ -191,7 +191,7 @@ func (b *batch) decide(ctx context.Context, c Campaign) error {
 	if c.Schedule.Recurring() {
 		return b.decideRecurring(ctx, c, g, grace)
 	}
-	f := c.newDispatch(c.SendAt, "", dispatch.StatePending, "", segments.Plan{}, nil)
+	f := c.newDispatch(c.SendAt, "")
 	switch {
 	case b.now.Sub(c.SendAt) > grace:
 		f.State, f.Note = dispatch.StateMissed, lateNote(c.SendAt, b.now, grace)
@@ -298,7 +298,7 @@ func (b *batch) decideZone(ctx context.Context, c Campaign, g games.Game, cr sch
 	if cr.PerPlayer() {
 		name, zone = z.Name, &z
 	}
-	f := c.newDispatch(at, name, dispatch.StatePending, "", segments.Plan{}, nil)
+	f := c.newDispatch(at, name)
 	key := dispatch.Key{Campaign: c.ID, Zone: name}
 	prev, busy := b.busy[key]
 	switch {

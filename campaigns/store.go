@@ -179,7 +179,9 @@ func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
 	if p.campaign.Status != StatusLive {
 		return nil
 	}
-	_, err := dispatch.Record(ctx, tx, p.campaign.newDispatch(p.campaign.SendAt, "", dispatch.StatePending, "", p.plan, p.list))
+	send := p.campaign.newDispatch(p.campaign.SendAt, "")
+	send.Plan, send.List = p.plan, p.list
+	_, err := dispatch.Record(ctx, tx, send)
 	return err
 }
 
@@ -277,11 +279,11 @@ func (c Campaign) template() dispatch.Template {
 }
 
 // newDispatch is the send of c fired at fireAt (in zone, "" but for a
-// campaign in players' time), in state, with plan and the member list its
-// members target reads; note says why a fire is not sent.
-func (c Campaign) newDispatch(fireAt time.Time, zone string, state dispatch.State, note string, plan segments.Plan, list *int64) dispatch.New {
-	return dispatch.New{Campaign: c.ID, FireAt: fireAt, Zone: zone, State: state, Note: note,
-		Template: c.sendAt(fireAt).template(), Plan: plan, List: list}
+// campaign in players' time), pending; the caller sets its plan, or its state
+// and a note when the fire is not sent.
+func (c Campaign) newDispatch(fireAt time.Time, zone string) dispatch.New {
+	return dispatch.New{Campaign: c.ID, FireAt: fireAt, Zone: zone, State: dispatch.StatePending,
+		Template: c.sendAt(fireAt).template()}
 }
 
 const campaignColumns = `id, game_id, kind, name, segment_id, rule, content, priority, starts_at, expires_at,
