@@ -204,8 +204,8 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record dispatches: %w", err)
 	}
-	for _, d := range all {
-		if d.State == StatePending && len(recorded) > 0 {
+	for _, d := range recorded {
+		if d.State == StatePending {
 			return recorded, notifyWorkers(ctx, tx)
 		}
 	}

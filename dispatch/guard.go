@@ -253,6 +253,11 @@ func (s *Store) settleSentinel(ctx context.Context, seen []byte, found bool, sin
 				return fmt.Errorf("mark dispatches for restore: %w", err)
 			}
 			v.marked = tag.RowsAffected()
+			if v.marked > 0 {
+				if err := notifyWorkers(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if onRestore != nil {
 				if err := onRestore(ctx, tx); err != nil {
 					return err

@@ -107,9 +107,10 @@ func (s *Store) markRestored(ctx context.Context, id uuid.UUID, replica string, 
 	return restored, true, nil
 }
 
-// restore re-publishes the retained envelopes of a published dispatch that the
-// broker lost, from the restore checkpoint to the request's end, a batch at a
-// time, checkpointing after each acknowledged batch like the publish does (a
+// restore re-publishes the retained envelopes of a dispatch that published (or
+// was publishing, up to the batches then in flight) when the broker lost them,
+// from the restore checkpoint to the request's end, a batch at a time,
+// checkpointing after each acknowledged batch like the publish does (a
 // replica that dies mid-restore is resumed by another). A newer request (the
 // broker lost them again meanwhile) starts over from its own checkpoint; a
 // clear request (recall, expiry) stops it, and the clear that follows covers

@@ -11,7 +11,8 @@ import (
 )
 
 // NotifyChannel is the Postgres channel a transaction that gives the workers
-// something to do notifies (a send recorded, a recall or an expiry asked for):
+// something to do notifies (a send recorded; a recall, an expiry or a restore
+// asked for):
 // the workers of every replica LISTEN on it and look for work at once, rather
 // than at their next poll, which was most of a broadcast's delay.
 const NotifyChannel = "herald_dispatch"
