@@ -157,17 +157,3 @@ func GetShared(ctx context.Context, tx pgx.Tx, id string) (Game, error) {
 	}
 	return g, err
 }
-
-// DefaultLocale returns the default locale of the game with id, or
-// ErrNotFound: all a kick-out needs of its game, read without its tag schema.
-func (s *Store) DefaultLocale(ctx context.Context, id string) (string, error) {
-	var locale string
-	err := s.db.QueryRow(ctx, `SELECT default_locale FROM games WHERE id = $1`, id).Scan(&locale)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("load default locale of game %s: %w", id, err)
-	}
-	return locale, nil
-}

@@ -71,12 +71,6 @@ type Status struct {
 	Players []PlayerStatus `json:"players"`
 }
 
-// Settled reports whether waiting longer can change nothing: every targeted
-// player confirmed, or the ttl passed.
-func (s Status) Settled() bool {
-	return s.State == StateDelivered || s.State == StateExpired
-}
-
 // status computes the status of k at now from its delivered receipts
 // (deliveredTotal counts them all for a server kick-out, whose list may be cut).
 func status(k Kickout, got []receipts.Delivery, deliveredTotal int, now time.Time) (Status, error) {

@@ -103,7 +103,6 @@ type Ingester struct {
 
 	stopping chan struct{}   // closed by Stop: drain and write what is left
 	stopCtx  context.Context // Stop's deadline, set before stopping is closed
-	abandon  chan struct{}   // closed once the writers are done
 	done     chan struct{}   // closed once the writers are done
 	started  atomic.Bool
 
@@ -137,7 +136,7 @@ func (s *Store) NewIngester(cfg Config) *Ingester {
 	}
 	return &Ingester{
 		store: s, cfg: cfg, buf: make(chan row, cfg.Buffer),
-		stopping: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}),
+		stopping: make(chan struct{}), done: make(chan struct{}),
 		wrote: make(chan struct{}, 1),
 	}
 }
@@ -179,7 +178,6 @@ func (in *Ingester) Stop() {
 	in.stopCtx = ctx
 	close(in.stopping)
 	<-in.done
-	close(in.abandon)
 	c := in.Counters()
 	in.cfg.Log.Info("receipts ingestion stopped", "received", c.Received, "stored", c.Stored,
 		"duplicates", c.Duplicates, "failed", c.Failed)
@@ -211,7 +209,7 @@ func (in *Ingester) Handle(topic string, payload []byte) {
 		return
 	}
 	select {
-	case <-in.abandon: // stopped: nobody would write it
+	case <-in.done: // stopped: nobody would write it
 		in.failed.Add(1)
 		return
 	default:
@@ -221,7 +219,7 @@ func (in *Ingester) Handle(topic string, payload []byte) {
 	}
 	select {
 	case in.buf <- r:
-	case <-in.abandon:
+	case <-in.done:
 		in.failed.Add(1)
 	}
 }
