@@ -72,11 +72,8 @@ func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) error {
 	if len(errs) > 0 {
 		return errs
 	}
-	g, err := s.requireGame(r)
-	if err != nil {
-		return err
-	}
-	list, more, err := s.Campaigns.List(r.Context(), g.ID, f, after, limit)
+	game := chi.URLParam(r, "game") // liveGame answered 404 or 410 already
+	list, more, err := s.Campaigns.List(r.Context(), game, f, after, limit)
 	if err != nil {
 		return err
 	}

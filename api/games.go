@@ -109,12 +109,6 @@ func (s *Server) updateGame(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, g)
 }
 
-// requireGame loads the game named in the path, so that routes under an unknown
-// game answer 404 before looking at anything else.
-func (s *Server) requireGame(r *http.Request) (games.Game, error) {
-	return s.Games.Get(r.Context(), chi.URLParam(r, "game"))
-}
-
 // archiveGame archives a game none of whose campaigns is unfinished.
 func (s *Server) archiveGame(w http.ResponseWriter, r *http.Request) error {
 	g, err := s.Games.Archive(r.Context(), chi.URLParam(r, "game"), campaigns.GameArchiveCheck)

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
 	"github.com/heraldpush/herald/fielderr"
@@ -47,10 +48,7 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) error {
 			{Field: "rule", Message: "give exactly one of segment_id and rule"},
 		}
 	}
-	g, err := s.requireGame(r)
-	if err != nil {
-		return err
-	}
+	game := chi.URLParam(r, "game") // liveGame answered 404 or 410 already
 	var a segments.Audience
 	if req.SegmentID != nil {
 		id, err := uuid.Parse(*req.SegmentID)
@@ -61,11 +59,11 @@ func (s *Server) previewPlan(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		a.Rule = &req.Rule.Rule
 	}
-	plan, err := s.Segments.Preview(r.Context(), g.ID, a)
+	plan, err := s.Segments.Preview(r.Context(), game, a)
 	if err != nil {
 		return err
 	}
-	resp := s.planBody(g.ID, plan)
+	resp := s.planBody(game, plan)
 	return writeJSON(w, http.StatusOK, resp)
 }
 

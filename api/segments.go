@@ -39,11 +39,8 @@ func (s *Server) listSegments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := s.requireGame(r)
-	if err != nil {
-		return err
-	}
-	list, more, err := s.Segments.List(r.Context(), g.ID, after, limit)
+	game := chi.URLParam(r, "game") // liveGame answered 404 or 410 already
+	list, more, err := s.Segments.List(r.Context(), game, after, limit)
 	if err != nil {
 		return err
 	}
