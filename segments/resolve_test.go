@@ -473,6 +473,8 @@ func TestInTagValues(t *testing.T) {
 		{Scope: protocol.ScopeTag, Keys: []string{"tz", "Asia.Shanghai"}, Filter: &level},
 		{Scope: protocol.ScopeTag, Keys: []string{"tz", "Europe.Berlin"}, Filter: &level},
 	}, plan.Targets)
+	require.Nil(t, plan.Players, "players on tag topics are not counted")
+	require.NotEmpty(t, plan.PlayersNote, "and the plan says why")
 
 	plan, err = segments.InTagValues(protocol.Rule{Everyone: true}, "tz", []string{"UTC"}, "audience")
 	require.NoError(t, err)

@@ -26,5 +26,6 @@ func InTagValues(r protocol.Rule, tag string, values []string, path string) (Pla
 	for i, v := range values {
 		plan.Targets[i] = Target{Scope: protocol.ScopeTag, Keys: []string{tag, v}, Filter: filter}
 	}
+	plan.Players, plan.PlayersNote = countPlayers(plan.Targets, 0)
 	return plan, nil
 }
