@@ -72,7 +72,7 @@ func ParseReceipt(payload []byte) (Receipt, error) {
 	if err := json.Unmarshal(payload, &in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			errs.Add(typeErr.Field, "must be a string, not %s", typeErr.Value)
+			errs.Add(typeErr.Field, "%s", fielderr.TypeMessage(typeErr))
 		} else {
 			errs.Add("payload", "is not a JSON object: %v", err)
 		}
