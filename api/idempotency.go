@@ -37,14 +37,11 @@ const (
 )
 
 // handleCreate registers a POST route that creates something: guarded by
-// perm, honouring Idempotency-Key, with its database work bounded (unless
-// unbounded: the handler bounds its own steps, as a waiting kick-out does).
-func (s *Server) handleCreate(r chi.Router, pattern string, perm auth.Permission, mode replayMode, unbounded bool, h handlerFunc) {
+// perm, honouring Idempotency-Key, with its database work bounded by limit
+// (s.bounded; nil when the handler bounds its own steps, as a waiting kick-out
+// does).
+func (s *Server) handleCreate(r chi.Router, pattern string, perm auth.Permission, mode replayMode, limit func(http.Handler) http.Handler, h handlerFunc) {
 	s.perms["POST /v1"+pattern] = perm
-	var limit func(http.Handler) http.Handler
-	if !unbounded {
-		limit = s.bounded
-	}
 	// The guards come first: a refusal (a forbidden role, an archived game) is
 	// not an answer a retry should get again.
 	mw := append(s.guards("POST", pattern, perm, limit), s.idempotent(mode))

@@ -21,7 +21,7 @@ const maxKickoutBody = 2 << 20
 // database bound: a request may wait up to kickouts.MaxWait for receipts, and
 // the kick-outs service bounds each of its database steps itself.
 func (s *Server) kickoutRoutes(r chi.Router) {
-	s.handleCreate(r, "/games/{game}/kickouts", auth.PermKickouts, replayAnswer, true, s.createKickout)
+	s.handleCreate(r, "/games/{game}/kickouts", auth.PermKickouts, replayAnswer, nil, s.createKickout)
 	s.handleLong(r, "GET", "/games/{game}/kickouts/{id}", auth.PermKickouts, s.getKickout)
 }
 

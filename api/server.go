@@ -154,7 +154,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate, s.rateLimit)
-		s.handleCreate(r, "/games", auth.PermGamesWrite, replayAnswer, false, s.createGame)
+		s.handleCreate(r, "/games", auth.PermGamesWrite, replayAnswer, s.bounded, s.createGame)
 		s.handle(r, "GET", "/games", auth.PermGamesRead, s.listGames)
 		s.handle(r, "GET", "/games/{game}", auth.PermGamesRead, s.getGame)
 		s.handle(r, "PATCH", "/games/{game}", auth.PermGamesWrite, s.updateGame)
@@ -162,7 +162,7 @@ func (s *Server) routes() http.Handler {
 		s.handle(r, "POST", "/games/{game}/unarchive", auth.PermGamesWrite, s.unarchiveGame)
 		s.handle(r, "POST", "/games/{game}/plan", auth.PermSegmentsRead, s.previewPlan)
 
-		s.handleCreate(r, "/games/{game}/segments", auth.PermSegmentsWrite, replayAnswer, false, s.createSegment)
+		s.handleCreate(r, "/games/{game}/segments", auth.PermSegmentsWrite, replayAnswer, s.bounded, s.createSegment)
 		s.handle(r, "GET", "/games/{game}/segments", auth.PermSegmentsRead, s.listSegments)
 		s.handle(r, "GET", "/games/{game}/segments/{id}", auth.PermSegmentsRead, s.getSegment)
 		s.handle(r, "PATCH", "/games/{game}/segments/{id}", auth.PermSegmentsWrite, s.updateSegment)
@@ -170,7 +170,7 @@ func (s *Server) routes() http.Handler {
 		s.handleUpload(r, "PUT", "/games/{game}/segments/{id}/members", auth.PermSegmentsWrite, s.replaceMembers)
 
 		// Campaign writes also check the kind: a marquee needs auth.PermMarquee.
-		s.handleCreate(r, "/games/{game}/campaigns", auth.PermCampaignsWrite, replayAnswer, false, s.createCampaign)
+		s.handleCreate(r, "/games/{game}/campaigns", auth.PermCampaignsWrite, replayAnswer, s.bounded, s.createCampaign)
 		s.handle(r, "GET", "/games/{game}/campaigns", auth.PermCampaignsRead, s.listCampaigns)
 		s.handle(r, "GET", "/games/{game}/campaigns/{id}", auth.PermCampaignsRead, s.getCampaign)
 		s.handle(r, "PATCH", "/games/{game}/campaigns/{id}", auth.PermCampaignsWrite, s.updateCampaign)
@@ -185,7 +185,7 @@ func (s *Server) routes() http.Handler {
 
 		s.kickoutRoutes(r)
 
-		s.handleCreate(r, "/api-keys", auth.PermKeys, refuseReplay, false, s.createKey)
+		s.handleCreate(r, "/api-keys", auth.PermKeys, refuseReplay, s.bounded, s.createKey)
 		s.handle(r, "GET", "/api-keys", auth.PermKeys, s.listKeys)
 		s.handle(r, "DELETE", "/api-keys/{id}", auth.PermKeys, s.revokeKey)
 		s.handle(r, "GET", "/audit", auth.PermAudit, s.listAudit)
