@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald/mqttout"
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/receipts"
 )
 
@@ -21,7 +22,7 @@ import (
 func startReceipts(ctx context.Context, cfg config, store *receipts.Store, onDelivered func(game, player string, send uuid.UUID, at time.Time), log *slog.Logger) (*receipts.Ingester, *mqttout.Subscriber, prometheus.Histogram, error) {
 	sub, err := mqttout.NewSubscriber(mqttout.SubscriberConfig{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, TLS: cfg.MQTTTLS, Log: log,
-		Filter: receipts.Subscription(cfg.TopicPrefix), Fence: receipts.Fence(cfg.TopicPrefix),
+		Filter: protocol.ReceiptsSubscription(cfg.TopicPrefix), Fence: protocol.Fence(cfg.TopicPrefix),
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("set up the receipts connection: %w", err)

@@ -25,6 +25,8 @@ func TestEncodeReceipt(t *testing.T) {
 		require.Equal(t, protocol.Receipt{ID: "d1", Event: e, At: at.Truncate(time.Millisecond).UTC()}, r)
 	}
 	require.Equal(t, "herald/g1/receipts/p1", protocol.ReceiptTopic("herald", "g1", "p1"))
+	require.Equal(t, "$share/herald/herald/+/receipts/+", protocol.ReceiptsSubscription("herald"))
+	require.Equal(t, "herald/$herald/fence", protocol.Fence("herald"))
 }
 
 func TestParseReceipt(t *testing.T) {

@@ -99,6 +99,22 @@ func Sentinel(prefix string) string {
 	return prefix + "/" + ownLevel + "/sentinel"
 }
 
+// ReceiptsSubscription is the MQTT filter Herald consumes receipts with
+// ($share/herald/{prefix}/+/receipts/+): a shared subscription, so that the
+// broker hands each receipt to one replica.
+func ReceiptsSubscription(prefix string) string {
+	return "$share/herald/" + ReceiptTopic(prefix, "+", "+")
+}
+
+// Fence returns the topic prefix under which each replica's receipts
+// connection finds its own fence topic ({prefix}/$herald/fence/{client id}):
+// on stopping, it publishes a marker there and waits for it, to know that the
+// broker has handed over every receipt it had routed to the replica. The
+// README's broker ACL lets Herald read and write there.
+func Fence(prefix string) string {
+	return prefix + "/" + ownLevel + "/fence"
+}
+
 // Probe returns the topic a replica sends its sentinel probes to:
 // {prefix}/$herald/probe/{replica}. replica must be a valid id (CheckID).
 func Probe(prefix, replica string) string {
