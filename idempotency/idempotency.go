@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldpush/herald/postgres"
 )
 
 // Lifetimes of a key.
@@ -133,28 +135,26 @@ func (s *Store) Begin(ctx context.Context, req Request) (Claim, error) {
 // at once all the same, and the work it guards commits durably after it, which
 // flushes it too; lost in a crash, it guarded nothing that survived.
 func (s *Store) claim(ctx context.Context, req Request, owner uuid.UUID, now time.Time) (bool, error) {
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit = off`)
 	var owned bool
-	b.Queue(`
-		INSERT INTO idempotency_keys AS k (key_id, key, request_hash, owner, locked_until, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (key_id, key) DO UPDATE SET request_hash = excluded.request_hash, owner = excluded.owner,
-			locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
-			created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE k.expires_at <= $6
-			OR (k.status IS NULL AND k.locked_until <= $6 AND k.request_hash = excluded.request_hash)
-		RETURNING true`,
-		req.KeyID, req.Key, req.Hash[:], owner, now.Add(Lease), now, now.Add(TTL)).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&owned)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // the key is someone else's
-		}
-		return err
+	err := postgres.SendUnflushed(ctx, s.db, func(b *pgx.Batch) {
+		b.Queue(`
+			INSERT INTO idempotency_keys AS k (key_id, key, request_hash, owner, locked_until, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (key_id, key) DO UPDATE SET request_hash = excluded.request_hash, owner = excluded.owner,
+				locked_until = excluded.locked_until, status = NULL, headers = NULL, body = NULL,
+				created_at = excluded.created_at, expires_at = excluded.expires_at
+			WHERE k.expires_at <= $6
+				OR (k.status IS NULL AND k.locked_until <= $6 AND k.request_hash = excluded.request_hash)
+			RETURNING true`,
+			req.KeyID, req.Key, req.Hash[:], owner, now.Add(Lease), now, now.Add(TTL)).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&owned)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // the key is someone else's
+			}
+			return err
+		})
 	})
-	b.Queue(`COMMIT`)
-	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+	if err != nil {
 		return false, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	return owned, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/audit"
+	"github.com/heraldpush/herald/postgres"
 )
 
 // store is the kick-outs' SQL.
@@ -101,14 +102,12 @@ func (s store) claimUnpublished(ctx context.Context, now time.Time, base, perMes
 // not worth a disk flush: were the marks lost in a crash, recovery would
 // publish again, and clients drop the duplicate.
 func (s store) markPublished(ctx context.Context, ids []uuid.UUID, at []time.Time) error {
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit = off`)
-	b.Queue(`UPDATE kickouts k SET published_at = m.at
-		FROM unnest($1::uuid[], $2::timestamptz[]) AS m(id, at)
-		WHERE k.id = m.id AND k.published_at IS NULL`, ids, at)
-	b.Queue(`COMMIT`)
-	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
+	err := postgres.SendUnflushed(ctx, s.db, func(b *pgx.Batch) {
+		b.Queue(`UPDATE kickouts k SET published_at = m.at
+			FROM unnest($1::uuid[], $2::timestamptz[]) AS m(id, at)
+			WHERE k.id = m.id AND k.published_at IS NULL`, ids, at)
+	})
+	if err != nil {
 		return fmt.Errorf("mark %d kick-outs published: %w", len(ids), err)
 	}
 	return nil
