@@ -134,10 +134,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("set up broker connection: %w", err)
 	}
 	defer broker.Close()
+	pub := brokerlink.Publisher{Conn: broker} // the broker as the domain packages see it
 
 	campaignStore, segmentStore, dispatchStore := campaigns.NewStore(pool, 0), segments.NewStore(pool), dispatch.NewStore(pool)
 	gameStore := games.NewStore(pool)
-	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix,
+	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: pub, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, Workers: cfg.DispatchWorkers, OnCleared: campaignStore.DispatchCleared})
 	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
 	kicks := kickouts.New(kickouts.Config{DB: pool, Receipts: receiptStore, Publisher: broker,
@@ -153,9 +154,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				return kicks.Purge(ctx, cfg.ReceiptRetention, purgeBatch)
 			}},
 		}})
-	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: brokerlink.Publisher{Conn: broker}, Prefix: cfg.TopicPrefix, Log: log,
+	guard := dispatchStore.NewGuard(dispatch.GuardConfig{Broker: pub, Prefix: cfg.TopicPrefix, Log: log,
 		OnRestore: games.MarkDescriptorsStale})
-	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: brokerlink.Publisher{Conn: broker},
+	descriptors := gameStore.NewDescriptorPublisher(games.PublisherConfig{Broker: pub,
 		Prefix: cfg.TopicPrefix, Log: log})
 	// Background work outlives requests but not the process: it stops after the
 	// HTTP server (deferred calls run in reverse), before the broker and the pool.
@@ -196,7 +197,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := api.New(api.Config{
 		Log: log, DB: pool, Broker: broker, Keys: auth.NewStore(pool), Audit: audit.NewStore(pool),
 		Games: gameStore, Segments: segmentStore, Campaigns: campaignStore,
-		Publisher: brokerlink.Publisher{Conn: broker}, Kickouts: kicks, Idempotency: idempotent,
+		Publisher: pub, Kickouts: kicks, Idempotency: idempotent,
 		TopicPrefix: cfg.TopicPrefix, OpenAPI: openapiSpec,
 		RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Metrics: registry,
 		AuthFailRate: cfg.AuthFailRate, AuthFailBurst: cfg.AuthFailBurst,

@@ -27,8 +27,9 @@ func underLiveGame(method, pattern string) bool {
 
 // liveGame answers 404 for a game that does not exist and 410 for an archived
 // one before the route's handler runs, so that nothing under an archived game
-// is read or changed (creating and changing things also check it in their
-// transactions: games.GetShared). It bounds its lookup by DBTimeout itself,
+// is read or changed (creating and changing campaigns and segments also
+// check it in their transactions: games.GetShared; a kick-out, which creates
+// nothing a game's archiving must wait for, relies on this check alone). It bounds its lookup by DBTimeout itself,
 // for it also guards member uploads, which have no overall time limit.
 func (s *Server) liveGame(next http.Handler) http.Handler {
 	return s.serve(func(w http.ResponseWriter, r *http.Request) error {

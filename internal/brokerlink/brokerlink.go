@@ -2,7 +2,8 @@
 // domain packages that publish meet: the fan-out (dispatch) and the game
 // descriptors (games). dispatch declares its own message type so that it, and
 // campaigns which records dispatches, import no broker library; Publisher
-// hands those messages to mqttout.
+// hands those messages to mqttout. Kick-outs, a few messages each whose
+// acknowledgements they wait on, take mqttout's own types (kickouts.Publisher).
 package brokerlink
 
 import (
