@@ -203,3 +203,24 @@ func percentile(sorted []time.Duration, p float64) float64 {
 	}
 	return float64(sorted[int(float64(len(sorted)-1)*p/100)]) / float64(time.Millisecond)
 }
+
+// stallWatch tells when a long wait has stopped making progress: a scenario
+// fails when nothing moved for a minute, however long the whole wait, since
+// on a loaded machine a fixed deadline would fail a slow run that still moves.
+type stallWatch struct {
+	last     int64
+	deadline time.Time
+}
+
+func newStallWatch() *stallWatch {
+	return &stallWatch{last: -1, deadline: time.Now().Add(time.Minute)}
+}
+
+// stalled records progress (a count that grows while the wait moves) and
+// reports whether it has not changed for a minute.
+func (w *stallWatch) stalled(progress int64) bool {
+	if progress != w.last {
+		w.last, w.deadline = progress, time.Now().Add(time.Minute)
+	}
+	return time.Now().After(w.deadline)
+}

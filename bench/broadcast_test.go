@@ -56,17 +56,14 @@ func reach(t *testing.T, s *sim.Sim, players int, send func()) [3]float64 {
 	var out [3]float64
 	start := time.Now()
 	send()
-	next, last, deadline := 0, int64(-1), time.Now().Add(time.Minute)
+	next, watch := 0, newStallWatch()
 	for next < len(marks) {
 		n := received(s) - before
 		for next < len(marks) && n >= marks[next] {
 			out[next] = float64(time.Since(start)) / float64(time.Millisecond)
 			next++
 		}
-		if n != last {
-			last, deadline = n, time.Now().Add(time.Minute)
-		}
-		if time.Now().After(deadline) {
+		if watch.stalled(n) {
 			t.Fatalf("%d of %d players got the message, none more for a minute", n, players)
 		}
 		time.Sleep(2 * time.Millisecond)

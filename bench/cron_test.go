@@ -48,7 +48,7 @@ func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
 		time.Sleep(time.Until(fire))
 		profiled := h.profile(fmt.Sprintf("cron-run%d", run+1))
 		cpu, machine := meterCPU(t, h.pid), meterMachine(t)
-		last, deadline := -1, fire.Add(time.Minute)
+		watch := newStallWatch()
 		for {
 			var sent int
 			if err := db.QueryRow(ctx, `SELECT count(*) FROM dispatches WHERE fire_at = $1 AND sent_at IS NOT NULL`, fire).Scan(&sent); err != nil {
@@ -57,13 +57,7 @@ func cronLateness(t *testing.T, sz sizes, runs int, rec *recorder) {
 			if sent == sz.cron {
 				break
 			}
-			if sent != last {
-				last = sent
-				if d := time.Now().Add(time.Minute); d.After(deadline) {
-					deadline = d
-				}
-			}
-			if time.Now().After(deadline) {
+			if watch.stalled(int64(sent)) {
 				t.Fatalf("%d of %d fires sent, none more for a minute", sent, sz.cron)
 			}
 			time.Sleep(200 * time.Millisecond)

@@ -110,7 +110,7 @@ type dispatchView struct {
 // stalls for a minute.
 func (h *herald) waitDispatch(campaign string, done func(dispatchView) bool, progress func(dispatchView) int64) dispatchView {
 	h.tb.Helper()
-	last, deadline := int64(-1), time.Now().Add(time.Minute)
+	watch := newStallWatch()
 	for {
 		var c struct{ Dispatches []dispatchView }
 		raw, err := h.do(http.StatusOK, "GET", "/v1/games/g1/campaigns/"+campaign, nil)
@@ -120,16 +120,15 @@ func (h *herald) waitDispatch(campaign string, done func(dispatchView) bool, pro
 		if err := json.Unmarshal(raw, &c); err != nil {
 			h.tb.Fatal(err)
 		}
+		n := int64(-1) // no dispatch yet
 		if len(c.Dispatches) == 1 {
 			d := c.Dispatches[0]
 			if done(d) {
 				return d
 			}
-			if n := progress(d); n != last {
-				last, deadline = n, time.Now().Add(time.Minute)
-			}
+			n = progress(d)
 		}
-		if time.Now().After(deadline) {
+		if watch.stalled(n) {
 			h.tb.Fatalf("campaign %s: no progress for a minute: %s", campaign, raw)
 		}
 		// Seldom: the figures come from the dispatch's own times, and every

@@ -82,7 +82,7 @@ type pgUUID = [16]byte
 // and when the last receipt was seen sent.
 func waitStored(t *testing.T, db *pgx.Conn, s *sim.Sim, before, want int64) (int64, time.Time) {
 	t.Helper()
-	last, deadline := int64(-1), time.Now().Add(time.Minute)
+	watch := newStallWatch()
 	var allSent time.Time
 	for {
 		var stored int64
@@ -102,10 +102,7 @@ func waitStored(t *testing.T, db *pgx.Conn, s *sim.Sim, before, want int64) (int
 			}
 			return stored, allSent
 		}
-		if progress := sent + stored; progress != last {
-			last, deadline = progress, time.Now().Add(time.Minute)
-		}
-		if time.Now().After(deadline) {
+		if watch.stalled(sent + stored) {
 			t.Fatalf("receipts: %d sent, %d stored of %d, nothing more for a minute", sent, stored, want)
 		}
 		time.Sleep(20 * time.Millisecond)

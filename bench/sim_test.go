@@ -36,7 +36,7 @@ func startSim(t *testing.T, h *herald, players, perConn int, display, click floa
 			t.Errorf("simulator: %v", err)
 		}
 	})
-	last, deadline := int64(-1), time.Now().Add(time.Minute)
+	watch := newStallWatch()
 	for {
 		sum := s.Snapshot()
 		if sum.Failed > 0 {
@@ -45,10 +45,7 @@ func startSim(t *testing.T, h *herald, players, perConn int, display, click floa
 		if sum.Connected == int64(players) {
 			return s
 		}
-		if sum.Connected != last {
-			last, deadline = sum.Connected, time.Now().Add(time.Minute)
-		}
-		if time.Now().After(deadline) {
+		if watch.stalled(sum.Connected) {
 			t.Fatalf("simulator: %d of %d players online, none more for a minute", sum.Connected, players)
 		}
 		time.Sleep(50 * time.Millisecond)
