@@ -32,6 +32,11 @@ type Result struct {
 	Retried           int       // re-sends: after a timeout, a publish error, or a reconnect between send and ack
 	Failed            int       // messages given up on (only when ctx ended, or Close was called, first)
 	FirstAck, LastAck time.Time // zero if none
+	// Acks and Resent are per message, by index: when it was acknowledged
+	// (zero if it was not) and how many times it was sent again; for a caller
+	// that publishes the messages of several owners in one call.
+	Acks   []time.Time
+	Resent []uint8
 }
 
 // Counters are cumulative over the life of a Conn, for metrics.
@@ -85,6 +90,7 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 		c:        c,
 		msgs:     msgs,
 		attempts: make([]uint8, len(msgs)),
+		acks:     make([]time.Time, len(msgs)),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -105,7 +111,7 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 	collectors.Wait()
 
 	res := b.res
-	res.Acked = b.acked
+	res.Acked, res.Acks, res.Resent = b.acked, b.acks, b.attempts
 	if res.Acked == len(msgs) {
 		return res, nil
 	}
@@ -128,7 +134,8 @@ func (c *Conn) PublishAll(ctx context.Context, msgs []Message) (Result, error) {
 type batch struct {
 	c        *Conn
 	msgs     []Message
-	attempts []uint8 // re-sends per message, for the error backoff
+	attempts []uint8     // re-sends per message, for the error backoff (capped at 255)
+	acks     []time.Time // when each message was acknowledged
 
 	mu    sync.Mutex
 	next  int         // next message never sent yet
@@ -276,18 +283,19 @@ func (b *batch) collect(ctx context.Context, l *link, inflight <-chan flight) {
 			err = f.tok.Error()
 		}
 		if completed && err == nil && sameConn {
-			b.ack()
+			b.ack(f.i)
 			continue
 		}
 		b.requeue(f.i, completed, err)
 	}
 }
 
-func (b *batch) ack() {
+func (b *batch) ack(i int) {
 	now := time.Now()
 	b.c.acked.Add(1)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.acks[i] = now
 	if b.acked == 0 || now.Before(b.res.FirstAck) {
 		b.res.FirstAck = now
 	}
