@@ -140,6 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	gameStore := games.NewStore(pool)
 	workers := dispatchStore.NewWorker(dispatch.WorkerConfig{Publisher: pub, Prefix: cfg.TopicPrefix,
 		Log: log, Lease: cfg.DispatchLease, Workers: cfg.DispatchWorkers, OnCleared: campaignStore.DispatchCleared})
+	campaignStore = campaignStore.HandingOffTo(workers) // its small sends start here the moment they are recorded
 	receiptStore := receipts.NewStore(pool, cfg.ReceiptRetention)
 	kicks := kickouts.New(kickouts.Config{DB: pool, Receipts: receiptStore, Publisher: broker,
 		Prefix: cfg.TopicPrefix, Log: log, DBTimeout: cfg.DBTimeout})

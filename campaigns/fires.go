@@ -44,6 +44,8 @@ type batch struct {
 	rules    map[uuid.UUID]audience // segment audiences read in this batch
 	sends    []dispatch.New
 	outcomes []outcome
+	fanout   *dispatch.Worker  // handed the small sends (dispatch.RecordAll)
+	handoff  *dispatch.Handoff // what write handed off, started once the batch committed
 }
 
 // gameRead is a game as read for a batch, or why it could not be.
@@ -80,6 +82,7 @@ func (s *Store) fireBatch(ctx context.Context, now time.Time, grace time.Duratio
 	defer cancel()
 	r := batchResult{failed: map[uuid.UUID]error{}}
 	fired := 0
+	var handoff *dispatch.Handoff
 	r.err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, fireLockWait.Milliseconds())); err != nil {
 			return fmt.Errorf("bound lock waits: %w", err)
@@ -96,7 +99,8 @@ func (s *Store) fireBatch(ctx context.Context, now time.Time, grace time.Duratio
 		if r.done {
 			return nil
 		}
-		b := &batch{tx: tx, now: now, grace: grace, games: map[string]gameRead{}, rules: map[uuid.UUID]audience{}}
+		b := &batch{tx: tx, now: now, grace: grace, games: map[string]gameRead{}, rules: map[uuid.UUID]audience{},
+			fanout: s.fanout}
 		if err := b.loadBusy(ctx, list); err != nil {
 			return err
 		}
@@ -107,8 +111,11 @@ func (s *Store) fireBatch(ctx context.Context, now time.Time, grace time.Duratio
 			}
 			fired++
 		}
-		return b.write(ctx)
+		err = b.write(ctx)
+		handoff = b.handoff
+		return err
 	})
+	handoff.Settle(r.err)
 	if r.err != nil {
 		r.fired, r.failed = 0, nil
 	} else {
@@ -333,10 +340,11 @@ func lateNote(at, now time.Time, grace time.Duration) string {
 // earlier sends of its campaign and zone still out (dispatch.Replace).
 func (b *batch) write(ctx context.Context) error {
 	if len(b.sends) > 0 {
-		recorded, err := dispatch.RecordAll(ctx, b.tx, b.sends)
+		recorded, handoff, err := dispatch.RecordAll(ctx, b.tx, b.sends, b.fanout)
 		if err != nil {
 			return err
 		}
+		b.handoff = handoff
 		var replacing []dispatch.New
 		for _, n := range recorded {
 			if n.State == dispatch.StatePending && b.live[dispatch.Key{Campaign: n.Campaign, Zone: n.Zone}] {

@@ -28,6 +28,7 @@ import (
 // ConfirmAudience change sets.
 func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change func(*Input)) (Campaign, error) {
 	var updated Campaign
+	var handoff *dispatch.Handoff
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		g, err := games.GetShared(ctx, tx, game)
 		if err != nil {
@@ -73,7 +74,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		if err := notifySchedule(ctx, tx); err != nil {
 			return err
 		}
-		if err := p.sendIfDue(ctx, tx); err != nil {
+		if handoff, err = p.sendIfDue(ctx, tx, s.fanout); err != nil {
 			return err
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{Action: "campaign.update", Game: game, ObjectType: "campaign", ObjectID: id.String()}); err != nil {
@@ -82,6 +83,7 @@ func (s *Store) Update(ctx context.Context, game string, id uuid.UUID, change fu
 		updated, err = get(ctx, tx, game, id, "")
 		return err
 	})
+	handoff.Settle(err)
 	return updated, err
 }
 

@@ -35,6 +35,7 @@ type Store struct {
 	db          *pgxpool.Pool
 	maxEnvelope int
 	now         func() time.Time
+	fanout      *dispatch.Worker // this replica's, handed the small sends it records; nil: none
 }
 
 // NewStore returns a Store over db refusing content whose envelope would exceed
@@ -52,6 +53,15 @@ func NewStore(db *pgxpool.Pool, maxEnvelope int) *Store {
 func (s *Store) WithClock(now func() time.Time) *Store {
 	c := *s
 	c.now = now
+	return &c
+}
+
+// HandingOffTo returns a copy of s that hands the small sends it records to
+// w, this replica's fan-out workers, which start them the moment the
+// recording commits instead of waiting for a claim (dispatch.RecordAll).
+func (s *Store) HandingOffTo(w *dispatch.Worker) *Store {
+	c := *s
+	c.fanout = w
 	return &c
 }
 
@@ -92,6 +102,7 @@ func (s *Store) Preview(ctx context.Context, game string, in Input) (Preview, er
 // audience and in.ConfirmAudience does not.
 func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, error) {
 	var created Campaign
+	var handoff *dispatch.Handoff
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		p, err := s.prepareNew(ctx, tx, game, in, s.now())
 		if err != nil {
@@ -104,7 +115,7 @@ func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, er
 		if err := insert(ctx, tx, c); err != nil {
 			return err
 		}
-		if err := p.sendIfDue(ctx, tx); err != nil {
+		if handoff, err = p.sendIfDue(ctx, tx, s.fanout); err != nil {
 			return err
 		}
 		if err := notifySchedule(ctx, tx); err != nil {
@@ -117,6 +128,7 @@ func (s *Store) Create(ctx context.Context, game string, in Input) (Campaign, er
 		created, err = get(ctx, tx, game, c.ID, "")
 		return err
 	})
+	handoff.Settle(err)
 	return created, err
 }
 
@@ -174,15 +186,16 @@ func summarize(plan segments.Plan) PlanSummary {
 }
 
 // sendIfDue records the first dispatch of a campaign sent at once, in the
-// transaction that stores it, so that it can never be lost between the two.
-func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx) error {
+// transaction that stores it, so that it can never be lost between the two;
+// a small one is handed to fanout (dispatch.RecordAll).
+func (p prepared) sendIfDue(ctx context.Context, tx pgx.Tx, fanout *dispatch.Worker) (*dispatch.Handoff, error) {
 	if p.campaign.Status != StatusLive {
-		return nil
+		return nil, nil
 	}
 	send := p.campaign.newDispatch(p.campaign.SendAt, "")
 	send.Plan, send.List = p.plan, p.list
-	_, err := dispatch.Record(ctx, tx, send)
-	return err
+	_, h, err := dispatch.Record(ctx, tx, send, fanout)
+	return h, err
 }
 
 // resolve returns the delivery plan of a campaign's audience as it stands in

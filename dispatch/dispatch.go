@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -137,14 +138,23 @@ type New struct {
 // Record records a send in tx, the transaction of its owner, before anything is
 // published. The unique (campaign, fire time, zone) key makes a second attempt
 // at the same fire, from another replica, a no-op: it reports false then.
-func Record(ctx context.Context, tx pgx.Tx, n New) (bool, error) {
-	recorded, err := RecordAll(ctx, tx, []New{n})
-	return len(recorded) == 1, err
+// local is as for RecordAll.
+func Record(ctx context.Context, tx pgx.Tx, n New, local *Worker) (bool, *Handoff, error) {
+	recorded, h, err := RecordAll(ctx, tx, []New{n}, local)
+	return len(recorded) == 1, h, err
 }
 
 // RecordAll records sends in tx as Record does, in one statement, and returns
 // those recorded (a fire recorded already is not).
-func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
+//
+// With local, this replica's workers (nil: none), the small sends that can
+// start at once (no earlier send of their campaign and zone still out) are
+// leased to them as they are recorded, as far as they have hand-off slots
+// free: they are publishing from then on, sent_at being the time of the
+// recording. The caller starts them with the Handoff once tx committed, or
+// drops it when tx failed (see handoff.go). The other pending sends wait for
+// a claim.
+func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New, *Handoff, error) {
 	n := len(all)
 	ids, campaigns := make([]uuid.UUID, n), make([]uuid.UUID, n)
 	fires, expires, cleared := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
@@ -152,11 +162,24 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 	lists, topics := make([]*int64, n), make([]int64, n)
 	kinds, games, msgs, contents := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	priorities, starts, retains := make([]int32, n), make([]*time.Time, n), make([]bool, n)
-	byKey := make(map[Key]New, n)
+	handOff := make([]bool, n)
+	byKey := make(map[Key]int, n)
+	reserved := 0
+	if local != nil {
+		want := 0
+		for _, d := range all {
+			if d.State == StatePending && local.small(d.Plan) {
+				want++
+			}
+		}
+		reserved = local.reserve(want)
+	}
+	offered := 0
 	for i, d := range all {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, fmt.Errorf("new dispatch id: %w", err)
+			local.unreserve(reserved)
+			return nil, nil, fmt.Errorf("new dispatch id: %w", err)
 		}
 		t := d.Plan.Targets
 		if t == nil {
@@ -164,7 +187,8 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 		}
 		js, err := json.Marshal(t)
 		if err != nil {
-			return nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", d.Campaign, err)
+			local.unreserve(reserved)
+			return nil, nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", d.Campaign, err)
 		}
 		tpl := d.Template
 		ids[i], campaigns[i], fires[i], expires[i] = id, d.Campaign, d.FireAt, tpl.ExpiresAt
@@ -175,41 +199,82 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New) ([]New, error) {
 		}
 		kinds[i], games[i], msgs[i], contents[i] = string(tpl.Kind), tpl.Game, tpl.Msg, string(tpl.Content)
 		priorities[i], starts[i], retains[i] = int32(tpl.Priority), tpl.StartsAt, tpl.Retain
+		if offered < reserved && d.State == StatePending && local.small(d.Plan) {
+			handOff[i] = true
+			offered++
+		}
 		// Postgres keeps microseconds (pgx truncates when it encodes): the key
 		// must match the fire time the row hands back.
-		byKey[Key{d.Campaign, d.Zone, d.FireAt.Truncate(time.Microsecond).UnixNano()}] = d
+		byKey[Key{d.Campaign, d.Zone, d.FireAt.Truncate(time.Microsecond).UnixNano()}] = i
 	}
+	var replica, leaseFor *string // NULL without local: then no send is handed off
+	if local != nil {
+		l := local.lease()
+		replica, leaseFor = &l.replica, new(l.interval())
+	}
+	// A send handed off starts now unless an earlier send of its campaign and
+	// zone is still out: it must wait for that one to be cleared (see claim).
 	rows, _ := tx.Query(ctx, `
 		INSERT INTO dispatches (id, campaign_id, fire_at, zone, state, note, expires_at, targets, member_list_id,
-			topics_total, cleared_at, kind, game_id, msg, content, priority, starts_at, retain)
-		SELECT id, campaign, fire, zone, state, nullif(note, ''), expires, targets::jsonb, list, topics, cleared,
-			kind, game, msg, content::jsonb, priority, starts, retain
+			topics_total, cleared_at, kind, game_id, msg, content, priority, starts_at, retain,
+			sent_at, leased_by, lease_until)
+		SELECT id, campaign, fire, zone, CASE WHEN h.now THEN 'publishing' ELSE state END, nullif(note, ''), expires,
+			targets::jsonb, list, topics, cleared, kind, game, msg, content::jsonb, priority, starts, retain,
+			CASE WHEN h.now THEN clock_timestamp() END, CASE WHEN h.now THEN $20::text END,
+			CASE WHEN h.now THEN clock_timestamp() + $21::interval END
 		FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
 			$8::text[], $9::int8[], $10::int8[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[],
-			$16::int4[], $17::timestamptz[], $18::bool[])
+			$16::int4[], $17::timestamptz[], $18::bool[], $19::bool[])
 			AS v(id, campaign, fire, zone, state, note, expires, targets, list, topics, cleared,
-				kind, game, msg, content, priority, starts, retain)
+				kind, game, msg, content, priority, starts, retain, hand_off)
+		CROSS JOIN LATERAL (SELECT v.hand_off AND NOT EXISTS (
+			SELECT 1 FROM dispatches p
+			WHERE p.campaign_id = v.campaign AND p.zone = v.zone AND p.fire_at < v.fire AND p.cleared_at IS NULL)) AS h(now)
 		ON CONFLICT (campaign_id, fire_at, zone) DO NOTHING
-		RETURNING campaign_id, zone, fire_at`,
+		RETURNING campaign_id, zone, fire_at, id, sent_at, leased_by IS NOT NULL, content, expires_at, starts_at`,
 		ids, campaigns, fires, zones, states, notes, expires, targets, lists, topics, cleared,
-		kinds, games, msgs, contents, priorities, starts, retains)
+		kinds, games, msgs, contents, priorities, starts, retains, handOff, replica, leaseFor)
 	var recorded []New
+	h := &Handoff{w: local}
 	var k Key
 	var at time.Time
-	_, err := pgx.ForEachRow(rows, []any{&k.Campaign, &k.Zone, &at}, func() error {
+	var id uuid.UUID
+	var sentAt *time.Time
+	var leased bool
+	var stored Template // as a claim reads it back, so that a restore publishes the same bytes
+	waiting := false    // a pending send not handed off was recorded
+	_, err := pgx.ForEachRow(rows, []any{&k.Campaign, &k.Zone, &at, &id, &sentAt, &leased,
+		&stored.Content, &stored.ExpiresAt, &stored.StartsAt}, func() error {
 		k.fireAt = at.UnixNano()
-		recorded = append(recorded, byKey[k])
+		d := all[byKey[k]]
+		recorded = append(recorded, d)
+		switch {
+		case leased:
+			tpl := d.Template
+			tpl.Content, tpl.ExpiresAt, tpl.StartsAt = slices.Clone(stored.Content), stored.ExpiresAt, nil
+			if stored.StartsAt != nil {
+				startsAt := *stored.StartsAt
+				tpl.StartsAt = &startsAt
+			}
+			h.jobs = append(h.jobs, &job{id: id, campaign: d.Campaign, template: tpl, sentAt: *sentAt,
+				targets: d.Plan.Targets, list: d.List, state: StatePublishing})
+		case d.State == StatePending:
+			waiting = true
+		}
 		return nil
 	})
+	local.unreserve(reserved - len(h.jobs))
 	if err != nil {
-		return nil, fmt.Errorf("record dispatches: %w", err)
+		h.Drop()
+		return nil, nil, fmt.Errorf("record dispatches: %w", err)
 	}
-	for _, d := range recorded {
-		if d.State == StatePending {
-			return recorded, notifyWorkers(ctx, tx)
+	if waiting {
+		if err := notifyWorkers(ctx, tx); err != nil {
+			h.Drop()
+			return nil, nil, err
 		}
 	}
-	return recorded, nil
+	return recorded, h, nil
 }
 
 // Key names the sends of one campaign in one zone ("" for a campaign in one

@@ -3,6 +3,8 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+
+	"github.com/google/uuid"
 )
 
 // maxFinish bounds the dispatches one finish statement records.
@@ -18,15 +20,16 @@ type finisher struct {
 	reqs  chan finishRequest
 }
 
+// finishRequest asks for fs to be finished; the reply says which were
+// (finished holds those still this replica's).
 type finishRequest struct {
-	finishing
+	fs    []finishing
 	reply chan finishReply // buffered: the finisher never waits for the worker
 }
 
 type finishReply struct {
-	finished
-	ok  bool // false: the dispatch is no longer this replica's
-	err error
+	done map[uuid.UUID]finished
+	err  error
 }
 
 func newFinisher(s *Store, l lease) *finisher {
@@ -38,49 +41,46 @@ func newFinisher(s *Store, l lease) *finisher {
 func (f *finisher) run(ctx context.Context) {
 	for {
 		var batch []finishRequest
+		var fs []finishing
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-f.reqs:
-			batch = append(batch, r)
+			batch, fs = append(batch, r), append(fs, r.fs...)
 		}
 	more:
-		for len(batch) < maxFinish {
+		for len(fs) < maxFinish {
 			select {
 			case r := <-f.reqs:
-				batch = append(batch, r)
+				batch, fs = append(batch, r), append(fs, r.fs...)
 			default:
 				break more
 			}
-		}
-		fs := make([]finishing, len(batch))
-		for i, r := range batch {
-			fs[i] = r.finishing
 		}
 		step, cancel := context.WithTimeout(ctx, f.lease.length)
 		done, err := f.store.finish(step, f.lease, fs)
 		cancel()
 		for _, r := range batch {
-			fin, ok := done[r.id]
-			r.reply <- finishReply{finished: fin, ok: ok, err: err}
+			r.reply <- finishReply{done: done, err: err}
 		}
 	}
 }
 
-// finish records the last batch of a publish, with those of the other
-// workers finishing meanwhile (Store.finish).
-func (f *finisher) finish(ctx context.Context, fin finishing) (finishReply, error) {
-	r := finishRequest{finishing: fin, reply: make(chan finishReply, 1)}
+// finish records the last batches of fs, with those of the other workers
+// finishing meanwhile (Store.finish), and returns what became of those still
+// this replica's.
+func (f *finisher) finish(ctx context.Context, fs ...finishing) (map[uuid.UUID]finished, error) {
+	r := finishRequest{fs: fs, reply: make(chan finishReply, 1)}
 	select {
 	case f.reqs <- r:
 	case <-ctx.Done():
-		return finishReply{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case rep := <-r.reply:
-		return rep, rep.err
+		return rep.done, rep.err
 	case <-ctx.Done():
-		return finishReply{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -89,19 +89,29 @@ func (f *finisher) finish(ctx context.Context, fin finishing) (finishReply, erro
 // restore); with nothing asked, its lease was given back.
 func (w *Worker) finish(ctx context.Context, j *job, next position, res Result, log *slog.Logger) error {
 	j.finishing.Store(true) // the lease may be given back now: the heartbeat must not take that for a loss
-	rep, err := w.finisher.finish(ctx, finishing{id: j.id, next: next, res: res})
+	done, err := w.finisher.finish(ctx, finishing{id: j.id, next: next, res: res})
 	if err != nil {
 		return err
 	}
-	if !rep.ok {
+	fin, ok := done[j.id]
+	if !ok {
 		return errLeaseLost
 	}
-	j.publish, j.reason, j.restore, j.released = next, rep.reason, rep.restore, rep.released
+	j.finished(next, fin)
 	if j.reason != nil {
 		log.InfoContext(ctx, "dispatch stops publishing to clear", "reason", *j.reason)
 		return nil
 	}
-	j.state = StatePublished
 	log.InfoContext(ctx, "dispatch published")
 	return nil
+}
+
+// finished records in j that its publish ended at next, as fin says: published
+// unless a clear was asked for meanwhile; with a clear or a restore to do,
+// the lease is still j's.
+func (j *job) finished(next position, fin finished) {
+	j.publish, j.reason, j.restore, j.released = next, fin.reason, fin.restore, fin.released
+	if j.reason == nil {
+		j.state = StatePublished
+	}
 }

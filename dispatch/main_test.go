@@ -55,13 +55,13 @@ func recordIn(t *testing.T, pool *pgxpool.Pool, owner uuid.UUID, zone string, fi
 	t.Helper()
 	var ok bool
 	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) (err error) {
-		ok, err = Record(context.Background(), tx, New{
+		ok, _, err = Record(context.Background(), tx, New{
 			Campaign: owner, FireAt: fireAt, Zone: zone, State: StatePending,
 			Template: Template{Kind: protocol.KindNotice, Game: "g1", Msg: owner.String(),
 				Content: json.RawMessage(`{"title":{"en":"t"},"body":{"en":"b"}}`), Priority: 5,
 				ExpiresAt: fireAt.Add(24 * time.Hour), Retain: true},
 			Plan: segments.Plan{Targets: targets, Topics: int64(len(targets))}, List: list,
-		})
+		}, nil)
 		return err
 	})
 	require.NoError(t, err)

@@ -24,6 +24,8 @@ func (w *Worker) work(ctx context.Context) {
 	background.Go(func() { w.finisher.run(ctx) })
 	background.Go(func() { w.listen(ctx) })
 	defer background.Wait()
+	w.accept(ctx)
+	defer w.refuse()
 	var running sync.WaitGroup
 	defer running.Wait()
 	free := make(chan struct{}, w.cfg.Workers) // holds a token per busy worker
@@ -64,9 +66,7 @@ func (w *Worker) claimLoop(ctx context.Context, free chan struct{}, running *syn
 		for _, j := range jobs {
 			running.Go(func() {
 				defer func() { <-free }()
-				if err := w.run(ctx, j); err != nil && ctx.Err() == nil {
-					w.cfg.Log.ErrorContext(ctx, "run dispatch", "dispatch", j.id, "err", err)
-				}
+				w.runLogged(ctx, j)
 			})
 		}
 		if len(jobs) == 0 && !sleep(ctx, wait, woken) {

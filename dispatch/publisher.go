@@ -19,6 +19,34 @@ type Result struct {
 	Retried           int       // re-sends: after a timeout, a publish error, or a reconnect between send and ack
 	Failed            int       // messages given up on
 	FirstAck, LastAck time.Time // zero if none
+	// Acks and Resent are per message, by index: when it was acknowledged
+	// (zero if it was not) and how many times it was sent again. Sends
+	// published together (see Handoff) each take their own share (of).
+	Acks   []time.Time
+	Resent []uint8
+}
+
+// of is the part of r that concerns messages [from, to).
+func (r Result) of(from, to int) Result {
+	var out Result
+	for i := from; i < to; i++ {
+		if i < len(r.Resent) {
+			out.Retried += int(r.Resent[i])
+		}
+		if i >= len(r.Acks) || r.Acks[i].IsZero() {
+			out.Failed++
+			continue
+		}
+		at := r.Acks[i]
+		out.Acked++
+		if out.FirstAck.IsZero() || at.Before(out.FirstAck) {
+			out.FirstAck = at
+		}
+		if at.After(out.LastAck) {
+			out.LastAck = at
+		}
+	}
+	return out
 }
 
 // Publisher is what the fan-out needs of the broker: QoS 1 publishes that

@@ -37,7 +37,7 @@ func TestRecordAllHandsBackWhatItRecorded(t *testing.T) {
 	recordAll := func() []New {
 		var got []New
 		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) (err error) {
-			got, err = RecordAll(ctx, tx, []New{send})
+			got, _, err = RecordAll(ctx, tx, []New{send}, nil)
 			return err
 		}))
 		return got

@@ -162,13 +162,25 @@ func (s *Store) renew(ctx context.Context, id uuid.UUID, l lease) (bool, error) 
 	return tag.RowsAffected() == 1, nil
 }
 
-// release gives the lease of dispatch id back, so that the dispatch, if
+// renewAll extends the leases of dispatches ids and returns how many are
+// still l's.
+func (s *Store) renewAll(ctx context.Context, l lease, ids []uuid.UUID) (int, error) {
+	tag, err := s.db.Exec(ctx, `
+		UPDATE dispatches SET lease_until = now() + $3::interval WHERE id = ANY($1) AND leased_by = $2`,
+		ids, l.replica, l.interval())
+	if err != nil {
+		return 0, fmt.Errorf("renew the leases of %d dispatches: %w", len(ids), err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// release gives the leases of dispatches ids back, so that each, if
 // unfinished, is resumed at once by whichever worker claims it next.
-func (s *Store) release(ctx context.Context, id uuid.UUID, replica string) error {
+func (s *Store) release(ctx context.Context, replica string, ids ...uuid.UUID) error {
 	if _, err := s.db.Exec(ctx, `
-		UPDATE dispatches SET leased_by = NULL, lease_until = NULL WHERE id = $1 AND leased_by = $2`,
-		id, replica); err != nil {
-		return fmt.Errorf("release lease of dispatch %s: %w", id, err)
+		UPDATE dispatches SET leased_by = NULL, lease_until = NULL WHERE id = ANY($1) AND leased_by = $2`,
+		ids, replica); err != nil {
+		return fmt.Errorf("release the lease of %d dispatches: %w", len(ids), err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 	_, err = store.checkpoint(ctx, j.id, a, position{Target: 1}, Result{Acked: 1})
 	require.Error(t, err, "a may not checkpoint b's dispatch")
 
-	require.NoError(t, store.release(ctx, j.id, b.replica))
+	require.NoError(t, store.release(ctx, b.replica, j.id))
 	again, err := claimOne(ctx, store, a)
 	require.NoError(t, err)
 	require.NotNil(t, again, "released: claimed again at once")

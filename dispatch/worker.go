@@ -21,6 +21,7 @@ type WorkerConfig struct {
 	Log       *slog.Logger
 	Replica   string        // names this replica in leases; unique per process
 	Workers   int           // dispatches worked on at once (default DefaultWorkers)
+	Handoffs  int           // small sends handed off by recordings run at once, beside Workers (default DefaultHandoffs)
 	Batch     int           // topics published between checkpoints (default 1000)
 	Lease     time.Duration // how long a dead replica keeps a dispatch (default 15 s)
 	Poll      time.Duration // how often idle workers look for work (default 200 ms)
@@ -45,6 +46,13 @@ type Worker struct {
 
 	wakeMu sync.Mutex
 	wake   chan struct{} // closed and replaced on each notification (see listen)
+
+	// Hand-offs (handoff.go): a token per slot reserved or running in
+	// handoffs; adoptCtx is the workers' context while they accept them.
+	handoffs chan struct{}
+	adoptMu  sync.Mutex
+	adoptCtx context.Context
+	adopted  sync.WaitGroup
 }
 
 // DefaultWorkers is how many dispatches one replica works on at once unless
@@ -61,6 +69,9 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.Handoffs <= 0 {
+		cfg.Handoffs = DefaultHandoffs
+	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
 	}
@@ -73,7 +84,7 @@ func (s *Store) NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Replica == "" {
 		cfg.Replica = uuid.NewString()
 	}
-	w := &Worker{cfg: cfg, store: s, wake: make(chan struct{})}
+	w := &Worker{cfg: cfg, store: s, wake: make(chan struct{}), handoffs: make(chan struct{}, cfg.Handoffs)}
 	w.finisher = newFinisher(s, w.lease())
 	return w
 }
@@ -93,6 +104,13 @@ func (w *Worker) Stop() {
 
 func (w *Worker) lease() lease {
 	return lease{replica: w.cfg.Replica, length: w.cfg.Lease}
+}
+
+// runLogged runs j, logging why it stopped unless ctx ended.
+func (w *Worker) runLogged(ctx context.Context, j *job) {
+	if err := w.run(ctx, j); err != nil && ctx.Err() == nil {
+		w.cfg.Log.ErrorContext(ctx, "run dispatch", "dispatch", j.id, "err", err)
+	}
 }
 
 // run works on a claimed dispatch until it is published (or cleared), the lease
@@ -270,7 +288,7 @@ func (w *Worker) heartbeat(ctx context.Context, j *job, stop context.CancelFunc)
 func (w *Worker) release(id uuid.UUID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.store.release(ctx, id, w.cfg.Replica); err != nil {
+	if err := w.store.release(ctx, w.cfg.Replica, id); err != nil {
 		w.cfg.Log.Warn("release dispatch lease", "dispatch", id, "err", err)
 	}
 }

@@ -200,10 +200,10 @@ func TestNonRetainedDispatch(t *testing.T) {
 	owner := e.notice(`{"rule":{"everyone":true}}`, `,"schedule":{"at":"2099-01-01T00:00:00Z"},"expires_at":"2099-01-02T00:00:00Z"`)
 	fire := time.Now()
 	err := pgx.BeginFunc(e.ctx, e.pool, func(tx pgx.Tx) error {
-		_, err := dispatch.Record(e.ctx, tx, dispatch.New{Campaign: owner.ID, FireAt: fire, State: dispatch.StatePending,
+		_, _, err := dispatch.Record(e.ctx, tx, dispatch.New{Campaign: owner.ID, FireAt: fire, State: dispatch.StatePending,
 			Template: dispatch.Template{Kind: protocol.KindKickout, Game: "g1", Msg: "k1",
 				Content: json.RawMessage(`{"reason":"ban"}`), ExpiresAt: fire.Add(time.Minute)},
-			Plan: segments.Plan{Targets: []segments.Target{{Scope: protocol.ScopePlayer, Keys: []string{"p1"}}}, Topics: 1}})
+			Plan: segments.Plan{Targets: []segments.Target{{Scope: protocol.ScopePlayer, Keys: []string{"p1"}}}, Topics: 1}}, nil)
 		return err
 	})
 	require.NoError(t, err)
