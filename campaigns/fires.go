@@ -339,36 +339,35 @@ func lateNote(at, now time.Time, grace time.Duration) string {
 // twice) is not recorded again. A send recorded now takes the place of the
 // earlier sends of its campaign and zone still out (dispatch.Replace).
 func (b *batch) write(ctx context.Context) error {
-	if len(b.sends) > 0 {
-		recorded, handoff, err := dispatch.RecordAll(ctx, b.tx, b.sends, b.fanout)
-		if err != nil {
-			return err
+	// The campaigns move on first, so that the sends handed off to this
+	// replica's workers (stamped sent when recorded) start right after.
+	if len(b.outcomes) > 0 {
+		ids := make([]uuid.UUID, len(b.outcomes))
+		statuses := make([]string, len(b.outcomes))
+		sendAts := make([]time.Time, len(b.outcomes))
+		for i, o := range b.outcomes {
+			ids[i], statuses[i], sendAts[i] = o.id, string(o.status), o.sendAt
 		}
-		b.handoff = handoff
-		var replacing []dispatch.New
-		for _, n := range recorded {
-			if n.State == dispatch.StatePending && b.live[dispatch.Key{Campaign: n.Campaign, Zone: n.Zone}] {
-				replacing = append(replacing, n)
-			}
-		}
-		if err := dispatch.Replace(ctx, b.tx, replacing); err != nil {
-			return err
+		if _, err := b.tx.Exec(ctx, `
+			UPDATE campaigns c SET status = v.status, send_at = v.send_at, updated_at = now()
+			FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, send_at)
+			WHERE c.id = v.id`, ids, statuses, sendAts); err != nil {
+			return fmt.Errorf("move campaigns to their next fire: %w", err)
 		}
 	}
-	if len(b.outcomes) == 0 {
+	if len(b.sends) == 0 {
 		return nil
 	}
-	ids := make([]uuid.UUID, len(b.outcomes))
-	statuses := make([]string, len(b.outcomes))
-	sendAts := make([]time.Time, len(b.outcomes))
-	for i, o := range b.outcomes {
-		ids[i], statuses[i], sendAts[i] = o.id, string(o.status), o.sendAt
+	recorded, handoff, err := dispatch.RecordAll(ctx, b.tx, b.sends, b.fanout)
+	if err != nil {
+		return err
 	}
-	if _, err := b.tx.Exec(ctx, `
-		UPDATE campaigns c SET status = v.status, send_at = v.send_at, updated_at = now()
-		FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, send_at)
-		WHERE c.id = v.id`, ids, statuses, sendAts); err != nil {
-		return fmt.Errorf("move campaigns to their next fire: %w", err)
+	b.handoff = handoff
+	var replacing []dispatch.New
+	for _, n := range recorded {
+		if n.State == dispatch.StatePending && b.live[dispatch.Key{Campaign: n.Campaign, Zone: n.Zone}] {
+			replacing = append(replacing, n)
+		}
 	}
-	return nil
+	return dispatch.Replace(ctx, b.tx, replacing)
 }
