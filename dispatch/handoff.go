@@ -185,6 +185,8 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 		w.releaseAll(group) // published: a claim publishes them again (at least once)
 		return
 	}
+	var more sync.WaitGroup
+	defer more.Wait()
 	for i, j := range group {
 		fin, ok := done[j.id]
 		if !ok {
@@ -196,7 +198,7 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 			w.cfg.Log.DebugContext(ctx, "dispatch published", "dispatch", j.id, "campaign", j.campaign)
 			continue
 		}
-		w.runLogged(ctx, j) // a clear or a restore: the lease is still its own
+		more.Go(func() { w.runLogged(ctx, j) }) // a clear or a restore: the lease is still its own
 	}
 	w.cfg.Log.InfoContext(ctx, "handed-off sends published", "sends", len(group), "topics", len(msgs))
 }

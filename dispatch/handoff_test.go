@@ -1,7 +1,9 @@
 package dispatch_test
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/internal/brokerlink"
 	"github.com/heraldpush/herald/internal/brokertest"
+	"github.com/heraldpush/herald/mqttout"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/segments"
 )
@@ -193,26 +197,47 @@ func TestHandOffsBeyondTheFreeSlotsWaitForAClaim(t *testing.T) {
 
 // TestAHandedOffSendWaitsForTheBroker: a group handed off while the broker is
 // down keeps its leases (renewed past their length) and is published once
-// the broker is back, counted once.
+// the broker is back, counted once; a send of the group recalled meanwhile
+// is cleared right after.
 func TestAHandedOffSendWaitsForTheBroker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	broker := brokertest.Start(t)
-	w := e.startWorker(broker.URL, dispatch.WorkerConfig{Lease: 5 * time.Second})
+	// One connection: the publish that ends the test is on it, so no
+	// reconnect of another is left sleeping in its backoff after the test.
+	conn, err := mqttout.Dial(mqttout.Config{URL: broker.URL, Log: slog.New(slog.DiscardHandler), Connections: 1})
+	require.NoError(t, err)
+	t.Cleanup(conn.Close)
+	w := e.dispatches.NewWorker(dispatch.WorkerConfig{Publisher: brokerlink.Publisher{Conn: conn}, Prefix: "herald",
+		Log: slog.New(slog.DiscardHandler), Lease: 5 * time.Second})
+	w.Start(context.Background())
+	t.Cleanup(w.Stop)
 	broker.Stop()
 
-	a := e.later()
-	require.Equal(t, dispatch.StatePublishing, e.recordWith(w, send(a, time.Now(), players("p1", "p2"), nil))[a])
+	a, b := e.later(), e.later()
+	states := e.recordWith(w, send(a, time.Now(), players("p1", "p2"), nil), send(b, time.Now(), players("p3"), nil))
+	require.Equal(t, map[uuid.UUID]dispatch.State{a: dispatch.StatePublishing, b: dispatch.StatePublishing}, states)
+	require.NoError(t, pgx.BeginFunc(e.ctx, e.pool, func(tx pgx.Tx) error { return dispatch.Recall(e.ctx, tx, b) }))
 	// A lease of five seconds, renewed: still this replica's well after.
-	var leasedBy string
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) {
+		var leased int
 		require.NoError(t, e.pool.QueryRow(e.ctx, `
-			SELECT coalesce(leased_by, '') FROM dispatches WHERE campaign_id = $1 AND lease_until > now()`, a).Scan(&leasedBy))
-		require.NotEmpty(t, leasedBy, "the lease ran out while the broker was down")
+			SELECT count(*) FROM dispatches WHERE campaign_id = ANY($1) AND leased_by IS NOT NULL AND lease_until > now()`,
+			[]uuid.UUID{a, b}).Scan(&leased))
+		require.Equal(t, 2, leased, "a lease ran out while the broker was down")
 		time.Sleep(100 * time.Millisecond)
 	}
 	broker.Start()
-	require.Eventually(t, func() bool { return e.dispatchOf(a).State == dispatch.StatePublished }, patience, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return e.dispatchOf(a).State == dispatch.StatePublished && e.dispatchOf(b).State == dispatch.StateRecalled
+	}, patience, 10*time.Millisecond)
 	require.EqualValues(t, 2, e.dispatchOf(a).Acked)
+	require.EqualValues(t, 1, e.dispatchOf(b).Cleared)
+	online := watch(t, broker.URL, "herald/g1/#") // what the broker retains
+	require.Eventually(t, func() bool {
+		held := online.held(t)
+		_, recalled := held["herald/g1/player/p3/notice/"+b.String()]
+		return len(held) == 2 && !recalled
+	}, patience, 10*time.Millisecond)
 }
