@@ -334,10 +334,12 @@ func lateNote(at, now time.Time, grace time.Duration) string {
 		at.UTC().Format(time.RFC3339), Duration(now.Sub(at).Truncate(time.Second)), Duration(grace))
 }
 
-// write records the batch's sends and moves its campaigns on, in a few
+// write moves the batch's campaigns on and records their sends, in a few
 // statements. A fire recorded already (another replica's, or a fire time seen
 // twice) is not recorded again. A send recorded now takes the place of the
-// earlier sends of its campaign and zone still out (dispatch.Replace).
+// earlier sends of its campaign and zone still out (dispatch.Replace). The
+// small sends are handed to this replica's workers (b.handoff, started once
+// the batch committed).
 func (b *batch) write(ctx context.Context) error {
 	// The campaigns move on first, so that the sends handed off to this
 	// replica's workers (stamped sent when recorded) start right after.

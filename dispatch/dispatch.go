@@ -151,9 +151,11 @@ func Record(ctx context.Context, tx pgx.Tx, n New, local *Worker) (bool, *Handof
 // start at once (no earlier send of their campaign and zone still out) are
 // leased to them as they are recorded, as far as they have hand-off slots
 // free: they are publishing from then on, sent_at being the time of the
-// recording. The caller starts them with the Handoff once tx committed, or
-// drops it when tx failed (see handoff.go). The other pending sends wait for
-// a claim.
+// recording. The caller settles the Handoff once tx ended: it starts them
+// if tx committed (see handoff.go). The other pending sends wait for a
+// claim. (The check for an earlier send cannot see the rows of this same
+// statement: the scheduler records at most one pending send per campaign and
+// zone in one batch, later fires caught up with it being skipped or missed.)
 func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New, *Handoff, error) {
 	n := len(all)
 	ids, campaigns := make([]uuid.UUID, n), make([]uuid.UUID, n)
@@ -164,21 +166,16 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New,
 	priorities, starts, retains := make([]int32, n), make([]*time.Time, n), make([]bool, n)
 	handOff := make([]bool, n)
 	byKey := make(map[Key]int, n)
-	reserved := 0
+	offer := func(d New) bool { return local != nil && d.State == StatePending && local.small(d.Plan) }
+	reserved, kept := 0, 0 // hand-off slots taken, and kept by the sends handed off
 	if local != nil {
-		want := 0
-		for _, d := range all {
-			if d.State == StatePending && local.small(d.Plan) {
-				want++
-			}
-		}
-		reserved = local.reserve(want)
+		reserved = local.reserve(countFunc(all, offer))
+		defer func() { local.unreserve(reserved - kept) }()
 	}
 	offered := 0
 	for i, d := range all {
 		id, err := uuid.NewV7()
 		if err != nil {
-			local.unreserve(reserved)
 			return nil, nil, fmt.Errorf("new dispatch id: %w", err)
 		}
 		t := d.Plan.Targets
@@ -187,7 +184,6 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New,
 		}
 		js, err := json.Marshal(t)
 		if err != nil {
-			local.unreserve(reserved)
 			return nil, nil, fmt.Errorf("encode the targets of a dispatch of %s: %w", d.Campaign, err)
 		}
 		tpl := d.Template
@@ -199,7 +195,7 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New,
 		}
 		kinds[i], games[i], msgs[i], contents[i] = string(tpl.Kind), tpl.Game, tpl.Msg, string(tpl.Content)
 		priorities[i], starts[i], retains[i] = int32(tpl.Priority), tpl.StartsAt, tpl.Retain
-		if offered < reserved && d.State == StatePending && local.small(d.Plan) {
+		if offered < reserved && offer(d) {
 			handOff[i] = true
 			offered++
 		}
@@ -250,31 +246,47 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New,
 		recorded = append(recorded, d)
 		switch {
 		case leased:
-			tpl := d.Template
-			tpl.Content, tpl.ExpiresAt, tpl.StartsAt = slices.Clone(stored.Content), stored.ExpiresAt, nil
-			if stored.StartsAt != nil {
-				startsAt := *stored.StartsAt
-				tpl.StartsAt = &startsAt
-			}
-			h.jobs = append(h.jobs, &job{id: id, campaign: d.Campaign, template: tpl, sentAt: *sentAt,
-				targets: d.Plan.Targets, list: d.List, state: StatePublishing})
+			h.jobs = append(h.jobs, handedOff(d, id, *sentAt, stored))
 		case d.State == StatePending:
 			waiting = true
 		}
 		return nil
 	})
-	local.unreserve(reserved - len(h.jobs))
 	if err != nil {
-		h.Drop()
 		return nil, nil, fmt.Errorf("record dispatches: %w", err)
 	}
 	if waiting {
 		if err := notifyWorkers(ctx, tx); err != nil {
-			h.Drop()
 			return nil, nil, err
 		}
 	}
+	kept = len(h.jobs)
 	return recorded, h, nil
+}
+
+// handedOff is the job of send d, recorded as id and leased to this
+// replica's workers at sentAt, with the parts of its template Postgres
+// normalised (the content's key order, the times' precision) as stored.
+func handedOff(d New, id uuid.UUID, sentAt time.Time, stored Template) *job {
+	tpl := d.Template
+	tpl.Content, tpl.ExpiresAt, tpl.StartsAt = slices.Clone(stored.Content), stored.ExpiresAt, nil
+	if stored.StartsAt != nil {
+		startsAt := *stored.StartsAt
+		tpl.StartsAt = &startsAt
+	}
+	return &job{id: id, campaign: d.Campaign, template: tpl, sentAt: sentAt,
+		targets: d.Plan.Targets, list: d.List, state: StatePublishing}
+}
+
+// countFunc counts the elements of s for which f holds.
+func countFunc[T any](s []T, f func(T) bool) int {
+	n := 0
+	for _, v := range s {
+		if f(v) {
+			n++
+		}
+	}
+	return n
 }
 
 // Key names the sends of one campaign in one zone ("" for a campaign in one

@@ -7,7 +7,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxFinish bounds the dispatches one finish statement records.
+// maxFinish is how many dispatches a finish statement gathers before it
+// takes no further request; a request is taken whole (a group of handed-off
+// sends, up to a batch), so a statement records at most about twice this.
 const maxFinish = 1000
 
 // finisher writes the last checkpoints of the sends this replica's workers
@@ -20,8 +22,8 @@ type finisher struct {
 	reqs  chan finishRequest
 }
 
-// finishRequest asks for fs to be finished; the reply says which were
-// (finished holds those still this replica's).
+// finishRequest asks for fs to be finished; the reply's done holds what
+// became of those still this replica's.
 type finishRequest struct {
 	fs    []finishing
 	reply chan finishReply // buffered: the finisher never waits for the worker

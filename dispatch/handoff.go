@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,8 +52,8 @@ func (w *Worker) small(plan segments.Plan) bool {
 func (w *Worker) reserve(n int) int {
 	w.adoptMu.Lock()
 	defer w.adoptMu.Unlock()
-	if w.adoptCtx == nil {
-		return 0
+	if w.adoptCtx == nil || w.adoptCtx.Err() != nil {
+		return 0 // stopped, or stopping: a send started now would be cut off and published again
 	}
 	got := 0
 	for got < n {
@@ -76,37 +77,44 @@ func (w *Worker) unreserve(n int) {
 	}
 }
 
-// Handoff is what a recording leased to this replica's workers (RecordAll).
-// The zero value and nil hold nothing.
+// Handoff is what a recording leased to this replica's workers (RecordAll),
+// to Settle once the recording transaction ended.
 type Handoff struct {
 	w    *Worker
 	jobs []*job
 }
 
-// Start publishes the handed-off sends. Call it once the recording
-// committed. If the workers stopped meanwhile, their leases are given back
-// for any replica to claim.
-func (h *Handoff) Start() {
+// start publishes the handed-off sends, once the recording committed. If the
+// workers stopped meanwhile, their leases are given back for any replica to
+// claim.
+func (h *Handoff) start() {
 	if h == nil || len(h.jobs) == 0 {
 		return
 	}
-	w := h.w
+	w, jobs := h.w, h.jobs
+	h.jobs = nil
+	if !w.adopt(jobs) {
+		w.unreserve(len(jobs))
+		w.releaseAll(jobs)
+	}
+}
+
+// adopt runs jobs in groups under the workers' context, and reports false
+// when the workers are stopped or stopping.
+func (w *Worker) adopt(jobs []*job) bool {
 	w.adoptMu.Lock()
 	defer w.adoptMu.Unlock()
-	if w.adoptCtx == nil {
-		w.unreserve(len(h.jobs))
-		w.releaseAll(h.jobs)
-		h.jobs = nil
-		return
-	}
 	ctx := w.adoptCtx
-	for _, group := range w.groups(h.jobs) {
+	if ctx == nil || ctx.Err() != nil {
+		return false
+	}
+	for _, group := range w.groups(jobs) {
 		w.adopted.Go(func() {
 			defer w.unreserve(len(group))
 			w.runGroup(ctx, group)
 		})
 	}
-	h.jobs = nil
+	return true
 }
 
 // groups cuts jobs into groups of at most a batch of topics each (at least
@@ -148,20 +156,27 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 			msgs = append(msgs, m...)
 		}
 		if err != nil {
-			w.cfg.Log.ErrorContext(ctx, "handed-off send", "dispatch", j.id, "err", err)
+			w.cfg.Log.ErrorContext(ctx, "build the messages of a handed-off send", "dispatch", j.id, "err", err)
 			w.releaseAll(group)
 			return
 		}
 		ends[i] = len(msgs)
 	}
 
+	// The leases are renewed until the sends are finished (the finish may
+	// wait for a statement of other workers' finishes): from then on a lease
+	// given back is no loss.
 	var renewing sync.WaitGroup
+	var ending atomic.Bool
 	renewCtx, stopRenewing := context.WithCancel(ctx)
-	renewing.Go(func() { w.renewAll(renewCtx, group, cancel) })
+	renewing.Go(func() { w.renewAll(renewCtx, group, &ending, cancel) })
+	stopRenewal := func() {
+		stopRenewing()
+		renewing.Wait()
+	}
 	res, err := w.cfg.Publisher.PublishAll(ctx, msgs)
-	stopRenewing()
-	renewing.Wait()
 	if err != nil {
+		stopRenewal()
 		if parent.Err() == nil {
 			w.cfg.Log.WarnContext(ctx, "publish handed-off sends; leaving them to be claimed", "sends", len(group), "err", err)
 		}
@@ -177,7 +192,9 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 		}
 		fs[i] = finishing{id: j.id, next: position{Target: len(j.targets)}, res: res.of(from, ends[i])}
 	}
+	ending.Store(true)
 	done, err := w.finisher.finish(ctx, fs...)
+	stopRenewal()
 	if err != nil {
 		if ctx.Err() == nil {
 			w.cfg.Log.ErrorContext(ctx, "finish handed-off sends", "sends", len(group), "err", err)
@@ -206,7 +223,7 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 // renewAll renews the leases of group every third of a lease until ctx ends;
 // if one was lost (another replica took the send over), it cancels the
 // group's work with errLeaseLost.
-func (w *Worker) renewAll(ctx context.Context, group []*job, stop context.CancelCauseFunc) {
+func (w *Worker) renewAll(ctx context.Context, group []*job, ending *atomic.Bool, stop context.CancelCauseFunc) {
 	ids := make([]uuid.UUID, len(group))
 	for i, j := range group {
 		ids[i] = j.id
@@ -220,7 +237,7 @@ func (w *Worker) renewAll(ctx context.Context, group []*job, stop context.Cancel
 		case <-t.C:
 		}
 		n, err := w.store.renewAll(ctx, w.lease(), ids)
-		if err == nil && n < len(ids) {
+		if err == nil && n < len(ids) && !ending.Load() {
 			w.cfg.Log.WarnContext(ctx, "lease of a handed-off send lost", "sends", len(ids), "still_ours", n)
 			stop(errLeaseLost)
 			return
@@ -228,11 +245,11 @@ func (w *Worker) renewAll(ctx context.Context, group []*job, stop context.Cancel
 	}
 }
 
-// Drop gives back the slots of a recording that did not commit: its leases
+// drop gives back the slots of a recording that did not commit: its leases
 // went with it. (A commit that failed after all reached Postgres leaves its
 // sends leased to nobody who works on them: their lease runs out and any
 // replica resumes them.)
-func (h *Handoff) Drop() {
+func (h *Handoff) drop() {
 	if h == nil || len(h.jobs) == 0 {
 		return
 	}
@@ -241,13 +258,13 @@ func (h *Handoff) Drop() {
 }
 
 // Settle starts the handed-off sends when txErr, the outcome of the recording
-// transaction, is nil, and drops them otherwise.
+// transaction, is nil, and drops them otherwise. nil holds nothing.
 func (h *Handoff) Settle(txErr error) {
 	if txErr != nil {
-		h.Drop()
+		h.drop()
 		return
 	}
-	h.Start()
+	h.start()
 }
 
 // releaseAll gives the leases of jobs back, within 5 s.

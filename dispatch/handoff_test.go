@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -193,6 +194,19 @@ func TestHandOffsBeyondTheFreeSlotsWaitForAClaim(t *testing.T) {
 	w.Stop()
 	c := e.later()
 	require.Equal(t, dispatch.StatePending, e.recordWith(w, send(c, fire, everyone(), nil))[c], "no hand-off to stopped workers")
+
+	// A recording that rolls back gives its slot back: the next one takes it.
+	one := e.startWorker(broker.URL, dispatch.WorkerConfig{Handoffs: 1})
+	d := e.later()
+	rolledBack := errors.New("rolled back")
+	err = pgx.BeginFunc(e.ctx, e.pool, func(tx pgx.Tx) error {
+		_, h, err := dispatch.RecordAll(e.ctx, tx, []dispatch.New{send(d, fire, everyone(), nil)}, one)
+		require.NoError(t, err)
+		defer h.Settle(rolledBack)
+		return rolledBack
+	})
+	require.ErrorIs(t, err, rolledBack)
+	require.Equal(t, dispatch.StatePublishing, e.recordWith(one, send(d, fire, everyone(), nil))[d])
 }
 
 // TestAHandedOffSendWaitsForTheBroker: a group handed off while the broker is

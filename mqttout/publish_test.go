@@ -93,6 +93,10 @@ func TestPublishAllSurvivesBrokerRestart(t *testing.T) {
 	require.NoError(t, o.err)
 	assert.Equal(t, n, o.res.Acked)
 	assert.Zero(t, o.res.Failed)
+	require.Len(t, o.res.Acks, n)
+	for i, at := range o.res.Acks { // each message's own acknowledgement, within the batch's
+		assert.False(t, at.IsZero() || at.Before(o.res.FirstAck) || at.After(o.res.LastAck), "message %d acked at %v", i, at)
+	}
 	assert.Positive(t, o.res.Retried, "publishes in flight at the stop must have been re-sent")
 	t.Logf("acked %d, retried %d", o.res.Acked, o.res.Retried)
 
@@ -152,7 +156,9 @@ func TestPublishAllContextEnds(t *testing.T) {
 	elapsed := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, elapsed, 1500*time.Millisecond, "PublishAll outlived its context")
-	assert.Equal(t, Result{Failed: 100}, res)
+	assert.Equal(t, Result{Failed: 100}, Result{Acked: res.Acked, Retried: res.Retried, Failed: res.Failed,
+		FirstAck: res.FirstAck, LastAck: res.LastAck})
+	assert.Equal(t, make([]time.Time, 100), res.Acks, "no message acknowledged")
 	assert.Equal(t, Counters{Failed: 100}, c.Counters())
 }
 
