@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -27,7 +28,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldpush/herald/migrations"
@@ -167,7 +170,11 @@ func dropTemplate() error {
 	return nil
 }
 
-// drop drops the database name, disconnecting whoever is still on it.
+// drop drops the database name, disconnecting whoever is still on it. A
+// backend this role may not end (an autovacuum worker analysing the freshly
+// migrated tables; seen on a fresh machine, where the tests' role is no
+// superuser) makes the drop fail with insufficient_privilege: it is tried
+// again until that backend is gone, within a minute.
 func drop(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -176,8 +183,18 @@ func drop(name string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
+	for {
+		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.InsufficientPrivilege {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // ours matches the names databaseName gives, with their creation time.
