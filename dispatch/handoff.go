@@ -169,7 +169,7 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 	var renewing sync.WaitGroup
 	var ending atomic.Bool
 	renewCtx, stopRenewing := context.WithCancel(ctx)
-	renewing.Go(func() { w.renewAll(renewCtx, group, &ending, cancel) })
+	renewing.Go(func() { w.heartbeat(renewCtx, group, ending.Load, func() { cancel(errLeaseLost) }) })
 	stopRenewal := func() {
 		stopRenewing()
 		renewing.Wait()
@@ -218,31 +218,6 @@ func (w *Worker) runGroup(parent context.Context, group []*job) {
 		more.Go(func() { w.runLogged(ctx, j) }) // a clear or a restore: the lease is still its own
 	}
 	w.cfg.Log.InfoContext(ctx, "handed-off sends published", "sends", len(group), "topics", len(msgs))
-}
-
-// renewAll renews the leases of group every third of a lease until ctx ends;
-// if one was lost (another replica took the send over), it cancels the
-// group's work with errLeaseLost.
-func (w *Worker) renewAll(ctx context.Context, group []*job, ending *atomic.Bool, stop context.CancelCauseFunc) {
-	ids := make([]uuid.UUID, len(group))
-	for i, j := range group {
-		ids[i] = j.id
-	}
-	t := time.NewTicker(w.cfg.Lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := w.store.renewAll(ctx, w.lease(), ids)
-		if err == nil && n < len(ids) && !ending.Load() {
-			w.cfg.Log.WarnContext(ctx, "lease of a handed-off send lost", "sends", len(ids), "still_ours", n)
-			stop(errLeaseLost)
-			return
-		}
-	}
 }
 
 // drop gives back the slots of a recording that did not commit: its leases

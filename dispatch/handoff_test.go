@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -111,14 +110,7 @@ func TestSendsHandedOffTogetherCountTheirOwnAcks(t *testing.T) {
 	online := watch(t, broker.URL, "herald/g1/#")
 	w := e.startWorker(broker.URL, dispatch.WorkerConfig{Batch: 4})
 
-	members, err := segments.ParseRule([]byte(`{"members":true}`), "rule")
-	require.NoError(t, err)
-	seg, err := e.segments.Create(e.ctx, segments.Segment{GameID: "g1", Name: "s", Rule: members})
-	require.NoError(t, err)
-	_, err = e.segments.ReplaceMembers(e.ctx, "g1", seg.ID, strings.NewReader("m1\nm2\nm3\n"))
-	require.NoError(t, err)
-	var list int64
-	require.NoError(t, e.pool.QueryRow(e.ctx, `SELECT member_list_id FROM segments WHERE id = $1`, seg.ID).Scan(&list))
+	_, list := e.membersSegment("m1\nm2\nm3\n")
 
 	fire := time.Now()
 	a, b, c, big, many := e.later(), e.later(), e.later(), e.later(), e.later()

@@ -150,21 +150,9 @@ func (s *Store) claim(ctx context.Context, l lease, n int) ([]*job, error) {
 	return jobs, nil
 }
 
-// renew extends the lease of dispatch id. It reports false if the lease is no
-// longer l's: another replica took the dispatch over.
-func (s *Store) renew(ctx context.Context, id uuid.UUID, l lease) (bool, error) {
-	tag, err := s.db.Exec(ctx, `
-		UPDATE dispatches SET lease_until = now() + $3::interval WHERE id = $1 AND leased_by = $2`,
-		id, l.replica, l.interval())
-	if err != nil {
-		return false, fmt.Errorf("renew lease of dispatch %s: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// renewAll extends the leases of dispatches ids and returns how many are
-// still l's.
-func (s *Store) renewAll(ctx context.Context, l lease, ids []uuid.UUID) (int, error) {
+// renew extends the leases of dispatches ids and returns how many are still
+// l's: one missing was taken over by another replica (or given back).
+func (s *Store) renew(ctx context.Context, l lease, ids ...uuid.UUID) (int, error) {
 	tag, err := s.db.Exec(ctx, `
 		UPDATE dispatches SET lease_until = now() + $3::interval WHERE id = ANY($1) AND leased_by = $2`,
 		ids, l.replica, l.interval())

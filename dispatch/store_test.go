@@ -36,9 +36,9 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 	other, err := claimOne(ctx, store, b)
 	require.NoError(t, err)
 	require.Nil(t, other, "held by a")
-	ok, err := store.renew(ctx, j.id, a)
+	n, err := store.renew(ctx, a, j.id)
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.Equal(t, 1, n, "still a's")
 
 	_, err = pool.Exec(ctx, `UPDATE dispatches SET lease_until = now() - interval '1 second' WHERE id = $1`, j.id)
 	require.NoError(t, err)
@@ -47,9 +47,9 @@ func TestLeaseKeepsADispatchToOneReplica(t *testing.T) {
 	require.NotNil(t, taken, "a's lease ran out")
 	require.Equal(t, j.id, taken.id)
 	require.True(t, taken.sentAt.Equal(j.sentAt), "sent_at is set once")
-	ok, err = store.renew(ctx, j.id, a)
+	n, err = store.renew(ctx, a, j.id)
 	require.NoError(t, err)
-	require.False(t, ok, "a lost the lease")
+	require.Zero(t, n, "a lost the lease")
 	_, err = store.checkpoint(ctx, j.id, a, position{Target: 1}, Result{Acked: 1})
 	require.Error(t, err, "a may not checkpoint b's dispatch")
 

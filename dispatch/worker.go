@@ -119,7 +119,7 @@ func (w *Worker) runLogged(ctx context.Context, j *job) {
 func (w *Worker) run(ctx context.Context, j *job) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var heartbeat sync.WaitGroup
-	heartbeat.Go(func() { w.heartbeat(ctx, j, cancel) })
+	heartbeat.Go(func() { w.heartbeat(ctx, []*job{j}, j.finishing.Load, cancel) })
 	defer func() {
 		cancel()
 		heartbeat.Wait()
@@ -259,10 +259,15 @@ func (w *Worker) clear(ctx context.Context, j *job, wk *walker, log *slog.Logger
 	return nil
 }
 
-// heartbeat renews the lease while the dispatch is worked on (a batch may wait a
-// long time for a broker that is down); if another replica took the dispatch over,
-// it stops the work.
-func (w *Worker) heartbeat(ctx context.Context, j *job, stop context.CancelFunc) {
+// heartbeat renews the leases of jobs every third of a lease while they are
+// worked on (a batch may wait a long time for a broker that is down). If
+// another replica took one over, it stops the work, unless ending says the
+// work is finishing: its last checkpoint gives the leases back itself.
+func (w *Worker) heartbeat(ctx context.Context, jobs []*job, ending func() bool, stop func()) {
+	ids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.id
+	}
 	t := time.NewTicker(w.cfg.Lease / 3)
 	defer t.Stop()
 	for {
@@ -271,15 +276,15 @@ func (w *Worker) heartbeat(ctx context.Context, j *job, stop context.CancelFunc)
 			return
 		case <-t.C:
 		}
-		ok, err := w.store.renew(ctx, j.id, w.lease())
-		if err == nil && !ok && j.finishing.Load() {
-			return // given back by the last checkpoint, or lost: finish tells
+		n, err := w.store.renew(ctx, w.lease(), ids...)
+		if err != nil || n == len(ids) {
+			continue
 		}
-		if err == nil && !ok {
-			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatch", j.id)
+		if !ending() {
+			w.cfg.Log.WarnContext(ctx, "dispatch lease lost", "dispatches", ids, "still_ours", n)
 			stop()
-			return
 		}
+		return
 	}
 }
 

@@ -66,6 +66,21 @@ func (e *env) startWorker(broker string, cfg dispatch.WorkerConfig) *dispatch.Wo
 	return w
 }
 
+// membersSegment creates a segment of uploaded members (ids, one per line)
+// and returns it with its member list.
+func (e *env) membersSegment(ids string) (segments.Segment, int64) {
+	e.t.Helper()
+	members, err := segments.ParseRule([]byte(`{"members":true}`), "rule")
+	require.NoError(e.t, err)
+	seg, err := e.segments.Create(e.ctx, segments.Segment{GameID: "g1", Name: "s", Rule: members})
+	require.NoError(e.t, err)
+	_, err = e.segments.ReplaceMembers(e.ctx, "g1", seg.ID, strings.NewReader(ids))
+	require.NoError(e.t, err)
+	var list int64
+	require.NoError(e.t, e.pool.QueryRow(e.ctx, `SELECT member_list_id FROM segments WHERE id = $1`, seg.ID).Scan(&list))
+	return seg, list
+}
+
 // notice creates a notice to audience, sent now unless schedule says otherwise.
 func (e *env) notice(audience, schedule string) campaigns.Campaign {
 	e.t.Helper()
@@ -146,12 +161,7 @@ func TestWorkerPublishesClearsAndTellsTheOwner(t *testing.T) {
 	online := watch(t, broker.URL, "herald/g1/#")
 	e.startWorker(broker.URL, dispatch.WorkerConfig{Batch: 3, OnCleared: e.campaigns.DispatchCleared})
 
-	members, err := segments.ParseRule([]byte(`{"members":true}`), "rule")
-	require.NoError(t, err)
-	seg, err := e.segments.Create(e.ctx, segments.Segment{GameID: "g1", Name: "s", Rule: members})
-	require.NoError(t, err)
-	_, err = e.segments.ReplaceMembers(e.ctx, "g1", seg.ID, strings.NewReader("p1\np2\np3\np4\np5\np6\np7\n"))
-	require.NoError(t, err)
+	seg, _ := e.membersSegment("p1\np2\np3\np4\np5\np6\np7\n")
 	recalled := e.notice(fmt.Sprintf(`{"segment_id":%q}`, seg.ID), "")
 	expiring := e.notice(`{"rule":{"everyone":true}}`, "")
 
@@ -171,7 +181,7 @@ func TestWorkerPublishesClearsAndTellsTheOwner(t *testing.T) {
 	}
 	require.Contains(t, held, "herald/g1/all/notice/"+expiring.ID.String())
 
-	_, err = e.campaigns.Cancel(e.ctx, "g1", recalled.ID)
+	_, err := e.campaigns.Cancel(e.ctx, "g1", recalled.ID)
 	require.NoError(t, err)
 	_, err = e.dispatches.ExpireDue(e.ctx, time.Now().Add(8*24*time.Hour))
 	require.NoError(t, err)
