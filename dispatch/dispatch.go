@@ -169,7 +169,13 @@ func RecordAll(ctx context.Context, tx pgx.Tx, all []New, local *Worker) ([]New,
 	offer := func(d New) bool { return local != nil && d.State == StatePending && local.small(d.Plan) }
 	reserved, kept := 0, 0 // hand-off slots taken, and kept by the sends handed off
 	if local != nil {
-		reserved = local.reserve(countFunc(all, offer))
+		want := 0
+		for _, d := range all {
+			if offer(d) {
+				want++
+			}
+		}
+		reserved = local.reserve(want)
 		defer func() { local.unreserve(reserved - kept) }()
 	}
 	offered := 0
@@ -276,17 +282,6 @@ func handedOff(d New, id uuid.UUID, sentAt time.Time, stored Template) *job {
 	}
 	return &job{id: id, campaign: d.Campaign, template: tpl, sentAt: sentAt,
 		targets: d.Plan.Targets, list: d.List, state: StatePublishing}
-}
-
-// countFunc counts the elements of s for which f holds.
-func countFunc[T any](s []T, f func(T) bool) int {
-	n := 0
-	for _, v := range s {
-		if f(v) {
-			n++
-		}
-	}
-	return n
 }
 
 // Key names the sends of one campaign in one zone ("" for a campaign in one
